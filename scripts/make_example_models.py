@@ -1,0 +1,178 @@
+"""Regenerate the example models under models/ (deterministic for a given set of installed packages).
+
+iris:     three classifiers on scikit-learn's iris data, saved as MLflow model directories;
+          production serves 1.0.0 with a 10 % canary of 1.1.0 and 1.2.0 in shadow.
+diabetes: a RandomForestRegressor (100 trees) on scikit-learn's diabetes data, as one .skops file:
+          the model the speed benchmarks use.
+
+Run: .venv/bin/python scripts/make_example_models.py  (then `modelops validate` checks the result)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import zipfile
+from importlib.metadata import version
+from pathlib import Path
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from modelops.artifacts import digest  # noqa: E402
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+IRIS_INPUTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ZIP_TIME = (2024, 1, 1, 0, 0, 0)
+
+
+def pins(*packages: str) -> str:
+    return "".join(f"{name}=={version(name)}\n" for name in packages)
+
+
+def save_mlflow_dir(model, path: Path, inputs: list[str], output: tuple[str, str]) -> None:
+    """mlflow.sklearn.save_model, with the MLmodel's time stamp and id fixed so bytes repeat."""
+    import mlflow.sklearn
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    signature = ModelSignature(Schema([ColSpec("double", n) for n in inputs]), Schema([ColSpec(output[1], output[0])]))
+    shutil.rmtree(path, ignore_errors=True)
+    mlflow.sklearn.save_model(model, str(path), signature=signature, serialization_format="pickle",
+                              pip_requirements=pins("scikit-learn", "numpy", "scipy").split())
+    mlmodel = yaml.safe_load((path / "MLmodel").read_text())
+    mlmodel["utc_time_created"] = "2024-01-01 00:00:00.000000"
+    mlmodel["model_uuid"] = "00000000000000000000000000000000"
+    mlmodel.pop("model_id", None)
+    (path / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=True))
+
+
+def save_skops(model, path: Path) -> None:
+    """skops.io.dumps, made repeatable: object ids (memory addresses) renumbered, zip times fixed."""
+    import skops.io
+
+    src = zipfile.ZipFile(io.BytesIO(skops.io.dumps(model)))
+    schema_text = src.read("schema.json").decode()
+    ids: dict[str, str] = {}
+    for found in re.findall(r'"__id__": (\d+)', schema_text):
+        ids.setdefault(found, str(len(ids) + 1))
+    renumber = re.compile(r'("__id__": |"file": ")(\d+)')
+    schema_text = renumber.sub(lambda m: m.group(1) + ids[m.group(2)], schema_text)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        targets = {name: f"{ids[name[:-4]]}.npy" if name[:-4] in ids else name for name in src.namelist()}
+        for name, target in sorted(targets.items(), key=lambda item: item[1]):
+            data = schema_text.encode() if name == "schema.json" else src.read(name)
+            dst.writestr(zipfile.ZipInfo(target, ZIP_TIME), data, compress_type=zipfile.ZIP_DEFLATED)
+
+
+def write_model(name: str, manifest: str, example: dict, requirements: str, readme: str) -> None:
+    folder = MODELS / name
+    (folder / "model.yaml").write_text(manifest)
+    (folder / "example.json").write_text(json.dumps(example, indent=2) + "\n")
+    (folder / "requirements.txt").write_text(requirements)
+    (folder / "README.md").write_text(readme)
+
+
+def iris() -> None:
+    data = load_iris()
+    x, y = data.data, data.target
+    versions = {
+        "1.0.0": LogisticRegression(max_iter=1000),
+        "1.1.0": RandomForestClassifier(n_estimators=50, max_depth=4, random_state=0),
+        "1.2.0": GradientBoostingClassifier(n_estimators=30, random_state=0),
+    }
+    folder = MODELS / "iris"
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    agreed = np.ones(len(y), dtype=bool)
+    digests = {}
+    for number, model in versions.items():
+        model.fit(x, y)
+        agreed &= model.predict(x) == y
+        path = folder / "artifacts" / number
+        save_mlflow_dir(model, path, IRIS_INPUTS, ("species", "long"))
+        digests[number] = digest(path)
+    rows = [int(np.flatnonzero(agreed & (y == k))[0]) for k in range(3)]
+    example = {"inputs": [dict(zip(IRIS_INPUTS, map(float, x[i]), strict=True)) for i in rows],
+               "outputs": [{"species": int(y[i])} for i in rows]}
+    entries = "".join(f"  - version: {n}\n    description: {type(m).__name__}\n"
+                      f"    artifact:\n      uri: artifacts/{n}/\n      sha256: {digests[n]}\n"
+                      for n, m in versions.items())
+    manifest = f"""# Iris species classifier: the example of a model with several versions, a canary and a shadow.
+name: iris
+description: Iris species classifier (0 setosa, 1 versicolor, 2 virginica)
+owners: ["@ml-team"]
+flavor: sklearn
+signature:
+  inputs:
+{"".join(f"    - {{name: {n}, type: double}}{chr(10)}" for n in IRIS_INPUTS)}  outputs:
+    - {{name: species, type: long}}
+example: example.json
+requirements: requirements.txt
+versions:
+{entries}deployments:
+  staging:
+    version: 1.2.0
+  production:
+    version: 1.0.0
+    canary: {{version: 1.1.0, weight: 10}}
+    shadow: [1.2.0]
+"""
+    readme = ("# iris\n\nClassifies iris flowers into 0 setosa, 1 versicolor, 2 virginica from four measurements"
+              " in cm.\n\n- 1.0.0: logistic regression\n- 1.1.0: random forest (50 trees)\n"
+              "- 1.2.0: gradient boosting (30 trees)\n\nTrained on scikit-learn's bundled iris data by "
+              "`scripts/make_example_models.py`.\n")
+    write_model("iris", manifest, example, pins("scikit-learn", "numpy", "scipy"), readme)
+
+
+def diabetes() -> None:
+    data = load_diabetes()
+    names = list(data.feature_names)
+    model = RandomForestRegressor(n_estimators=100, random_state=0).fit(data.data, data.target)
+    folder = MODELS / "diabetes"
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    path = folder / "artifacts" / "1.0.0" / "model.skops"
+    save_skops(model, path)
+    example = {"inputs": [dict(zip(names, map(float, data.data[i]), strict=True)) for i in range(2)]}
+    manifest = f"""# Diabetes progression regressor: a RandomForest (100 trees) in one .skops file.
+name: diabetes
+description: One-year disease progression from ten baseline measurements (scaled)
+owners: ["@ml-team", "@health/analytics"]
+flavor: sklearn
+signature:
+  inputs:
+{"".join(f"    - {{name: {n}, type: double}}{chr(10)}" for n in names)}  outputs:
+    - {{name: progression, type: double}}
+example: example.json
+requirements: requirements.txt
+versions:
+  - version: 1.0.0
+    description: RandomForestRegressor, 100 trees
+    artifact:
+      uri: artifacts/1.0.0/model.skops
+      sha256: {digest(path)}
+deployments:
+  staging: {{version: 1.0.0}}
+  production: {{version: 1.0.0}}
+"""
+    readme = ("# diabetes\n\nPredicts a quantitative measure of diabetes progression one year after baseline"
+              " from age, sex, BMI, blood pressure and six blood serum measurements (each mean-centred and"
+              " scaled).\n\nA RandomForestRegressor with 100 trees, trained on scikit-learn's bundled diabetes"
+              " data by `scripts/make_example_models.py`; stored with skops (no pickle).\n")
+    write_model("diabetes", manifest, example, pins("scikit-learn", "numpy", "scipy", "skops"), readme)
+
+
+if __name__ == "__main__":
+    for folder in ("iris", "diabetes"):
+        (MODELS / folder).mkdir(parents=True, exist_ok=True)
+    iris()
+    diabetes()
+    print(f"wrote {MODELS / 'iris'} and {MODELS / 'diabetes'}")

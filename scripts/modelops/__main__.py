@@ -1,0 +1,3 @@
+from modelops.cli import main
+
+main()

@@ -1,0 +1,140 @@
+"""Artifact pointers: resolve them to a local path, and compute the digests that pin them.
+
+Digest of a file: the sha256 of its bytes. Digest of a directory (the canonical tree digest): the
+sha256 of the text made of one line per regular file, `<sha256 of the file>  <path relative to the
+directory, with / separators>\\n`, sorted by path (bytewise, UTF-8): exactly what
+`find . -type f | sort | xargs sha256sum` prints, with the leading `./` removed. Empty folders do
+not count; symbolic links are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from modelops.errors import ModelopsError
+
+_CHUNK = 1 << 20
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree_lines(folder: Path) -> list[str]:
+    """The lines hashed for a directory's canonical digest."""
+    lines = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            if (Path(dirpath) / name).is_symlink():
+                raise ModelopsError(f"{Path(dirpath, name)} is a symbolic link",
+                                    hint="artifacts hold regular files only")
+        for name in filenames:
+            path = Path(dirpath) / name
+            lines.append((path.relative_to(folder).as_posix(), file_sha256(path)))
+    lines.sort(key=lambda item: item[0].encode())
+    return [f"{digest}  {rel}\n" for rel, digest in lines]
+
+
+def digest(path: Path) -> str:
+    """The sha256 of a file, or the canonical tree digest of a directory (module docstring)."""
+    if path.is_symlink():
+        raise ModelopsError(f"{path} is a symbolic link", hint="point at the file or folder itself")
+    if path.is_dir():
+        return hashlib.sha256("".join(tree_lines(path)).encode()).hexdigest()
+    if path.is_file():
+        return file_sha256(path)
+    raise ModelopsError(f"{path}: no such file or directory")
+
+
+def scheme(uri: str) -> str:
+    """`s3` for `s3://…`; `` for a relative path."""
+    parsed = urlparse(uri)
+    return parsed.scheme if len(parsed.scheme) > 1 else ""
+
+
+def local_path(uri: str, folder: Path) -> Path | None:
+    """The local path of a relative or file:// pointer (kept inside `folder` when relative); None if remote."""
+    kind = scheme(uri)
+    if kind in REMOTE_SCHEMES:
+        return None
+    if kind == "file":
+        return Path(urlparse(uri).path)
+    if kind:
+        raise ModelopsError(f"unsupported scheme {kind!r}",
+                            hint="use a relative path, file://, " + ", ".join(f"{s}://" for s in REMOTE_SCHEMES))
+    relative = Path(uri)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ModelopsError(f"{uri!r} leaves the model folder",
+                            hint="a relative artifact path stays inside the model folder (no '..', not absolute)")
+    base = folder.resolve()
+    resolved = (folder / relative).resolve()
+    if resolved != base and base not in resolved.parents:
+        raise ModelopsError(f"{uri!r} resolves outside the model folder (through a symbolic link)",
+                            hint="keep the artifact itself inside the model folder")
+    return resolved
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MODELOPS_CACHE", Path.home() / ".cache" / "modelops"))
+
+
+def fetch(uri: str, folder: Path, sha256: str) -> Path:
+    """A local, verified copy of the artifact: checked against `sha256` before it is returned."""
+    path = local_path(uri, folder)
+    if path is None:
+        path = _download(uri, sha256)
+    if not path.exists():
+        raise ModelopsError(f"{uri!r} does not exist", hint="commit the artifact or fix the path")
+    actual = digest(path)
+    if actual != sha256:
+        raise ModelopsError(f"sha256 mismatch: the artifact's digest is {actual}",
+                            hint="if the artifact is right, put this digest in the manifest "
+                                 "(`modelops digest PATH`); a merged version's artifact never changes: "
+                                 "bump the version instead")
+    return path
+
+
+def _download(uri: str, sha256: str) -> Path:
+    """Download with MLflow's artifact client into a cache keyed by the expected digest."""
+    target = cache_dir() / "artifacts" / sha256
+    if target.exists():
+        entries = list(target.iterdir())
+        if len(entries) == 1 and digest(entries[0]) == sha256:
+            return entries[0]
+        shutil.rmtree(target)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow.artifacts
+
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(target.parent)))
+    try:
+        downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
+        actual = digest(downloaded)
+        if actual != sha256:
+            raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
+                                hint="fix the digest in the manifest, or the artifact at its source")
+        target.mkdir()
+        final = target / downloaded.name
+        downloaded.rename(final)
+        return final
+    except ModelopsError:
+        raise
+    except Exception as exc:  # any transport error from MLflow's many artifact stores
+        raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {str(exc)[:300]}",
+                            hint="check the URI and the credentials in the environment") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,68 @@
+"""The `modelops` command: a click group whose verbs are imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+# verb -> (module defining `command`, one-line help); keeping help here keeps `--help` instant.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "new": ("modelops.commands.new", "Scaffold models/NAME/ from templates/."),
+    "validate": ("modelops.commands.validate", "Check manifests, requirements, examples and artifacts."),
+    "changed": ("modelops.commands.changed", "The models a git change touches (JSON, for a CI matrix)."),
+    "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
+    "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group that lists its verbs from COMMANDS and imports one only when it runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        return importlib.import_module(COMMANDS[name][0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelops")
+@click.option("--traceback", is_flag=True, envvar="MODELOPS_TRACEBACK", help="Show tracebacks of errors.")
+def cli(traceback: bool) -> None:
+    """modelops: the models of an organisation in git, registered in MLflow, served from images.
+
+    Run it from the repository (the folder holding models/), or set MODELOPS_ROOT.
+    """
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def main() -> None:
+    """Entry point: user errors are printed once, without a traceback, and exit 1."""
+    from modelops.errors import ModelopsError
+
+    try:
+        cli.main(standalone_mode=False)
+    except ModelopsError as exc:
+        if os.environ.get("MODELOPS_TRACEBACK") or "--traceback" in sys.argv:
+            raise
+        click.echo(exc.render(), err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,39 @@
+"""One error type for everything a user can get wrong, and the problems `validate` collects."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the repository, located as precisely as possible."""
+
+    file: str
+    message: str
+    field: str = ""
+    line: int | None = None
+    hint: str = ""
+
+    def render(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        text = f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
+        return text + (f"\n  hint: {self.hint}" if self.hint else "")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class ModelopsError(Exception):
+    """An error the user can act on; rendered once by the CLI, without a traceback."""
+
+    def __init__(self, message: str, *, file: str = "", line: int | None = None, field: str = "",
+                 hint: str = "", problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problem = Problem(file=file, line=line, field=field, message=message, hint=hint)
+        self.problems = problems or [self.problem]
+
+    def render(self) -> str:
+        if not self.problem.file:
+            return f"error: {self.problem.message}" + (f"\n  hint: {self.problem.hint}" if self.problem.hint else "")
+        return "\n".join(p.render() for p in self.problems)

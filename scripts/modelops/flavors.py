@@ -1,0 +1,73 @@
+"""Load an artifact into something with `predict(2-D array in signature column order) -> array`.
+
+sklearn: an MLflow model directory (its `MLmodel` names the pickled model), a single `.skops` file
+(types outside scikit-learn, NumPy and SciPy are refused), or a `.pkl`/`.joblib` file.
+pyfunc: any MLflow model directory, through `mlflow.pyfunc` (the image then needs mlflow).
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import yaml
+
+from modelops.errors import ModelopsError
+
+_TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
+
+
+class Predictor(Protocol):
+    def predict(self, batch: np.ndarray) -> Any: ...
+
+
+def load(flavor: str, path: Path, input_names: list[str]) -> Predictor:
+    """Load `path` with `flavor`; raises ModelopsError when the artifact is not of that flavor."""
+    if flavor == "pyfunc":
+        return _PyfuncPredictor(path, input_names)
+    if flavor == "sklearn":
+        return _load_sklearn(path)
+    raise ModelopsError(f"unknown flavor {flavor!r}", hint="allowed values are: sklearn, pyfunc")
+
+
+def _load_sklearn(path: Path) -> Predictor:
+    if path.is_dir():
+        mlmodel = path / "MLmodel"
+        if not mlmodel.is_file():
+            raise ModelopsError(f"{path.name}/ has no MLmodel file", hint="save it with mlflow.sklearn.save_model")
+        spec = yaml.safe_load(mlmodel.read_text()).get("flavors", {}).get("sklearn")
+        if not spec:
+            raise ModelopsError(f"{path.name}/MLmodel has no sklearn flavor", hint="use flavor: pyfunc")
+        if spec.get("serialization_format", "cloudpickle") not in ("cloudpickle", "pickle"):
+            raise ModelopsError(f"unsupported serialization {spec['serialization_format']!r}")
+        with (path / spec["pickled_model"]).open("rb") as handle:
+            return pickle.load(handle)  # cloudpickle output loads with pickle
+    if path.suffix == ".skops":
+        import skops.io
+
+        untrusted = skops.io.get_untrusted_types(file=path)
+        refused = [t for t in untrusted if not t.startswith(_TRUSTED_SKOPS_PREFIXES)]
+        if refused:
+            raise ModelopsError(f"the skops file holds types outside scikit-learn: {', '.join(refused)}")
+        return skops.io.load(path, trusted=untrusted)
+    if path.suffix in (".pkl", ".pickle", ".joblib"):
+        import joblib
+
+        return joblib.load(path)
+    raise ModelopsError(f"cannot tell how to load {path.name}",
+                        hint="an MLflow model directory, a .skops, .pkl or .joblib file")
+
+
+class _PyfuncPredictor:
+    def __init__(self, path: Path, input_names: list[str]) -> None:
+        import mlflow.pyfunc
+
+        self._model = mlflow.pyfunc.load_model(str(path))
+        self._names = input_names
+
+    def predict(self, batch: np.ndarray) -> Any:
+        import pandas as pd
+
+        return self._model.predict(pd.DataFrame(batch, columns=self._names))

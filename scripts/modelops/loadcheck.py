@@ -1,0 +1,85 @@
+"""Load each artifact and score the example, in a child process: pickles are untrusted code.
+
+The parent (`check`) gives the child a clean environment with no credentials, a CPU and wall-clock
+limit, and reads one JSON line of results; a crash, a hang or garbage is reported, never propagated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+DEFAULT_TIMEOUT = 120
+_KEEP_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
+
+
+def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict],
+          timeout: int = DEFAULT_TIMEOUT) -> dict[str, str]:
+    """Score `rows` with each artifact ({version: path}); returns {version: problem} (empty when fine)."""
+    request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows})
+    with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
+        env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+        env.update(HOME=home, MLFLOW_DISABLE_TELEMETRY="true", PYTHONDONTWRITEBYTECODE="1")
+
+        def limits() -> None:
+            resource.setrlimit(resource.RLIMIT_CPU, (timeout, timeout))
+
+        try:
+            done = subprocess.run([sys.executable, "-m", "modelops.loadcheck"], input=request, env=env,
+                                  cwd=home, capture_output=True, text=True, timeout=timeout,
+                                  preexec_fn=limits, start_new_session=True, check=False)
+        except subprocess.TimeoutExpired:
+            return dict.fromkeys(artifacts, f"loading and scoring took longer than {timeout}s")
+    try:
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        return dict.fromkeys(artifacts, f"the loader crashed: {last[:300]}")
+
+
+def _score(flavor: str, path: str, signature: dict, rows: list[dict]) -> str:
+    import numpy as np
+
+    from modelops import flavors
+    from modelops.errors import ModelopsError
+    from modelops.manifest import Signature
+    from modelops.signature import NUMPY_DTYPES, check_outputs
+
+    sig = Signature.model_validate(signature)
+    names = [c.name for c in sig.inputs]
+    same = len({c.type for c in sig.inputs}) == 1
+    dtype = NUMPY_DTYPES[sig.inputs[0].type] if same else object
+    batch = np.array([[row.get(n) for n in names] for row in rows], dtype=dtype)
+    try:
+        model = flavors.load(flavor, Path(path), names)
+    except ModelopsError as exc:
+        return f"does not load as {flavor}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - an untrusted artifact can raise anything
+        return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
+    try:
+        predictions = np.asarray(model.predict(batch)).tolist()
+    except Exception as exc:  # noqa: BLE001
+        return f"loads, but fails to score the example: {type(exc).__name__}: {str(exc)[:300]}"
+    problems = check_outputs(predictions, list(sig.outputs), len(rows))
+    return "; ".join(problems)
+
+
+def _main() -> None:
+    request = json.loads(sys.stdin.read())
+    results = {}
+    for version, path in request["artifacts"].items():
+        try:
+            results[version] = _score(request["flavor"], path, request["signature"], request["rows"])
+        except Exception:  # noqa: BLE001
+            results[version] = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
+    sys.stdout.write("\n" + json.dumps(results) + "\n")
+
+
+if __name__ == "__main__":
+    _main()

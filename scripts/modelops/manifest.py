@@ -1,0 +1,203 @@
+"""The manifest (`models/<name>/model.yaml`) as a typed model; its JSON Schema is `modelops schema`."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from modelops import yamlsafe
+from modelops.errors import ModelopsError, Problem
+
+MANIFEST = "model.yaml"
+NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
+SEMVER_RE = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
+SCHEMES = ("file", "http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
+COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
+FLAVORS = ("sklearn", "pyfunc")
+
+Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
+SemVer = Annotated[str, StringConstraints(pattern=SEMVER_RE)]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+RelFile = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Owner = Annotated[str, StringConstraints(
+    pattern=r"^(@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?|[^@\s]+@[^@\s]+\.[a-z]{2,})$")]
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]*$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Column(_Strict):
+    """One input or output column, typed as MLflow's column specs are."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+    type: Literal[COLUMN_TYPES]  # type: ignore[valid-type]
+    required: bool = True
+
+
+class Signature(_Strict):
+    """The input/output contract: what the runner validates and what /docs shows."""
+
+    inputs: Annotated[list[Column], Field(min_length=1, max_length=4096)]
+    outputs: Annotated[list[Column], Field(min_length=1, max_length=4096)]
+
+
+class Artifact(_Strict):
+    """Where a version's artifact lives and the sha256 it must have (see `modelops digest`)."""
+
+    uri: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=r"^[^\s\x00-\x1f]+$")]
+    sha256: Sha256
+
+
+class Version(_Strict):
+    """One immutable version of the model."""
+
+    version: SemVer
+    artifact: Artifact
+    description: Text = ""
+
+
+class Canary(_Strict):
+    """A second version taking `weight` percent of the traffic, sticky per request key."""
+
+    version: SemVer
+    weight: Annotated[int, Field(ge=1, le=99)]
+
+
+class Deployment(_Strict):
+    """What one environment serves."""
+
+    version: SemVer
+    canary: Canary | None = None
+    shadow: Annotated[list[SemVer], Field(max_length=8)] = []
+
+
+class Manifest(_Strict):
+    """`models/<name>/model.yaml`."""
+
+    name: Name
+    description: Text
+    owners: Annotated[list[Owner], Field(min_length=1, max_length=50)]
+    flavor: Literal[FLAVORS]  # type: ignore[valid-type]
+    signature: Signature
+    example: RelFile | None = None
+    requirements: RelFile = "requirements.txt"
+    versions: Annotated[list[Version], Field(min_length=1)]
+    deployments: dict[EnvName, Deployment] = {}
+
+    def version(self, number: str) -> Version:
+        """The manifest entry for `number` (which must exist)."""
+        return next(v for v in self.versions if v.version == number)
+
+
+def json_schema() -> dict:
+    """The manifest's JSON Schema, for editors and `modelops schema`."""
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "modelops model manifest (models/<name>/model.yaml)"
+    return schema
+
+
+class LoadedManifest(BaseModel):
+    """A parsed manifest with where it came from, for error locations."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    manifest: Manifest
+    folder: Path
+    display: str
+    lines: dict[tuple, int]
+
+    def line(self, *path: str | int) -> int | None:
+        """The line of the closest known ancestor of `path`."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return None
+
+    def problem(self, path: tuple, message: str, hint: str = "", file: str = "") -> Problem:
+        return Problem(file=file or self.display, line=self.line(*path) if not file else None,
+                       field=yamlsafe.dotted(path), message=message, hint=hint)
+
+
+def load(folder: Path, display_root: Path) -> LoadedManifest:
+    """Read and type-check `folder/model.yaml`; raises ModelopsError listing every schema problem."""
+    path = folder / MANIFEST
+    display = _display(path, display_root)
+    data, lines = yamlsafe.load(path, display)
+    if not isinstance(data, dict):
+        raise ModelopsError(f"the document is a {type(data).__name__}, not a mapping", file=display, line=1,
+                            hint="a manifest is a mapping with name, description, owners, flavor, ...")
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = [_problem(err, display, lines) for err in exc.errors()]
+        raise ModelopsError(problems[0].message, file=display, problems=problems) from None
+    return LoadedManifest(manifest=manifest, folder=folder, display=display, lines=lines)
+
+
+def _display(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+_HINTS = {
+    "extra_forbidden": "remove it, or fix its spelling; allowed keys are listed by `modelops schema`",
+    "missing": "add it (see `modelops schema` or the README's manifest reference)",
+}
+_PATTERN_HINTS = {
+    NAME_RE: "use 2-63 lowercase letters, digits and dashes, starting with a letter",
+    SEMVER_RE: "use a semantic version such as 1.2.0, quoted if YAML would read it as a number",
+}
+
+
+def _problem(err: dict, display: str, lines: dict[tuple, int]) -> Problem:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
+    line = None
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in lines:
+            line = lines[loc[:end]]
+            break
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        message = "unknown field"
+        close = _did_you_mean(str(loc[-1]))
+        hint = f"did you mean {close!r}?" if close else _HINTS[kind]
+    elif kind == "literal_error":
+        message = f"{value!r} is not allowed"
+        hint = f"allowed values are: {err['ctx']['expected']}"
+    elif kind == "string_pattern_mismatch":
+        message = f"{value!r} is not valid"
+        hint = _PATTERN_HINTS.get(err["ctx"]["pattern"], f"it must match {err['ctx']['pattern']}")
+    else:
+        message = err["msg"] + (f" (got {value!r})" if kind != "missing" and not isinstance(value, dict | list)
+                                else "")
+        hint = _HINTS.get(kind, "")
+    return Problem(file=display, line=line, field=yamlsafe.dotted(loc), message=message, hint=hint)
+
+
+def _did_you_mean(word: str) -> str:
+    matches = difflib.get_close_matches(word, _KNOWN_FIELDS, n=1, cutoff=0.75)
+    return matches[0] if matches else ""
+
+
+_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, Deployment, Canary)
+                        for f in cls.model_fields})
+
+
+def semver_key(version: str) -> tuple:
+    """Sort key for a semantic version: a pre-release sorts before its release."""
+    match = re.match(SEMVER_RE, version)
+    if not match:
+        return (0, 0, 0, 0, version)
+    major, minor, patch, pre = match.groups()
+    return (int(major), int(minor), int(patch), 0 if pre else 1, pre or "")

@@ -1,0 +1,39 @@
+"""Printing results for people (text), machines (json) and GitHub (workflow annotations)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from modelops.errors import Problem
+
+FORMATS = ("text", "json", "github")
+format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+                             help="text for people, json for machines, github for workflow annotations.")
+
+
+def echo_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False))
+
+
+def _escape(text: str, properties: bool = False) -> str:
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if properties else text
+
+
+def print_problems(problems: list[Problem], fmt: str, summary: str) -> None:
+    """Print `problems` in `fmt`; `summary` closes the text form."""
+    if fmt == "json":
+        echo_json({"ok": not problems, "problems": [p.to_json() for p in problems]})
+        return
+    for p in problems:
+        if fmt == "github":
+            props = f"file={_escape(p.file, True)}" + (f",line={p.line}" if p.line else "")
+            props += f",title={_escape(p.field or 'modelops', True)}"
+            message = p.message + (f"\n{p.hint}" if p.hint else "")
+            click.echo(f"::error {props}::{_escape(message)}")
+        else:
+            click.echo(p.render(), err=True)
+    if fmt == "text":
+        click.echo(summary, err=bool(problems))

@@ -1,0 +1,167 @@
+"""`modelops validate`: every problem of every model folder, each located and with a hint."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from modelops import artifacts, loadcheck, manifest
+from modelops.errors import ModelopsError, Problem
+from modelops.manifest import LoadedManifest
+from modelops.signature import check_rows
+
+# name[extras]==version, optionally followed by an environment marker or a comment
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!*-]+"
+                     r"\s*(;[^#]*)?(\s+#.*)?$")
+
+
+def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
+    """All problems of the given model folders (an empty list means all is well)."""
+    problems: list[Problem] = []
+    for folder in folders:
+        problems += validate_folder(folder, root, offline=offline)
+    return problems
+
+
+def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:
+    """The problems of one model folder."""
+    try:
+        loaded = manifest.load(folder, root)
+    except ModelopsError as exc:
+        return exc.problems
+    checks = (_name, _versions, _deployments, _requirements)
+    problems = [p for check in checks for p in check(loaded)]
+    rows, example_problems = _example(loaded)
+    problems += example_problems
+    verified, artifact_problems = _artifacts(loaded, offline)
+    problems += artifact_problems
+    if not offline and verified and rows:
+        problems += _loads(loaded, verified, rows)
+    return problems
+
+
+def _name(m: LoadedManifest) -> list[Problem]:
+    if m.manifest.name != m.folder.name:
+        return [m.problem(("name",), f"{m.manifest.name!r} differs from its folder {m.folder.name!r}",
+                          hint=f"rename the folder or set name: {m.folder.name}")]
+    return []
+
+
+def _versions(m: LoadedManifest) -> list[Problem]:
+    problems, seen = [], {}
+    previous = None
+    for i, entry in enumerate(m.manifest.versions):
+        if entry.version in seen:
+            problems.append(m.problem(("versions", i, "version"), f"{entry.version} is listed twice "
+                                      f"(also versions[{seen[entry.version]}])", hint="give each version its own number"))
+            continue
+        seen[entry.version] = i
+        if previous and manifest.semver_key(entry.version) < manifest.semver_key(previous):
+            problems.append(m.problem(("versions", i, "version"), f"{entry.version} comes after {previous}",
+                                      hint="versions are append-only: list them in increasing order"))
+        previous = entry.version
+    return problems
+
+
+def _deployments(m: LoadedManifest) -> list[Problem]:
+    known = {v.version for v in m.manifest.versions}
+    listed = ", ".join(sorted(known, key=manifest.semver_key))
+    problems = []
+
+    def refer(path: tuple, version: str) -> None:
+        if version not in known:
+            problems.append(m.problem(path, f"version {version} is not in versions",
+                                      hint=f"known versions are: {listed}"))
+
+    for env, deployment in m.manifest.deployments.items():
+        refer(("deployments", env, "version"), deployment.version)
+        if deployment.canary:
+            refer(("deployments", env, "canary", "version"), deployment.canary.version)
+            if deployment.canary.version == deployment.version:
+                problems.append(m.problem(("deployments", env, "canary", "version"),
+                                          "the canary is the version it splits traffic with",
+                                          hint="a canary names another version"))
+        for i, version in enumerate(deployment.shadow):
+            refer(("deployments", env, "shadow", i), version)
+            if version == deployment.version:
+                problems.append(m.problem(("deployments", env, "shadow", i),
+                                          "a version cannot shadow itself", hint="shadow another version"))
+    return problems
+
+
+def requirement_problems(path: Path) -> list[tuple[int, str]]:
+    """(line, message) for every requirement line that is not pinned with `==`."""
+    problems = []
+    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if not _PINNED.match(line):
+            problems.append((number, f"{line!r} is not pinned with =="))
+    return problems
+
+
+def _requirements(m: LoadedManifest) -> list[Problem]:
+    path = m.folder / m.manifest.requirements
+    display = str(Path(m.display).parent / m.manifest.requirements)
+    if not path.is_file():
+        return [m.problem(("requirements",), f"{m.manifest.requirements} does not exist",
+                          hint="list the model's runtime packages, one `name==version` per line")]
+    return [Problem(file=display, line=line, field="requirements", message=message,
+                    hint="pin an exact version (name==1.2.3): images must be reproducible and scannable")
+            for line, message in requirement_problems(path)]
+
+
+def _example(m: LoadedManifest) -> tuple[list[dict], list[Problem]]:
+    if m.manifest.example is None:
+        return [], []
+    path = m.folder / m.manifest.example
+    display = str(Path(m.display).parent / m.manifest.example)
+    if not path.is_file():
+        return [], [m.problem(("example",), f"{m.manifest.example} does not exist",
+                              hint='write {"inputs": [{column: value, ...}]} in it, or remove the field')]
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return [], [Problem(file=display, field="example", message=f"invalid JSON: {exc}")]
+    if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
+        return [], [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
+                            hint="inputs: records of the signature's inputs; outputs (optional): expected answers")]
+    problems = [Problem(file=display, field="example.inputs", message=text,
+                        hint="make the example fit signature.inputs")
+                for text in check_rows(data["inputs"], m.manifest.signature.inputs)]
+    if "outputs" in data:
+        problems += [Problem(file=display, field="example.outputs", message=text,
+                             hint="make the expected outputs fit signature.outputs")
+                     for text in check_rows(data["outputs"], m.manifest.signature.outputs)]
+        if isinstance(data["outputs"], list) and isinstance(data["inputs"], list) \
+                and len(data["outputs"]) != len(data["inputs"]):
+            problems.append(Problem(file=display, field="example.outputs",
+                                    message="there must be as many outputs as inputs"))
+    return (data["inputs"] if not problems else []), problems
+
+
+def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[Problem]]:
+    verified, problems = {}, []
+    for i, entry in enumerate(m.manifest.versions):
+        where = ("versions", i, "artifact", "uri")
+        try:
+            local = artifacts.local_path(entry.artifact.uri, m.folder)
+            if local is None and offline:
+                continue
+            path = artifacts.fetch(entry.artifact.uri, m.folder, entry.artifact.sha256)
+        except ModelopsError as exc:
+            field = ("versions", i, "artifact", "sha256") if "sha256" in exc.problem.message else where
+            problems.append(m.problem(field, exc.problem.message, hint=exc.problem.hint))
+            continue
+        verified[entry.version] = str(path)
+    return verified, problems
+
+
+def _loads(m: LoadedManifest, verified: dict[str, str], rows: list[dict]) -> list[Problem]:
+    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(), rows)
+    index = {v.version: i for i, v in enumerate(m.manifest.versions)}
+    return [m.problem(("versions", index[version], "artifact"), f"version {version}: {message}",
+                      hint="check the artifact and the flavor; it is loaded with the packages installed here")
+            for version, message in results.items() if message]
