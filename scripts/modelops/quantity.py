@@ -39,7 +39,7 @@ def _text(raw: object, kind: str, hint: str, minimum: Decimal) -> str:
     if not re.match(PATTERN, text):
         raise PydanticCustomError("quantity", f"not a Kubernetes {kind} quantity", {"hint": hint})
     if value(text) < minimum:
-        raise PydanticCustomError("quantity", f"{text} is too little {kind}", {"hint": hint})
+        raise PydanticCustomError("quantity", f"too little {kind}", {"hint": hint})
     return text
 
 
