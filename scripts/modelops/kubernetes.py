@@ -13,6 +13,7 @@ same bytes and a model or environment that disappears from the manifests disappe
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -103,19 +104,20 @@ def image_ref(name: str, key: str, image_refs: dict[str, str], registry: str) ->
     return ref
 
 
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True)
+@functools.cache
+def _environment(folder: Path) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
+                             autoescape=False, keep_trailing_newline=True, trim_blocks=True,
+                             lstrip_blocks=True)
+    env.filters["q"] = _quote
+    env.filters["mapping"] = _mapping
+    return env
 
 
 def _template(root: Path, name: str) -> jinja2.Template:
     folder = root / "templates" / "kubernetes"
-    env = _environment()
-    env.loader = jinja2.FileSystemLoader(folder)
-    env.filters["q"] = _quote
-    env.filters["mapping"] = _mapping
     try:
-        return env.get_template(f"{name}.yaml.j2")
+        return _environment(folder).get_template(f"{name}.yaml.j2")
     except jinja2.TemplateNotFound:
         raise ModelopsError(f"template {name}.yaml.j2 is missing", file=str(folder.relative_to(root)),
                             hint="restore templates/kubernetes/ from the modelops repository") from None
@@ -147,7 +149,7 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
-        if not _DNS_LABEL.match(value) or len(namespace(env)) > 63:
+        if not _DNS_LABEL.match(value):
             raise ModelopsError(f"{what} {value!r} cannot name Kubernetes objects", file=loaded.display,
                                 hint="end it with a letter or a digit (DNS label)")
     if target == "kserve":
