@@ -33,6 +33,7 @@ KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "pod
 PORT = 8080
 UID = 10001  # the runner images' numeric user (runAsNonRoot needs a number to check)
 HEADER = "# Rendered by `modelops render-kubernetes`"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GITOPS = "gitops"
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
@@ -136,7 +137,7 @@ def _mapping(items: dict[str, str], indent: int) -> str:
 def _fill(root: Path, name: str, context: dict) -> str:
     """Render one template and check it is one YAML mapping, so no value can have changed its shape."""
     text = _template(root, name).render(header=context.pop("header", HEADER), **context)
-    documents = list(yaml.safe_load_all(text))
+    documents = list(yaml.load_all(text, Loader=_LOADER))
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ModelopsError(f"templates/kubernetes/{name}.yaml.j2 did not render one YAML mapping",
                             hint="check the template")
@@ -186,19 +187,27 @@ def render(loaded: LoadedManifest, root: Path, out_dir: Path, env: str | None = 
 
     Returns the files of the model and the kustomizations (written or already identical).
     """
-    conf = settings(root)
+    registry = settings(root).image_registry
     wanted = [env] if env else sorted(loaded.manifest.deployments)
-    rendered = {e: objects(loaded, e, target, image_refs or {}, conf.image_registry, root)
+    rendered = {e: objects(loaded, e, target, image_refs or {}, registry, root)
                 for e in wanted if e in loaded.manifest.deployments}
-    before = _owned(out_dir.glob(f"*/{loaded.manifest.name}/*.yaml"))
-    touched = set(rendered) | {p.parent.parent.name for p in before if env in (None, p.parent.parent.name)}
-    paths = []
-    for e in sorted(touched):
-        folder = out_dir / e / loaded.manifest.name
-        paths += _replace(folder, rendered.get(e, {}))
-    for e in sorted(touched):
+    paths, touched = write(out_dir, loaded.manifest.name, rendered, env)
+    for e in touched:
         paths += kustomize(root, out_dir, e)
     return paths
+
+
+def write(out_dir: Path, name: str, rendered: dict[str, dict[str, str]], env: str | None = None
+          ) -> tuple[list[Path], list[str]]:
+    """Write one model's files {env: {file: text}}, removing its folders in other environments (in `env`
+    only, when given); returns the files and the environments touched, whose kustomization is stale."""
+    before = _owned(out_dir.glob(f"*/{name}/*.yaml"))
+    elsewhere = {p.parent.parent.name for p in before if env in (None, p.parent.parent.name)}
+    touched = sorted(set(rendered) | elsewhere)
+    paths = []
+    for e in touched:
+        paths += _replace(out_dir / e / name, rendered.get(e, {}))
+    return paths, touched
 
 
 def kustomize(root: Path, out_dir: Path, env: str) -> list[Path]:

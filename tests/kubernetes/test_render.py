@@ -13,6 +13,10 @@ import jsonschema
 import pytest
 import yaml
 
+from modelops import kubernetes
+from modelops.errors import ModelopsError
+from modelops.manifest import load
+
 SCHEMAS = Path(__file__).parent / "schemas"
 CORE_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Namespace"}
 DIGEST = "sha256:" + "ab" * 32
@@ -219,3 +223,20 @@ def test_an_invalid_manifest_writes_nothing(repo, modelops, edit_manifest):
     assert result.returncode == 1
     assert "production.scale.resources.requests.cpu: not a Kubernetes CPU quantity" in result.stderr
     assert not (repo / "deploy").exists()
+
+
+def test_render_one_model_through_the_api(repo):
+    loaded = load(repo / "models/iris", repo)
+    out = repo / "deploy"
+    paths = kubernetes.render(loaded, repo, out, "staging", {"1.2.0": f"registry.example.com/iris@{DIGEST}"})
+    assert [p.relative_to(out).as_posix() for p in paths] == [
+        "staging/iris/deployment.yaml", "staging/iris/horizontalpodautoscaler.yaml",
+        "staging/iris/poddisruptionbudget.yaml", "staging/iris/service.yaml",
+        "staging/kustomization.yaml", "staging/namespace.yaml"]
+    deployment = (out / "staging/iris/deployment.yaml").read_text()
+    assert f'image: "registry.example.com/iris@{DIGEST}"' in deployment
+    before = tree(out)
+    bad = "registry.example.com/iris@sha256:x"
+    with pytest.raises(ModelopsError, match=re.escape(f"image reference {bad!r} for iris")):
+        kubernetes.render(loaded, repo, out, "staging", {"1.2.0": bad})
+    assert tree(out) == before

@@ -45,17 +45,23 @@ def command(paths: tuple[str, ...], env: str | None, out: Path, target: str, ima
                             hint=f"environments are: {', '.join(envs) or 'none'}")
     refs = _image_refs(images) if images else {}
     registry = kubernetes.settings(root).image_registry
-    for m in loaded:  # everything is rendered once in memory first: a bad value writes nothing
-        for e in sorted(m.manifest.deployments):
-            kubernetes.objects(m, e, target, refs.get(m.manifest.name, {}), registry, root)
+    # everything is rendered in memory first: a bad value writes nothing
+    rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target, refs.get(m.manifest.name, {}),
+                                                        registry, root)
+                                  for e in sorted(m.manifest.deployments) if env in (None, e)}
+                for m in loaded}
     out = out if out.is_absolute() else Path.cwd() / out
-    files = []
-    for m in loaded:
-        files += kubernetes.render(m, root, out, env, refs.get(m.manifest.name, {}), target=target)
+    files: list[Path] = []
+    touched: set[str] = set()
+    for name, environments in rendered.items():
+        written, stale = kubernetes.write(out, name, environments, env)
+        files += written
+        touched.update(stale)
     if not paths:
-        kubernetes.prune(out, {m.manifest.name for m in loaded})
-        for folder in sorted(p for p in out.glob("*") if p.is_dir() and p.name != kubernetes.GITOPS):
-            kubernetes.kustomize(root, out, folder.name)
+        kubernetes.prune(out, set(rendered))
+        touched.update(p.name for p in out.glob("*") if p.is_dir() and p.name != kubernetes.GITOPS)
+    for e in sorted(touched):
+        files += kubernetes.kustomize(root, out, e)
     files = sorted(set(files + kubernetes.gitops(root, out)))
     notes = [n for m in loaded for e in sorted(m.manifest.deployments) if env in (None, e)
              for n in kubernetes.notes(m, e, target)]
