@@ -15,13 +15,13 @@ import tempfile
 import traceback
 from pathlib import Path
 
-DEFAULT_TIMEOUT = 120
+DEFAULT_TIMEOUT = 120  # seconds; MODELOPS_LOAD_TIMEOUT overrides it
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
 
 
-def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict],
-          timeout: int = DEFAULT_TIMEOUT) -> dict[str, str]:
+def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict]) -> dict[str, str]:
     """Score `rows` with each artifact ({version: path}); returns {version: problem} (empty when fine)."""
+    timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
     request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows})
     with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
