@@ -128,8 +128,9 @@ def _download(uri: str, sha256: str) -> Path:
     except ModelopsError:
         raise
     except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
         raise ModelopsError(f"cannot fetch {uri!r}: the {exc.name} package is missing",
-                            hint=f"pip install 'modelops[{_EXTRAS.get((exc.name or '').split('.')[0], 'cloud')}]'") from None
+                            hint=f"pip install 'modelops[{extra}]'") from None
     except Exception as exc:  # any transport error from MLflow's many artifact stores
         first_line = (str(exc).strip().splitlines() or [""])[0][:300]
         raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {first_line}",

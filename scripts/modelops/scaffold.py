@@ -51,7 +51,7 @@ def _check_field(field: str, value: object) -> None:
 
     try:
         TypeAdapter(Manifest.model_fields[field].annotation).validate_python(value, strict=True)
-    except ValidationError as exc:
+    except ValidationError:
         shown = value[0] if isinstance(value, list) else value
         raise ModelopsError(f"{shown!r} is not valid", field=field,
                             hint=_FIELD_HINTS[field]) from None

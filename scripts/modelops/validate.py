@@ -53,8 +53,9 @@ def _versions(m: LoadedManifest) -> list[Problem]:
     previous = None
     for i, entry in enumerate(m.manifest.versions):
         if entry.version in seen:
-            problems.append(m.problem(("versions", i, "version"), f"{entry.version} is listed twice "
-                                      f"(also versions[{seen[entry.version]}])", hint="give each version its own number"))
+            problems.append(m.problem(("versions", i, "version"),
+                                      f"{entry.version} is listed twice (also versions[{seen[entry.version]}])",
+                                      hint="give each version its own number"))
             continue
         seen[entry.version] = i
         if previous and manifest.semver_key(entry.version) < manifest.semver_key(previous):
