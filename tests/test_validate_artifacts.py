@@ -143,3 +143,11 @@ def test_tree_digest_is_what_sha256sum_gives(repo: Path) -> None:
                              shell=True, cwd=folder, capture_output=True, text=True, check=True).stdout.split()[0]
     result = run_cli("digest", str(folder), cwd=repo)
     assert result.out.split()[0] == listing == digest(folder)
+
+
+def test_predictions_must_equal_the_expected_outputs(repo: Path) -> None:
+    example = repo / "models/iris/example.json"
+    example.write_text(example.read_text().replace('"species": 2', '"species": 1'))
+    result = run_cli("validate", "models/iris", cwd=repo)
+    assert result.code == 1
+    assert "version 1.0.0: row 2: output 'species' is 2, the example expects 1" in result.err
