@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -57,6 +58,26 @@ def test_the_environment_kustomization_lists_what_was_rendered(repo, modelops):
     assert argo["spec"]["destination"]["namespace"] == "models-production"
     flux = yaml.safe_load((repo / "deploy/gitops/flux/kustomization-production.yaml").read_text())
     assert (flux["spec"]["path"], flux["spec"]["sourceRef"]["name"]) == ("./production", "models")
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_kustomize_builds_each_environment(repo, modelops, target):
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        if os.environ.get("MODELOPS_REQUIRE_SERVICES") == "1":
+            pytest.fail("kubectl (with its built-in kustomize) is not installed")
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    assert modelops("render-kubernetes", "--out", "deploy", "--target", target).returncode == 0
+    for env in ("production", "staging"):
+        built = subprocess.run([kubectl, "kustomize", str(repo / "deploy" / env)], capture_output=True,
+                               text=True, timeout=120)
+        assert built.returncode == 0, built.stderr
+        objects = list(yaml.safe_load_all(built.stdout))
+        rendered = documents(repo / "deploy" / env, CORE_KINDS | {"InferenceService"})
+        assert len(objects) == len(rendered)
+        for obj in objects:
+            if obj["kind"] != "Namespace":
+                assert obj["metadata"]["namespace"] == f"models-{env}"
 
 
 def test_the_deployment_runs_the_environment_hardened(repo, modelops):
