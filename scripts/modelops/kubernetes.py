@@ -18,6 +18,7 @@ import json
 import os
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,8 @@ KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "pod
 PORT = 8080
 UID = 10001  # the runner images' numeric user (runAsNonRoot needs a number to check)
 HEADER = "# Rendered by `modelops render-kubernetes`"
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GITOPS = "gitops"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
@@ -153,6 +154,9 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
         if not _DNS_LABEL.match(value):
             raise ModelopsError(f"{what} {value!r} cannot name Kubernetes objects", file=loaded.display,
                                 hint="end it with a letter or a digit (DNS label)")
+    if env == GITOPS:
+        raise ModelopsError(f"environment name {env!r} is reserved for the Argo CD and Flux objects",
+                            file=loaded.display, field=f"deployments.{env}", hint="name the environment otherwise")
     if target == "kserve":
         version = deployment.canary.version if deployment.canary else deployment.version
         image = image_ref(m.name, version, image_refs, registry)
@@ -250,10 +254,10 @@ def prune(out_dir: Path, keep: set[str]) -> None:
             _replace(path.parent, {})
 
 
-def _owned(paths: object) -> list[Path]:
+def _owned(paths: Iterable[Path]) -> list[Path]:
     """The files among `paths` that this module wrote (their first line is HEADER...)."""
     owned = []
-    for path in paths:  # type: ignore[attr-defined]
+    for path in paths:
         with path.open("rb") as handle:
             if handle.readline().startswith(HEADER.encode()):
                 owned.append(path)

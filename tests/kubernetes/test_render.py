@@ -261,3 +261,15 @@ def test_render_one_model_through_the_api(repo):
     with pytest.raises(ModelopsError, match=re.escape(f"image reference {bad!r} for iris")):
         kubernetes.render(loaded, repo, out, "staging", {"1.2.0": bad})
     assert tree(out) == before
+
+
+def test_the_gitops_folder_name_is_not_an_environment(repo, modelops, edit_manifest):
+    def rename(data: dict) -> None:
+        data["deployments"]["gitops"] = data["deployments"].pop("staging")
+
+    edit_manifest("diabetes", rename)
+    result = modelops("render-kubernetes", "--out", "deploy")
+    assert result.returncode == 1
+    assert result.stderr == ("models/diabetes/model.yaml: deployments.gitops: environment name 'gitops' is reserved "
+                             "for the Argo CD and Flux objects\n  hint: name the environment otherwise\n")
+    assert not (repo / "deploy").exists()
