@@ -59,4 +59,4 @@ def test_publish_commits_the_tree_once_and_then_only_what_changed(repo, origin, 
     changed = git(origin, "diff", "--name-only", first, "deploy").splitlines()
     assert changed == [f"staging/iris/{kind}.yaml" for kind in
                        ("deployment", "horizontalpodautoscaler", "poddisruptionbudget", "service")]
-    assert git(repo, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
+    assert git(repo, "worktree", "list").count("\n") == 0  # the temporary checkout is gone
