@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("modelops.commands.validate", "Check manifests, requirements, examples and artifacts."),
     "changed": ("modelops.commands.changed", "The models a git change touches (JSON, for a CI matrix)."),
     "scan": ("modelops.commands.scan", "Scan pinned requirements (or an SBOM) for known vulnerabilities."),
+    "codeowners": ("modelops.commands.codeowners", "Write .github/CODEOWNERS from each manifest's owners."),
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
 }
