@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import click
@@ -22,24 +23,38 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--osv-url", envvar="MODELOPS_OSV_URL", help="pip-audit: the OSV query URL of a mirror.")
 @click.option("--sbom", "sboms", multiple=True, type=_FILE,
               help="Also scan a CycloneDX JSON SBOM (e.g. an image's); alone, scans only the SBOMs.")
+@click.option("--environment", "environments", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Also scan an installed Python environment (interpreter or venv), through its SBOM.")
+@click.option("--save-sbom", type=click.Path(dir_okay=False, path_type=Path),
+              help="With one --environment: keep its SBOM in this file.")
 @click.option("--policy", "policy_file", type=_FILE,
               help="Policy file (default: models/scan-policy.yaml or [tool.modelops.scan]).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for people, json for machines, markdown for a PR comment.")
 def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str | None,
-            sboms: tuple[Path, ...], policy_file: Path | None, fmt: str) -> None:
+            sboms: tuple[Path, ...], environments: tuple[Path, ...], save_sbom: Path | None,
+            policy_file: Path | None, fmt: str) -> None:
     """Scan each model's pinned requirements for known vulnerabilities; exit 1 on what the policy rejects.
 
-    PATHS are model folders (default: every model, unless only --sbom is given). Findings the policy
-    accepts (ignored until their expiry, or below the failing severity) are listed but do not fail.
+    PATHS are model folders (default: every model, unless --sbom or --environment is given).
+    Findings the policy accepts (ignored until their expiry, or below the failing severity) are
+    listed but do not fail.
     """
-    from modelops.scan import engines, policy, report
+    from modelops.errors import ModelopsError
+    from modelops.scan import engines, policy, report, sbom
     from modelops.scan.run import scan
 
+    if save_sbom and len(environments) != 1:
+        raise ModelopsError("--save-sbom needs exactly one --environment")
     root = repo.root()
-    folders = repo.model_folders(paths, root) if paths or not sboms else []
+    folders = repo.model_folders(paths, root) if paths or not (sboms or environments) else []
     loaded = policy.load(root, policy_file)
     chosen = engines.make(engine, db=db, osv_url=osv_url)
-    result = scan(folders, list(sboms), root, chosen, loaded, policy.today())
+    with tempfile.TemporaryDirectory(prefix="modelops-sbom-") as tmp:
+        boms = [(path.as_posix(), path) for path in sboms]
+        for i, python in enumerate(environments):
+            out = save_sbom or Path(tmp) / f"{i}.cdx.json"
+            boms.append((f"environment {python}", sbom.generate(python, out)))
+        result = scan(folders, boms, root, chosen, loaded, policy.today())
     click.echo(report.render(result, fmt), nl=fmt != "markdown")
     sys.exit(0 if result.ok else 1)

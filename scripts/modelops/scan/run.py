@@ -36,9 +36,9 @@ class Report:
         return not self.problems and not self.failures
 
 
-def scan(folders: list[Path], sboms: list[Path], root: Path, engine: Engine, loaded: LoadedPolicy,
+def scan(folders: list[Path], sboms: list[tuple[str, Path]], root: Path, engine: Engine, loaded: LoadedPolicy,
          on: date) -> Report:
-    """Scan each model's requirements and each SBOM; policy problems (expired ignores) come first."""
+    """Scan each model's requirements and each (display name, path) SBOM; expired ignores come first."""
     report = Report(engine=engine.name, source=engine.source, policy=loaded.file)
     report.problems += policies.expired(loaded, on)
     for folder in folders:
@@ -57,8 +57,7 @@ def scan(folders: list[Path], sboms: list[Path], root: Path, engine: Engine, loa
         packages, problems = sources.requirements(path, f"{target}/{model.manifest.requirements}")
         report.problems += problems
         _audit(report, target, packages, engine, loaded, on)
-    for path in sboms:
-        display = path.as_posix()
+    for display, path in sboms:
         _audit(report, display, sources.sbom(path, display), engine, loaded, on)
     return report
 
