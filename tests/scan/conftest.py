@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -88,3 +89,19 @@ def osv_url() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/v1/query"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def environment(tmp_path):
+    """A venv where Jinja2 3.1.2 and PyYAML 6.0.1 are installed (their metadata; the scan reads only that)."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert purelib.startswith(str(venv)) and sysconfig.get_paths()["purelib"] != purelib
+    for name, version in (("Jinja2", "3.1.2"), ("PyYAML", "6.0.1")):
+        info = venv / purelib / f"{name.lower()}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    return python

@@ -3,31 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import sysconfig
-
-import pytest
 
 from tests.scan.conftest import SAFETY_DB
 
 DB = ("--db", str(SAFETY_DB))
-
-
-@pytest.fixture
-def environment(tmp_path):
-    """A venv where Jinja2 3.1.2 and PyYAML 6.0.1 are installed (their metadata; the scan reads only that)."""
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    assert purelib.startswith(str(venv)) and sysconfig.get_paths()["purelib"] != purelib
-    for name, version in (("Jinja2", "3.1.2"), ("PyYAML", "6.0.1")):
-        info = venv / purelib / f"{name.lower()}-{version}.dist-info"
-        info.mkdir(parents=True)
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    return python
 
 
 def test_an_environment_is_scanned_through_its_sbom(tmp_path, modelops, environment):

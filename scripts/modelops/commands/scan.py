@@ -25,6 +25,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Also scan a CycloneDX JSON SBOM (e.g. an image's); alone, scans only the SBOMs.")
 @click.option("--environment", "environments", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="Also scan an installed Python environment (interpreter or venv), through its SBOM.")
+@click.option("--image", "images", multiple=True,
+              help="Also scan a local image, through the SBOM its io.modelops.sbom label names.")
 @click.option("--save-sbom", type=click.Path(dir_okay=False, path_type=Path),
               help="With one --environment: keep its SBOM in this file.")
 @click.option("--policy", "policy_file", type=_FILE,
@@ -32,11 +34,11 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for people, json for machines, markdown for a PR comment.")
 def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str | None,
-            sboms: tuple[Path, ...], environments: tuple[Path, ...], save_sbom: Path | None,
-            policy_file: Path | None, fmt: str) -> None:
+            sboms: tuple[Path, ...], environments: tuple[Path, ...], images: tuple[str, ...],
+            save_sbom: Path | None, policy_file: Path | None, fmt: str) -> None:
     """Scan each model's pinned requirements for known vulnerabilities; exit 1 on what the policy rejects.
 
-    PATHS are model folders (default: every model, unless --sbom or --environment is given).
+    PATHS are model folders (default: every model, unless --sbom, --environment or --image is given).
     Findings the policy accepts (ignored until their expiry, or below the failing severity) are
     listed but do not fail.
     """
@@ -47,7 +49,7 @@ def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str |
     if save_sbom and len(environments) != 1:
         raise ModelopsError("--save-sbom needs exactly one --environment")
     root = repo.root()
-    folders = repo.model_folders(paths, root) if paths or not (sboms or environments) else []
+    folders = repo.model_folders(paths, root) if paths or not (sboms or environments or images) else []
     loaded = policy.load(root, policy_file)
     chosen = engines.make(engine, db=db, osv_url=osv_url)
     with tempfile.TemporaryDirectory(prefix="modelops-sbom-") as tmp:
@@ -55,6 +57,8 @@ def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str |
         for i, python in enumerate(environments):
             out = save_sbom or Path(tmp) / f"{i}.cdx.json"
             boms.append((f"environment {python}", sbom.generate(python, out)))
+        boms += [(f"image {ref}", sbom.from_image(ref, Path(tmp) / f"image-{i}.cdx.json"))
+                 for i, ref in enumerate(images)]
         result = scan(folders, boms, root, chosen, loaded, policy.today())
     click.echo(report.render(result, fmt), nl=fmt != "markdown")
     sys.exit(0 if result.ok else 1)
