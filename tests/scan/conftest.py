@@ -38,8 +38,8 @@ def add_requirements(repo: Path, *lines: str) -> None:
 def modelops(repo: Path) -> Callable[..., subprocess.CompletedProcess]:
     """Run the real CLI in a child process, in `repo`, with no scan settings from the environment."""
 
-    def run(*args: str) -> subprocess.CompletedProcess:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELOPS_", "SAFETY_"))}
+    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELOPS_", "SAFETY_"))} | (env or {})
         env["MODELOPS_ROOT"] = str(repo)
         return subprocess.run([sys.executable, "-m", "modelops", *args], cwd=repo, env=env,
                               capture_output=True, text=True, timeout=120, check=False)

@@ -91,10 +91,27 @@ def test_the_failing_severity_lets_lower_findings_pass(repo, modelops):
 
 
 def test_an_unpinned_requirement_fails(repo, modelops):
-    add_requirements(repo, "jinja2>=3")
+    add_requirements(repo, "jinja2>=3", "pyyaml==5.*")
     done = modelops("scan", *DB)
     assert done.returncode == 1
     assert "models/iris/requirements.txt:4: requirements: 'jinja2>=3' is not pinned with ==" in done.stdout
+    assert "models/iris/requirements.txt:5: requirements: 'pyyaml==5.*' does not pin one PEP 440 version" \
+        in done.stdout
+
+
+def test_an_ignore_may_write_its_id_as_a_number(repo, modelops):
+    add_requirements(repo, "jinja2==3.1.2")
+    write_policy(repo, ignore_jinja(TODAY + timedelta(days=1)).replace('"64227"', "64227"))
+    assert modelops("scan", *DB).returncode == 0
+
+
+def test_the_safety_service_unreachable_is_an_error_not_a_pass(modelops):
+    # Without --db, `safety check` first asks its authentication server: here, a closed local port.
+    done = modelops("scan", env={"SAFETY_AUTH_SERVER_URL": "http://127.0.0.1:9"})
+    assert done.returncode == 1
+    assert "error: safety check failed (exit 1)" in done.stderr
+    assert "hint: without network access, scan against a local database: modelops scan --db DIR" in done.stderr
+    assert done.stdout == ""
 
 
 @pytest.mark.parametrize(("policy", "message"), [

@@ -34,7 +34,7 @@ NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 class Ignore(BaseModel):
     """An accepted finding: justified, and only until it expires."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, coerce_numbers_to_str=True)
 
     id: NonBlank
     package: NonBlank | None = None

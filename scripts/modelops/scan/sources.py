@@ -8,6 +8,7 @@ from urllib.parse import unquote
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
 
 from modelops.errors import ModelopsError, Problem
 from modelops.scan.findings import Package
@@ -33,6 +34,12 @@ def requirements(path: Path, display: str) -> tuple[list[Package], list[Problem]
                                     hint=PIN_HINT))
             continue
         version = next(iter(requirement.specifier)).version
+        try:
+            Version(version)
+        except InvalidVersion:
+            problems.append(Problem(file=display, line=number, field="requirements",
+                                    message=f"{line!r} does not pin one PEP 440 version", hint=PIN_HINT))
+            continue
         packages.append(Package(canonicalize_name(requirement.name), version, display, number))
     return packages, problems
 
