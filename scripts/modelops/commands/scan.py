@@ -9,13 +9,14 @@ from pathlib import Path
 import click
 
 from modelops import repo
+from modelops.scan.engines import ENGINES
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("scan")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--engine", type=click.Choice(["safety", "pip-audit"]), default="safety", show_default=True,
+@click.option("--engine", type=click.Choice(ENGINES), default="safety", show_default=True,
               envvar="MODELOPS_SCAN_ENGINE", help="safety (its database) or pip-audit (OSV).")
 @click.option("--db", type=click.Path(exists=True, file_okay=False, path_type=Path),
               envvar="MODELOPS_SCAN_DB",

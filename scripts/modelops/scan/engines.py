@@ -22,7 +22,7 @@ class Engine(Protocol):
     def audit(self, packages: list[Package]) -> list[Finding]: ...
 
 
-ENGINES: dict[str, type] = {"safety": SafetyEngine, "pip-audit": PipAuditEngine}
+ENGINES = ("safety", "pip-audit")
 
 
 def make(name: str, *, db: Path | None = None, osv_url: str | None = None) -> Engine:
@@ -34,4 +34,4 @@ def make(name: str, *, db: Path | None = None, osv_url: str | None = None) -> En
                             "or --osv-url with --engine pip-audit")
     if osv_url is not None and name != "pip-audit":
         raise ModelopsError("--osv-url applies to the pip-audit engine", hint="add --engine pip-audit")
-    return ENGINES[name](db=db, osv_url=osv_url)
+    return SafetyEngine(db) if name == "safety" else PipAuditEngine(osv_url)

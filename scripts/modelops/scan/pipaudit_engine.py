@@ -22,7 +22,7 @@ class PipAuditEngine:
 
     name = "pip-audit"
 
-    def __init__(self, osv_url: str | None = None, **_: object) -> None:
+    def __init__(self, osv_url: str | None = None) -> None:
         self.osv_url = osv_url or OSV_URL
 
     @property

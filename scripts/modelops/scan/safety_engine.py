@@ -32,7 +32,7 @@ class SafetyEngine:
 
     name = "safety"
 
-    def __init__(self, db: Path | None = None, **_: object) -> None:
+    def __init__(self, db: Path | None = None) -> None:
         self.db = db
 
     @property
