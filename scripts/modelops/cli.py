@@ -13,6 +13,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("modelops.commands.new", "Scaffold models/NAME/ from templates/."),
     "validate": ("modelops.commands.validate", "Check manifests, requirements, examples and artifacts."),
     "changed": ("modelops.commands.changed", "The models a git change touches (JSON, for a CI matrix)."),
+    "scan": ("modelops.commands.scan", "Scan pinned requirements (or an SBOM) for known vulnerabilities."),
+    "codeowners": ("modelops.commands.codeowners", "Write .github/CODEOWNERS from each manifest's owners."),
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
     "render-kubernetes": ("modelops.commands.render_kubernetes", "Kubernetes manifests for GitOps."),

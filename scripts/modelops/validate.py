@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from modelops import artifacts, loadcheck, manifest
+from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
 from modelops.signature import check_rows
@@ -21,7 +22,7 @@ def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[
     problems: list[Problem] = []
     for folder in folders:
         problems += validate_folder(folder, root, offline=offline)
-    return problems
+    return problems + repository_problems(root)
 
 
 def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:
