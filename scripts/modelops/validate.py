@@ -13,7 +13,7 @@ from modelops.manifest import LoadedManifest
 from modelops.signature import check_rows
 
 # name[extras]==version, optionally followed by an environment marker or a comment
-_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!*-]+"
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!-]+"
                      r"\s*(;[^#]*)?(\s+#.*)?$")
 
 
