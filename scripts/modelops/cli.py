@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
     "render-kubernetes": ("modelops.commands.render_kubernetes", "Kubernetes manifests for GitOps."),
+    "serve": ("modelops.commands.serve", "Serve a model (folder or models:/ URI): Swagger, A/B, shadow."),
 }
 
 
