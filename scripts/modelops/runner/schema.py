@@ -7,6 +7,7 @@ problem raises `RequestError` naming the field (`dataframe_split.data[3][1]`, `i
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -107,8 +108,7 @@ class CompiledSignature:
             return None
         for k, name in enumerate(columns):
             if name not in self.index:
-                raise RequestError(f"unknown column {name!r}; the signature's columns are: "
-                                 f"{', '.join(self.names)}", f"{where}[{k}]")
+                raise RequestError(self._unknown(name), f"{where}[{k}]")
         if len(set(columns)) != len(columns):
             raise RequestError("a column is named twice", where)
         missing = [c.name for c in self.inputs if c.name not in columns and c.required]
@@ -172,11 +172,15 @@ class CompiledSignature:
                 raise
             raise RequestError(exc.message, f"{where}.{self.names[j]}[{i}]") from None
 
+    def _unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.75)
+        return f"unknown column {name!r}; " + (f"did you mean {close[0]!r}?" if close
+                                               else f"the signature's columns are: {', '.join(self.names)}")
+
     def _check_keys(self, record: dict, where: str) -> None:
         for name in record:
             if name not in self.index:
-                raise RequestError(f"unknown column {name!r}; the signature's columns are: "
-                                 f"{', '.join(self.names)}", f"{where}.{name}")
+                raise RequestError(self._unknown(name), f"{where}.{name}")
         for column in self.inputs:
             if column.required and column.name not in record:
                 raise RequestError(f"column {column.name!r} is required", f"{where}.{column.name}")
