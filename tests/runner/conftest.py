@@ -75,41 +75,60 @@ def asgi(target: str | Path, environment: str | None = None, version: str | None
         yield client
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
-    """Start `modelops serve ARGS` on a free port; returns an httpx client for it. Stopped at teardown."""
-    started: list[tuple[subprocess.Popen, httpx.Client]] = []
+class Servers:
+    """`modelops serve ARGS` processes on free ports, each stopped (by its own PID) in `stop_all`."""
 
-    def start(*args: str, ready: bool = True) -> httpx.Client:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[tuple[subprocess.Popen, httpx.Client]] = []
+
+    def start(self, *args: str, ready: bool = True) -> httpx.Client:
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(tmp_path / "cache")}
-        log = (tmp_path / f"serve-{port}.log").open("w")
-        process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        log = self.folder / f"serve-{port}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],
+                                       stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
-        started.append((process, client))
+        self.started.append((process, client))
         deadline = time.monotonic() + 60
         while True:
             with contextlib.suppress(httpx.TransportError):
                 client.get("/health")
                 break
             if process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the server did not start:\n{Path(log.name).read_text()}")
+                raise AssertionError(f"the server did not start:\n{log.read_text()}")
             time.sleep(0.1)
         if ready:
             wait_ready(client)
         return client
 
-    yield start
-    for process, client in started:
-        client.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    def stop_all(self) -> None:
+        for process, client in self.started:
+            client.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+    """Start `modelops serve ARGS` on a free port; returns an httpx client for it. Stopped at teardown."""
+    servers = Servers(tmp_path)
+    yield servers.start
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def iris_production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """One server of models/iris, environment production (A/B and shadow), for a whole test module."""
+    servers = Servers(tmp_path_factory.mktemp("iris-production"))
+    yield servers.start(str(IRIS), "--env", "production")
+    servers.stop_all()
 
 
 @pytest.fixture(scope="module")
