@@ -134,20 +134,26 @@ def _from_registry(uri: str) -> Target:
                   loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
 
 
+def _columns(spec: str) -> list[Column]:
+    return [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
+            for c in json.loads(spec)]
+
+
 def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column] | None, list[dict] | None]:
+    """Input columns (required), output columns (None when not named columns) and the saved input example."""
     import yaml
 
     try:
         spec = yaml.safe_load((local / "MLmodel").read_text())
-        signature = spec.get("signature") or {}
-        inputs = [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
-                  for c in json.loads(signature["inputs"])]
-        outputs = ([Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
-                    for c in json.loads(signature["outputs"])] if signature.get("outputs") else None)
+        inputs = _columns(spec["signature"]["inputs"])
     except Exception as exc:
         raise ModelopsError(f"{uri}: the MLmodel file has no usable column signature ({type(exc).__name__})",
                             hint="log the model with a column-based signature (infer_signature on a DataFrame)"
                             ) from None
+    try:
+        outputs = _columns(spec["signature"]["outputs"])
+    except Exception:
+        outputs = None  # a tensor or missing output schema: predictions are served untyped
     example = None
     info = spec.get("saved_input_example_info") or {}
     if info.get("artifact_path"):
