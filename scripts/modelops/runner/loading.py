@@ -59,20 +59,20 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     if not (folder / manifest.MANIFEST).is_file():
         raise ModelopsError(f"{folder}: no {manifest.MANIFEST} here",
                             hint="pass a model folder such as models/iris, or a models:/name@alias URI")
-    loaded = manifest.load(folder, folder.resolve().parent)
+    loaded = manifest.load(folder, Path.cwd())
     m = loaded.manifest
     known = [v.version for v in m.versions]
     if version:
         if version not in known:
-            raise ModelopsError(f"{loaded.display}: no version {version!r}", field="versions",
+            raise ModelopsError(f"no version {version!r}", file=loaded.display, field="versions",
                                 hint=f"allowed values are: {', '.join(known)}")
         primary, canary, weight, shadows, environment = version, None, 0, (), ""
     else:
         environment = environment or DEFAULT_ENV
         deployment = m.deployments.get(environment)
         if deployment is None:
-            raise ModelopsError(f"{loaded.display}: no deployment for environment {environment!r}",
-                                field="deployments", hint=f"allowed values are: {', '.join(m.deployments)} "
+            raise ModelopsError(f"no deployment for environment {environment!r}", file=loaded.display,
+                                line=loaded.line("deployments"), field="deployments", hint=f"allowed values are: {', '.join(m.deployments)} "
                                 "(or serve one version with --version)" if m.deployments
                                 else "add a deployments entry, or serve one version with --version")
         primary = deployment.version
@@ -81,8 +81,9 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
         shadows = tuple(v for v in deployment.shadow if v not in (primary, canary))
         for number in (primary, canary, *shadows):
             if number and number not in known:
-                raise ModelopsError(f"{loaded.display}: deployment {environment!r} routes to unknown version "
-                                    f"{number!r}", field=f"deployments.{environment}",
+                raise ModelopsError(f"routes to unknown version {number!r}", file=loaded.display,
+                                    line=loaded.line("deployments", environment),
+                                    field=f"deployments.{environment}",
                                     hint=f"allowed values are: {', '.join(known)}")
     names = [c.name for c in m.signature.inputs]
 
