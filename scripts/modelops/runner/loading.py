@@ -71,10 +71,10 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
         environment = environment or DEFAULT_ENV
         deployment = m.deployments.get(environment)
         if deployment is None:
+            hint = (f"allowed values are: {', '.join(m.deployments)} (or serve one version with --version)"
+                    if m.deployments else "add a deployments entry, or serve one version with --version")
             raise ModelopsError(f"no deployment for environment {environment!r}", file=loaded.display,
-                                line=loaded.line("deployments"), field="deployments", hint=f"allowed values are: {', '.join(m.deployments)} "
-                                "(or serve one version with --version)" if m.deployments
-                                else "add a deployments entry, or serve one version with --version")
+                                line=loaded.line("deployments"), field="deployments", hint=hint)
         primary = deployment.version
         canary = deployment.canary.version if deployment.canary else None
         weight = deployment.canary.weight if deployment.canary else 0
