@@ -224,6 +224,8 @@ def router(runtime: Runtime) -> tuple[APIRouter, list[type[BaseModel]]]:
         version, outputs = await runtime.score(request, "invocations", parse_invocation_body)
         return Response(dumps({"predictions": outputs}), media_type=JSON, headers={"X-Model-Version": version})
 
+    fields = [f"c{j}" for j in range(signature.width)]  # the request model's names for the columns
+
     def parse_predict(body: bytes, content_type: str | None) -> np.ndarray:
         media_type(content_type, (JSON,))
         try:
@@ -231,7 +233,7 @@ def router(runtime: Runtime) -> tuple[APIRouter, list[type[BaseModel]]]:
         except ValidationError as exc:
             error = exc.errors()[0]
             raise RequestError(error["msg"], dotted(error["loc"]) or "body") from None
-        return signature.rows([[getattr(row, n) for n in names] for row in parsed.inputs], "inputs")
+        return signature.rows([[getattr(row, f) for f in fields] for row in parsed.inputs], "inputs")
 
     predict_body = {"requestBody": {"required": True, "content": {JSON: {"schema": ref(predict_request)}}}}
 
