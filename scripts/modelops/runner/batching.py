@@ -59,11 +59,6 @@ class Batcher:
             item.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
 
-    @property
-    def depth(self) -> int:
-        """Requests waiting for a predict call."""
-        return len(self._queue)
-
     @contextlib.contextmanager
     def arriving(self) -> Iterator[None]:
         """Mark a request routed here whose body is still being read and parsed."""
