@@ -21,13 +21,13 @@ from pathlib import Path
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from sklearn.datasets import load_diabetes, load_iris  # noqa: E402
-from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor  # noqa: E402
-from sklearn.linear_model import LogisticRegression  # noqa: E402
+import numpy as np
+import yaml
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
+from sklearn.linear_model import LogisticRegression
 
-from modelops.artifacts import digest  # noqa: E402
+from modelops.artifacts import digest
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 IRIS_INPUTS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

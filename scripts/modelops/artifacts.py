@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 from modelops.errors import ModelopsError
 
 _CHUNK = 1 << 20
+_MLFLOW_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
+_EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs"}
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
 
 
@@ -112,12 +114,9 @@ def _download(uri: str, sha256: str) -> Path:
         if len(entries) == 1 and digest(entries[0]) == sha256:
             return entries[0]
         shutil.rmtree(target)
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    import mlflow.artifacts
-
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(target.parent)))
     try:
-        downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(staging)))
+        downloaded = _download_to(uri, staging)
         actual = digest(downloaded)
         if actual != sha256:
             raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
@@ -128,11 +127,32 @@ def _download(uri: str, sha256: str) -> Path:
         return final
     except ModelopsError:
         raise
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
+        raise ModelopsError(f"cannot fetch {uri!r}: the {exc.name} package is missing",
+                            hint=f"pip install 'modelops[{extra}]'") from None
     except Exception as exc:  # any transport error from MLflow's many artifact stores
-        raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {str(exc)[:300]}",
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {first_line}",
                             hint="check the URI and the credentials in the environment") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _download_to(uri: str, folder: Path) -> Path:
+    """A plain https:// URL is one file (MLflow's download helper); anything else goes through
+    MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    parsed = urlparse(uri)
+    if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:
+        from mlflow.utils.file_utils import download_file_using_http_uri
+
+        target = folder / (Path(parsed.path).name or "artifact")
+        download_file_using_http_uri(uri, str(target))
+        return target
+    import mlflow.artifacts
+
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
 
 
 def _ensure(path: Path) -> Path:

@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "changed": ("modelops.commands.changed", "The models a git change touches (JSON, for a CI matrix)."),
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
+    "serve": ("modelops.commands.serve", "Serve a model (folder or models:/ URI): Swagger, A/B, shadow."),
     "render": ("modelops.commands.render", "Write the build context (Dockerfile, model, runner) of each image."),
     "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),
     "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),

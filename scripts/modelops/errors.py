@@ -16,7 +16,7 @@ class Problem:
     hint: str = ""
 
     def render(self) -> str:
-        where = self.file + (f":{self.line}" if self.line else "")
+        where = (self.file + (f":{self.line}" if self.line else "")) if self.file else "error"
         text = f"{where}: {self.field + ': ' if self.field else ''}{self.message}"
         return text + (f"\n  hint: {self.hint}" if self.hint else "")
 
@@ -34,6 +34,4 @@ class ModelopsError(Exception):
         self.problems = problems or [self.problem]
 
     def render(self) -> str:
-        if not self.problem.file:
-            return f"error: {self.problem.message}" + (f"\n  hint: {self.problem.hint}" if self.problem.hint else "")
         return "\n".join(p.render() for p in self.problems)

@@ -15,14 +15,17 @@ import tempfile
 import traceback
 from pathlib import Path
 
-DEFAULT_TIMEOUT = 120
+DEFAULT_TIMEOUT = 120  # seconds; MODELOPS_LOAD_TIMEOUT overrides it
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
 
 
 def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict],
-          timeout: int = DEFAULT_TIMEOUT) -> dict[str, str]:
-    """Score `rows` with each artifact ({version: path}); returns {version: problem} (empty when fine)."""
-    request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows})
+          expected: list[dict] | None = None) -> dict[str, str]:
+    """Score `rows` with each artifact ({version: path}) and compare with `expected` outputs when given;
+    returns {version: problem} (an empty problem when fine)."""
+    timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
+    request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows,
+                          "expected": expected})
     with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
         env.update(HOME=home, MLFLOW_DISABLE_TELEMETRY="true", PYTHONDONTWRITEBYTECODE="1")
@@ -43,13 +46,13 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
         return dict.fromkeys(artifacts, f"the loader crashed: {last[:300]}")
 
 
-def _score(flavor: str, path: str, signature: dict, rows: list[dict]) -> str:
+def _score(flavor: str, path: str, signature: dict, rows: list[dict], expected: list[dict] | None) -> str:
     import numpy as np
 
     from modelops import flavors
     from modelops.errors import ModelopsError
     from modelops.manifest import Signature
-    from modelops.signature import NUMPY_DTYPES, check_outputs
+    from modelops.signature import NUMPY_DTYPES, check_outputs, compare_outputs
 
     sig = Signature.model_validate(signature)
     names = [c.name for c in sig.inputs]
@@ -60,13 +63,15 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict]) -> str:
         model = flavors.load(flavor, Path(path), names)
     except ModelopsError as exc:
         return f"does not load as {flavor}: {exc}"
-    except Exception as exc:  # noqa: BLE001 - an untrusted artifact can raise anything
+    except Exception as exc:
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
     try:
         predictions = np.asarray(model.predict(batch)).tolist()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"loads, but fails to score the example: {type(exc).__name__}: {str(exc)[:300]}"
     problems = check_outputs(predictions, list(sig.outputs), len(rows))
+    if not problems and expected:
+        problems = compare_outputs(predictions, expected, list(sig.outputs))
     return "; ".join(problems)
 
 
@@ -75,8 +80,9 @@ def _main() -> None:
     results = {}
     for version, path in request["artifacts"].items():
         try:
-            results[version] = _score(request["flavor"], path, request["signature"], request["rows"])
-        except Exception:  # noqa: BLE001
+            results[version] = _score(request["flavor"], path, request["signature"], request["rows"],
+                                      request["expected"])
+        except Exception:
             results[version] = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
     sys.stdout.write("\n" + json.dumps(results) + "\n")
 

@@ -182,6 +182,8 @@ def _problem(err: dict, display: str, lines: dict[tuple, int]) -> Problem:
         message = err["msg"] + (f" (got {value!r})" if kind != "missing" and not isinstance(value, dict | list)
                                 else "")
         hint = _HINTS.get(kind, "")
+        if kind == "string_type" and isinstance(value, int | float):
+            hint = "quote it: YAML reads it as a number"
     return Problem(file=display, line=line, field=yamlsafe.dotted(loc), message=message, hint=hint)
 
 

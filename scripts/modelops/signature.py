@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -91,3 +92,18 @@ def check_outputs(predictions: Any, columns: list, rows: int) -> list[str]:
         if wrong:
             problems.append(f"output {column.name!r}: {wrong[0]!r} is not {words} ({column.type})")
     return problems
+
+
+def compare_outputs(predictions: Any, expected: list[dict], columns: list, rel_tol: float = 1e-6) -> list[str]:
+    """Differences between predictions (already shaped like the outputs) and the expected records;
+    numbers of type float/double compare within `rel_tol`, everything else exactly."""
+    array = np.asarray(predictions, dtype=object).reshape(len(expected), len(columns))
+    problems = []
+    for i, record in enumerate(expected):
+        for j, column in enumerate(columns):
+            got, want = array[i, j], record.get(column.name)
+            close = (math.isclose(float(got), float(want), rel_tol=rel_tol, abs_tol=1e-9)
+                     if column.type in ("float", "double") and _is_number(got) and _is_number(want) else got == want)
+            if not close:
+                problems.append(f"row {i}: output {column.name!r} is {got!r}, the example expects {want!r}")
+    return problems[:5]

@@ -32,12 +32,12 @@ def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[
         return exc.problems
     checks = (_name, _versions, _deployments, _requirements)
     problems = [p for check in checks for p in check(loaded)]
-    rows, example_problems = _example(loaded)
+    example, example_problems = _example(loaded)
     problems += example_problems
     verified, artifact_problems = _artifacts(loaded, offline)
     problems += artifact_problems
-    if not offline and verified and rows:
-        problems += _loads(loaded, verified, rows)
+    if not offline and verified and example:
+        problems += _loads(loaded, verified, example)
     return problems
 
 
@@ -53,8 +53,9 @@ def _versions(m: LoadedManifest) -> list[Problem]:
     previous = None
     for i, entry in enumerate(m.manifest.versions):
         if entry.version in seen:
-            problems.append(m.problem(("versions", i, "version"), f"{entry.version} is listed twice "
-                                      f"(also versions[{seen[entry.version]}])", hint="give each version its own number"))
+            problems.append(m.problem(("versions", i, "version"),
+                                      f"{entry.version} is listed twice (also versions[{seen[entry.version]}])",
+                                      hint="give each version its own number"))
             continue
         seen[entry.version] = i
         if previous and manifest.semver_key(entry.version) < manifest.semver_key(previous):
@@ -113,20 +114,21 @@ def _requirements(m: LoadedManifest) -> list[Problem]:
             for line, message in requirement_problems(path)]
 
 
-def _example(m: LoadedManifest) -> tuple[list[dict], list[Problem]]:
+def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
+    """The example ({"inputs": [...], "outputs": [...]?}) when it fits the signature, and its problems."""
     if m.manifest.example is None:
-        return [], []
+        return {}, []
     path = m.folder / m.manifest.example
     display = str(Path(m.display).parent / m.manifest.example)
     if not path.is_file():
-        return [], [m.problem(("example",), f"{m.manifest.example} does not exist",
+        return {}, [m.problem(("example",), f"{m.manifest.example} does not exist",
                               hint='write {"inputs": [{column: value, ...}]} in it, or remove the field')]
     try:
         data = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:
-        return [], [Problem(file=display, field="example", message=f"invalid JSON: {exc}")]
+        return {}, [Problem(file=display, field="example", message=f"invalid JSON: {exc}")]
     if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
-        return [], [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
+        return {}, [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
                             hint="inputs: records of the signature's inputs; outputs (optional): expected answers")]
     problems = [Problem(file=display, field="example.inputs", message=text,
                         hint="make the example fit signature.inputs")
@@ -139,7 +141,7 @@ def _example(m: LoadedManifest) -> tuple[list[dict], list[Problem]]:
                 and len(data["outputs"]) != len(data["inputs"]):
             problems.append(Problem(file=display, field="example.outputs",
                                     message="there must be as many outputs as inputs"))
-    return (data["inputs"] if not problems else []), problems
+    return ({} if problems else data), problems
 
 
 def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[Problem]]:
@@ -159,8 +161,9 @@ def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[P
     return verified, problems
 
 
-def _loads(m: LoadedManifest, verified: dict[str, str], rows: list[dict]) -> list[Problem]:
-    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(), rows)
+def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[Problem]:
+    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(), example["inputs"],
+                              example.get("outputs"))
     index = {v.version: i for i, v in enumerate(m.manifest.versions)}
     return [m.problem(("versions", index[version], "artifact"), f"version {version}: {message}",
                       hint="check the artifact and the flavor; it is loaded with the packages installed here")

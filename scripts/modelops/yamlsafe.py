@@ -10,10 +10,7 @@ import yaml
 from modelops.errors import ModelopsError
 
 MAX_BYTES = 256 * 1024
-_PLAIN_TAGS = {
-    "tag:yaml.org,2002:str", "tag:yaml.org,2002:int", "tag:yaml.org,2002:float",
-    "tag:yaml.org,2002:bool", "tag:yaml.org,2002:null",
-}
+_PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null")}
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 Path_ = tuple[str | int, ...]
@@ -60,6 +57,9 @@ def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
 
 def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], display: str) -> Any:
     lines[path] = node.start_mark.line + 1
+    if node.tag not in _PLAIN_TAGS and node.tag != _TIMESTAMP:
+        raise ModelopsError(f"tag {node.tag!r} is not allowed: manifests hold plain data only",
+                            file=display, line=node.start_mark.line + 1, field=dotted(path))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -69,14 +69,11 @@ def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], display: str
             key = key_node.value
             if key in out:
                 raise ModelopsError(f"duplicate key {key!r}", file=display,
-                                    line=key_node.start_mark.line + 1, field=dotted(path + (key,)))
-            out[key] = _to_data(value_node, path + (key,), lines, display)
+                                    line=key_node.start_mark.line + 1, field=dotted((*path, key)))
+            out[key] = _to_data(value_node, (*path, key), lines, display)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_data(item, path + (i,), lines, display) for i, item in enumerate(node.value)]
-    if node.tag not in _PLAIN_TAGS and node.tag != _TIMESTAMP:
-        raise ModelopsError(f"tag {node.tag!r} is not allowed: manifests hold plain data only",
-                            file=display, line=node.start_mark.line + 1, field=dotted(path))
+        return [_to_data(item, (*path, i), lines, display) for i, item in enumerate(node.value)]
     if node.tag == _TIMESTAMP:
         return node.value  # dates stay text, as written
     return _CONSTRUCTOR.construct_object(node, deep=True)

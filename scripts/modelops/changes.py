@@ -1,0 +1,38 @@
+"""`modelops changed`: which models a git change touches, for a CI matrix."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+from modelops.manifest import MANIFEST
+from modelops.repo import MODELS_DIR
+
+# A change under these touches every model: they shape how every model is built and served.
+PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
+
+
+def changed_files(root: Path, base: str) -> list[str]:
+    """Files that differ between the merge base of `base` and HEAD, and the working tree."""
+    try:
+        done = subprocess.run(["git", "diff", "--name-only", "--no-renames", "--merge-base", base, "--"],
+                              cwd=root, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ModelopsError("git is not installed", hint="install git") from None
+    if done.returncode != 0:
+        raise ModelopsError(f"git cannot compare with {base!r}: {done.stderr.strip()[:300]}",
+                            hint="fetch the base first, e.g. git fetch origin main, and pass --base origin/main")
+    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=root,
+                               capture_output=True, text=True, check=False).stdout
+    return sorted(set(done.stdout.split("\n") + untracked.split("\n")) - {""})
+
+
+def changed(root: Path, base: str) -> dict:
+    """{"models": touched models that exist, "deleted": model folders removed, "all": platform changed}."""
+    files = changed_files(root, base)
+    existing = sorted(p.parent.name for p in (root / MODELS_DIR).glob(f"*/{MANIFEST}"))
+    platform = any(f.startswith(PLATFORM_PATHS) for f in files)
+    touched = {parts[1] for f in files if len(parts := f.split("/")) > 2 and parts[0] == MODELS_DIR}
+    models = existing if platform else sorted(touched & set(existing))
+    return {"models": models, "deleted": sorted(touched - set(existing)), "all": platform}

@@ -1,0 +1,177 @@
+"""`create_app(target)`: the runner's FastAPI application, its state on `app.state.runtime`.
+
+The versions load in the background: /health answers at once, /ready (and scoring) answer 503 with
+the reason until every routed version is loaded, and for good when one cannot load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelops import __version__
+from modelops.runner import docs, mlflow_protocol, v2
+from modelops.runner.loading import Target
+from modelops.runner.metrics import CONTENT_TYPE
+from modelops.runner.mlflow_protocol import JSON, dumps
+from modelops.runner.runtime import Runtime, Settings
+from modelops.runner.schema import RequestError
+
+log = logging.getLogger("modelops.runner")
+_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
+          415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_INPUT", 500: "INTERNAL_ERROR", 503: "NOT_READY"}
+
+
+class Health(BaseModel):
+    status: str
+    ready: bool
+    problem: str = ""
+
+
+class VersionInfo(BaseModel):
+    model: str
+    environment: str
+    version: str
+    canary: str | None
+    canary_weight: int
+    shadow: list[str]
+    runner: str
+
+
+def create_app(target: Target, settings: Settings | None = None) -> FastAPI:
+    """The runner application for `target`; loading starts with the server (lifespan)."""
+    runtime = Runtime(target, settings or Settings())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        yield
+        await runtime.stop()
+
+    app = FastAPI(title=f"{target.model} model", version=target.primary, lifespan=lifespan,
+                  description=f"{target.description}\n\nServing {target.describe()}.",
+                  docs_url=None, redoc_url=None)
+    app.state.runtime = runtime
+    app.add_middleware(_VersionHeader, version=target.primary)
+    _error_handlers(app)
+    _health_routes(app, runtime)
+    scoring, models = mlflow_protocol.router(runtime)
+    app.include_router(scoring)
+    app.include_router(v2.router(runtime))
+    _document(app, [*models, v2.InferenceRequest])
+    docs.install(app, f"{target.model} model")
+    return app
+
+
+def _health_routes(app: FastAPI, runtime: Runtime) -> None:
+    target = runtime.target
+    version_body = dumps({"model": target.model, "environment": target.environment, "version": target.primary,
+                          "canary": target.canary, "canary_weight": target.weight, "shadow": list(target.shadows),
+                          "runner": __version__})
+
+    def health_body() -> dict:
+        return {"status": "ok", "ready": runtime.ready, "problem": runtime.problem}
+
+    @app.get("/health", response_model=Health, tags=["Health"], summary="Live (the process answers)")
+    async def health() -> Response:
+        return Response(dumps(health_body()), media_type=JSON)
+
+    not_ready = {503: {"model": Health, "description": "Not ready (problem says why)"}}
+
+    @app.get("/ready", response_model=Health, responses=not_ready, tags=["Health"],
+             summary="Ready (every routed version is loaded)")
+    async def ready() -> Response:
+        return Response(dumps(health_body()), status_code=200 if runtime.ready else 503, media_type=JSON)
+
+    @app.get("/ping", response_model=Health, responses=not_ready, tags=["MLflow scoring"],
+             summary="Ready (as MLflow's /ping)")
+    async def ping() -> Response:
+        return await ready()
+
+    @app.get("/version", response_model=VersionInfo, tags=["Health"], summary="What this server routes")
+    async def version() -> Response:
+        return Response(version_body, media_type=JSON)
+
+    @app.get("/metrics", tags=["Health"], summary="Prometheus metrics",
+             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def metrics() -> Response:
+        return Response(runtime.metrics.render(), media_type=CONTENT_TYPE)
+
+
+def _error_handlers(app: FastAPI) -> None:
+    def error(status: int, message: str, field: str, path: str, version: str = "") -> Response:
+        if path.startswith("/v2/"):
+            body: dict[str, Any] = {"error": message, "field": field}
+        else:
+            body = {"error_code": _CODES.get(status, "ERROR"), "message": message, "field": field}
+        headers = {"X-Model-Version": version} if version else None
+        return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
+
+    @app.exception_handler(RequestError)
+    async def refused(request: Request, exc: RequestError) -> Response:
+        return error(exc.status, exc.message, exc.field, request.url.path, exc.version)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        return error(400, first["msg"], ".".join(str(p) for p in first["loc"]), request.url.path)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        return error(exc.status_code, str(exc.detail), "", request.url.path)
+
+    @app.exception_handler(Exception)
+    async def crashed(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path)
+        return error(500, "internal error; the server log has the details", "", request.url.path)
+
+
+def _document(app: FastAPI, models: list[type[BaseModel]]) -> None:
+    """Build the OpenAPI document once, with the request models the routes reference by name."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                             routes=app.routes)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in models:
+            spec = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(spec.pop("$defs", {}))
+            components[model.__name__] = spec
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+class _VersionHeader:
+    """Add `X-Model-Version: <primary>` to every response that does not name its version already."""
+
+    def __init__(self, app: ASGIApp, version: str) -> None:
+        self.app = app
+        self.header = (b"x-model-version", version.encode())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if not any(key.lower() == b"x-model-version" for key, _ in headers):
+                    headers.append(self.header)
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)

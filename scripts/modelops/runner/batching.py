@@ -1,0 +1,150 @@
+"""Adaptive micro-batching: requests to one version that overlap in time are scored in one `predict`.
+
+Each version has one `Batcher` and one predict thread. While a `predict` runs, new requests queue; the
+next `predict` takes all of them (up to `max_rows`). After taking what is queued, the batcher waits
+(at most `max_wait` seconds) only while requests routed to it are still reading or parsing their body
+(`arriving()`), so a lone request never waits and concurrent ones are scored together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(slots=True)
+class _Item:
+    array: np.ndarray
+    future: asyncio.Future
+
+
+class Batcher:
+    """Score arrays for one version, concatenating the requests that overlap into one predict call."""
+
+    def __init__(self, predict: Callable[[np.ndarray], Any], name: str, *, max_wait: float, max_rows: int,
+                 limit: int = 0, on_batch: Callable[[int, int], None] | None = None) -> None:
+        self._predict = predict
+        self._max_wait = max_wait
+        self._max_rows = max_rows
+        self._limit = limit
+        self._on_batch = on_batch
+        self._queue: deque[_Item] = deque()
+        self._coming = 0
+        self._wake = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for item in self._queue:
+            item.future.cancel()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting for a predict call."""
+        return len(self._queue)
+
+    @contextlib.contextmanager
+    def arriving(self) -> Iterator[None]:
+        """Mark a request routed here whose body is still being read and parsed."""
+        self._coming += 1
+        try:
+            yield
+        finally:
+            self._coming -= 1
+            self._wake.set()
+
+    def offer(self, array: np.ndarray) -> asyncio.Future | None:
+        """Queue `array` unless `limit` requests already wait (then None: the caller counts a drop)."""
+        if self._limit and len(self._queue) >= self._limit:
+            return None
+        future = asyncio.get_running_loop().create_future()
+        self._queue.append(_Item(array, future))
+        self._wake.set()
+        return future
+
+    async def predict(self, array: np.ndarray) -> np.ndarray:
+        """The model's predictions for the rows of `array`."""
+        future = self.offer(array)
+        if future is None:
+            raise OverflowError("the queue is full")
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            while not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+            batch = await self._collect(loop)
+            await self._score(loop, batch)
+
+    async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
+        batch = [self._queue.popleft()]
+        rows = len(batch[0].array)
+        deadline = loop.time() + self._max_wait
+        while rows < self._max_rows:
+            if self._queue:
+                if rows + len(self._queue[0].array) > self._max_rows:
+                    break
+                batch.append(self._queue.popleft())
+                rows += len(batch[-1].array)
+                continue
+            remaining = deadline - loop.time()
+            if self._coming <= 0 or remaining <= 0:
+                break
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), remaining)
+            except TimeoutError:
+                break
+        return batch
+
+    async def _score(self, loop: asyncio.AbstractEventLoop, batch: list[_Item]) -> None:
+        arrays = [item.array for item in batch]
+        joined = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+        if self._on_batch:
+            self._on_batch(len(joined), len(batch))
+        try:
+            outputs = await loop.run_in_executor(self._executor, self._call, joined)
+        except Exception as exc:
+            if len(batch) == 1:
+                _settle(batch[0].future, exception=exc)
+                return
+            for item in batch:  # score alone, so one bad request fails alone
+                await self._score(loop, [item])
+            return
+        start = 0
+        for item in batch:
+            end = start + len(item.array)
+            _settle(item.future, result=outputs[start:end])
+            start = end
+
+    def _call(self, array: np.ndarray) -> np.ndarray:
+        outputs = np.asarray(self._predict(array))
+        if outputs.ndim == 0 or len(outputs) != len(array):
+            raise RuntimeError(f"the model returned {outputs.shape} for {len(array)} row(s)")
+        return outputs
+
+
+def _settle(future: asyncio.Future, *, result: Any = None, exception: BaseException | None = None) -> None:
+    if future.done():  # the caller went away
+        return
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)

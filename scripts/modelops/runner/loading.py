@@ -1,0 +1,160 @@
+"""What to serve: a model folder's environment (version, canary, shadow) or a `models:/` registry URI.
+
+`resolve` reads only the manifest (or the MLmodel file) and raises ModelopsError for user mistakes;
+the artifacts themselves are fetched, verified and loaded later by `Target.loaders`, in the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelops import artifacts, flavors, manifest
+from modelops.errors import ModelopsError
+from modelops.manifest import Column
+from modelops.runner.schema import CompiledSignature
+
+DEFAULT_ENV = "production"
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model's routed versions, its compiled signature and how to load each version."""
+
+    model: str
+    description: str
+    signature: CompiledSignature
+    primary: str
+    loaders: dict[str, Callable[[], flavors.Predictor]]
+    canary: str | None = None
+    weight: int = 0
+    shadows: tuple[str, ...] = ()
+    environment: str = ""
+    example: list[dict] | None = field(default=None)
+
+    def describe(self) -> str:
+        """One line: what is routed where."""
+        where = f"{self.model} ({self.environment})" if self.environment else self.model
+        text = f"{where}: {self.primary}"
+        if self.canary:
+            text += f" ({100 - self.weight} %), canary {self.canary} ({self.weight} %)"
+        if self.shadows:
+            text += f", shadow {', '.join(self.shadows)}"
+        return text
+
+
+def resolve(target: str, environment: str | None = None, version: str | None = None) -> Target:
+    """The Target of a model folder (with an environment or a version) or of a `models:/` URI."""
+    if target.startswith("models:/"):
+        return _from_registry(target)
+    return _from_folder(Path(target), environment, version)
+
+
+def _from_folder(folder: Path, environment: str | None, version: str | None) -> Target:
+    if not (folder / manifest.MANIFEST).is_file():
+        raise ModelopsError(f"{folder}: no {manifest.MANIFEST} here",
+                            hint="pass a model folder such as models/iris, or a models:/name@alias URI")
+    loaded = manifest.load(folder, folder.resolve().parent)
+    m = loaded.manifest
+    known = [v.version for v in m.versions]
+    if version:
+        if version not in known:
+            raise ModelopsError(f"{loaded.display}: no version {version!r}", field="versions",
+                                hint=f"allowed values are: {', '.join(known)}")
+        primary, canary, weight, shadows, environment = version, None, 0, (), ""
+    else:
+        environment = environment or DEFAULT_ENV
+        deployment = m.deployments.get(environment)
+        if deployment is None:
+            raise ModelopsError(f"{loaded.display}: no deployment for environment {environment!r}",
+                                field="deployments", hint=f"allowed values are: {', '.join(m.deployments)} "
+                                "(or serve one version with --version)" if m.deployments
+                                else "add a deployments entry, or serve one version with --version")
+        primary = deployment.version
+        canary = deployment.canary.version if deployment.canary else None
+        weight = deployment.canary.weight if deployment.canary else 0
+        shadows = tuple(v for v in deployment.shadow if v not in (primary, canary))
+        for number in (primary, canary, *shadows):
+            if number and number not in known:
+                raise ModelopsError(f"{loaded.display}: deployment {environment!r} routes to unknown version "
+                                    f"{number!r}", field=f"deployments.{environment}",
+                                    hint=f"allowed values are: {', '.join(known)}")
+    names = [c.name for c in m.signature.inputs]
+
+    def loader(number: str) -> Callable[[], flavors.Predictor]:
+        artifact = m.version(number).artifact
+        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256), names)
+
+    versions = [v for v in (primary, canary, *shadows) if v]
+    return Target(model=m.name, description=m.description,
+                  signature=CompiledSignature(m.signature.inputs, m.signature.outputs), primary=primary,
+                  loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
+                  environment=environment, example=_example(folder / m.example) if m.example else None)
+
+
+def _example(path: Path) -> list[dict] | None:
+    """The example's input records, or None when the file is unreadable (it only decorates /docs)."""
+    try:
+        rows = json.loads(path.read_text())["inputs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return rows if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows) else None
+
+
+def _from_registry(uri: str) -> Target:
+    """Download a registered model with MLflow; it is served with mlflow.pyfunc (mlflow imported here)."""
+    match = _MODELS_URI.match(uri)
+    if not match:
+        raise ModelopsError(f"{uri!r} is not a models:/ URI", hint="use models:/NAME@ALIAS or models:/NAME/VERSION")
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    import mlflow.artifacts
+    from mlflow import MlflowClient
+
+    name = match["name"]
+    try:
+        client = MlflowClient()
+        if match["alias"]:
+            number = client.get_model_version_by_alias(name, match["alias"]).version
+        else:
+            number = client.get_model_version(name, match["version"]).version
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    except Exception as exc:
+        raise ModelopsError(f"cannot fetch {uri}: {type(exc).__name__}: {str(exc)[:300]}",
+                            hint="check MLFLOW_TRACKING_URI, the model name and the alias") from None
+    inputs, outputs, example = _mlmodel_signature(local, uri)
+    names = [c.name for c in inputs]
+    return Target(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
+                  description=f"{uri} (registered version {number})",
+                  signature=CompiledSignature(inputs, outputs), primary=str(number),
+                  loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
+
+
+def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column] | None, list[dict] | None]:
+    import yaml
+
+    try:
+        spec = yaml.safe_load((local / "MLmodel").read_text())
+        signature = spec.get("signature") or {}
+        inputs = [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
+                  for c in json.loads(signature["inputs"])]
+        outputs = ([Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
+                    for c in json.loads(signature["outputs"])] if signature.get("outputs") else None)
+    except Exception as exc:
+        raise ModelopsError(f"{uri}: the MLmodel file has no usable column signature ({type(exc).__name__})",
+                            hint="log the model with a column-based signature (infer_signature on a DataFrame)"
+                            ) from None
+    example = None
+    info = spec.get("saved_input_example_info") or {}
+    if info.get("artifact_path"):
+        try:
+            split = json.loads((local / info["artifact_path"]).read_text())
+            split = split.get("dataframe_split", split)
+            example = [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            example = None
+    return inputs, outputs, example

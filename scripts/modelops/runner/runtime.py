@@ -1,0 +1,191 @@
+"""The serving state of one app: loaded versions, their batchers, routing, shadow, metrics and settings.
+
+`Runtime.score` is the request path shared by every protocol: route, read the body (bounded), parse
+with the compiled signature, predict through the version's batcher, mirror to the shadows, count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import numpy as np
+from starlette.requests import Request
+
+from modelops.errors import ModelopsError
+from modelops.runner.batching import Batcher
+from modelops.runner.loading import Target
+from modelops.runner.metrics import Metrics
+from modelops.runner.routing import Router, Shadow
+from modelops.runner.schema import RequestError
+
+log = logging.getLogger("modelops.runner")
+Parser = Callable[[bytes, str | None], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runner settings; each can be set by an environment variable MODELOPS_<NAME in upper case>."""
+
+    max_body_bytes: int = 8 * 1024 * 1024
+    batch_wait_ms: float = 2.0
+    max_batch_rows: int = 1024
+    shadow_queue: int = 64
+    request_key_header: str = "X-Request-Key"
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Defaults, then MODELOPS_* variables, then the non-None `overrides`."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = os.environ.get(f"MODELOPS_{f.name.upper()}")
+            if raw is not None:
+                kind = type(f.default)
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError:
+                    raise ModelopsError(f"MODELOPS_{f.name.upper()}={raw!r} is not a valid {kind.__name__}",
+                                        hint=f"the default is {f.default!r}") from None
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+class Runtime:
+    """Loads the target's versions in the background and scores requests once they are all loaded."""
+
+    def __init__(self, target: Target, settings: Settings) -> None:
+        self.target = target
+        self.settings = settings
+        self.signature = target.signature
+        self.metrics = Metrics(target.model)
+        self.router = Router(target.primary, target.canary, target.weight)
+        self.batchers: dict[str, Batcher] = {}
+        self.shadow: Shadow | None = None
+        self.ready = False
+        self.problem = "the model is loading"
+        self._loading: asyncio.Task | None = None
+
+    @property
+    def versions(self) -> list[str]:
+        return list(self.target.loaders)
+
+    async def start(self) -> None:
+        self._loading = asyncio.get_running_loop().create_task(self._load())
+
+    async def stop(self) -> None:
+        if self._loading and not self._loading.done():
+            self._loading.cancel()
+        for batcher in self.batchers.values():
+            await batcher.stop()
+
+    async def _load(self) -> None:
+        try:
+            predictors = await asyncio.get_running_loop().run_in_executor(None, self._load_all)
+        except _LoadFailed as exc:
+            self.problem = str(exc)
+            log.error("not ready: %s", self.problem)
+            return
+        wait = self.settings.batch_wait_ms / 1000
+        for version, predictor in predictors.items():
+            shadow = version in self.target.shadows
+            batcher = Batcher(predictor.predict, version, max_wait=wait, max_rows=self.settings.max_batch_rows,
+                              limit=self.settings.shadow_queue if shadow else 0,
+                              on_batch=self._batch_observer(version))
+            batcher.start()
+            self.batchers[version] = batcher
+        if self.target.shadows:
+            self.shadow = Shadow({v: self.batchers[v] for v in self.target.shadows}, self.metrics)
+        self.ready, self.problem = True, ""
+        self.metrics.ready_model.set(1)
+        log.info("ready: %s", self.target.describe())
+
+    def _batch_observer(self, version: str) -> Callable[[int, int], None]:
+        rows, requests = self.metrics.batch_rows.labels(version), self.metrics.batch_requests.labels(version)
+
+        def observe(n_rows: int, n_requests: int) -> None:
+            rows.observe(n_rows)
+            requests.observe(n_requests)
+        return observe
+
+    def _load_all(self) -> dict:
+        """Fetch, verify, load and warm up every version (scoring the example); raise _LoadFailed."""
+        example = None
+        if self.target.example:
+            try:
+                example = self.signature.records(self.target.example, "example")
+            except RequestError as exc:
+                raise _LoadFailed(f"the example does not fit the signature: {exc.field}: {exc.message}") from None
+        predictors = {}
+        for version, load in self.target.loaders.items():
+            try:
+                predictor = load()
+            except ModelopsError as exc:
+                hint = f" (hint: {exc.problem.hint})" if exc.problem.hint else ""
+                raise _LoadFailed(f"version {version} does not load: {exc}{hint}") from None
+            except Exception as exc:
+                raise _LoadFailed(f"version {version} does not load: {type(exc).__name__}: {exc}") from None
+            if example is not None:
+                try:
+                    predictor.predict(example)
+                except Exception as exc:
+                    raise _LoadFailed(f"version {version} fails to score the example: "
+                                      f"{type(exc).__name__}: {exc}") from None
+            predictors[version] = predictor
+        return predictors
+
+    def batcher(self, version: str) -> Batcher:
+        if not self.ready:
+            raise RequestError(f"not ready: {self.problem}", "", 503)
+        return self.batchers[version]
+
+    async def read_body(self, request: Request) -> bytes:
+        """The request body, refused with 413 past `max_body_bytes`."""
+        limit = self.settings.max_body_bytes
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise RequestError(f"the body has {length} bytes; the limit is {limit} (MODELOPS_MAX_BODY_BYTES)",
+                               "body", 413)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(f"the body exceeds the limit of {limit} bytes (MODELOPS_MAX_BODY_BYTES)",
+                                   "body", 413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def score(self, request: Request, endpoint: str, parse: Parser,
+                    version: str | None = None) -> tuple[str, np.ndarray]:
+        """(version, predictions) for the request; RequestError (with .version) for anything refused."""
+        start = time.perf_counter()
+        routed = version is None
+        if routed:
+            version = self.router.choose(request.headers.get(self.settings.request_key_header))
+        try:
+            batcher = self.batcher(version)
+            with batcher.arriving():
+                body = await self.read_body(request)
+                inputs = parse(body, request.headers.get("content-type"))
+            try:
+                outputs = self.signature.cast(await batcher.predict(inputs))
+            except (ValueError, TypeError) as exc:
+                raise RequestError(f"the model cannot score this input: {str(exc)[:500]}", "", 422) from None
+            except Exception as exc:
+                log.exception("version %s failed to score", version)
+                raise RequestError(f"the model failed: {type(exc).__name__}: {str(exc)[:300]}", "", 500) from None
+        except RequestError as exc:
+            exc.version = version
+            self.metrics.observe(version, endpoint, exc.status, time.perf_counter() - start)
+            raise
+        if routed and self.shadow:
+            self.shadow.mirror(inputs, outputs)
+        self.metrics.observe(version, endpoint, 200, time.perf_counter() - start)
+        return version, outputs
+
+
+class _LoadFailed(Exception):
+    """A version that cannot serve; the message says why (shown by /ready and /health)."""

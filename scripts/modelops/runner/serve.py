@@ -1,0 +1,39 @@
+"""Run the runner under uvicorn (uvloop, httptools); several workers build the app from the environment."""
+
+from __future__ import annotations
+
+import os
+
+import click
+import uvicorn
+from fastapi import FastAPI
+
+from modelops.runner.app import create_app
+from modelops.runner.loading import resolve
+from modelops.runner.runtime import Settings
+
+_TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
+
+
+def run(target: str, environment: str | None, version: str | None, *, host: str, port: int, workers: int,
+        settings: Settings, access_log: bool = False) -> None:
+    """Resolve `target` (user errors raise ModelopsError before anything binds), print where /docs is, serve."""
+    resolved = resolve(target, environment, version)
+    shown = f"[{host}]" if ":" in host else host
+    click.echo(f"serving {resolved.describe()}")
+    click.echo(f"Swagger UI: http://{shown}:{port}/docs   (scoring: POST /invocations, /predict, "
+               f"/v2/models/{resolved.model}/infer)")
+    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": access_log,
+               "log_level": "info", "timeout_keep_alive": 30}
+    if workers == 1:
+        uvicorn.run(create_app(resolved, settings), **options)
+        return
+    os.environ.update({_TARGET: target, _ENV: environment or "", _VERSION: version or ""})
+    os.environ.update({f"MODELOPS_{k.upper()}": str(v) for k, v in vars(settings).items()})
+    uvicorn.run("modelops.runner.serve:app_from_environment", factory=True, workers=workers, **options)
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, from MODELOPS_MODEL / MODELOPS_ENV / MODELOPS_VERSION and settings."""
+    return create_app(resolve(os.environ[_TARGET], os.environ.get(_ENV) or None, os.environ.get(_VERSION) or None),
+                      Settings.from_env())

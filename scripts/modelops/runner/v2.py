@@ -1,0 +1,224 @@
+"""The Open Inference Protocol v2 (KServe, Triton, MLServer): one input tensor per signature column.
+
+`POST /v2/models/{name}/infer` is routed like /invocations (A/B, shadow); `.../versions/{v}/infer`
+pins one of the loaded versions. Errors answer `{"error": "..."}` as the protocol says, plus the field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, ConfigDict
+
+from modelops import __version__
+from modelops.runner.mlflow_protocol import JSON, VERSION_HEADER, dumps, load_json, media_type
+from modelops.runner.runtime import Runtime
+from modelops.runner.schema import RequestError
+
+DATATYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
+             "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
+_NUMBERS = {"INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "FP16", "FP32", "FP64"}
+_ACCEPTED = {"boolean": {"BOOL"}, "integer": _NUMBERS - {"FP16", "FP32", "FP64"},
+             "long": _NUMBERS - {"FP16", "FP32", "FP64"}, "float": _NUMBERS, "double": _NUMBERS,
+             "string": {"BYTES"}, "binary": {"BYTES"}, "datetime": {"BYTES"}}
+
+
+class TensorMetadata(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
+class ModelMetadata(BaseModel):
+    name: str
+    versions: list[str]
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
+
+
+class RequestInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class InferenceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInput]
+    outputs: list[dict[str, Any]] | None = None
+
+
+class ResponseOutput(BaseModel):
+    name: str
+    shape: list[int]
+    datatype: str
+    data: list[Any]
+
+
+class InferenceResponse(BaseModel):
+    model_name: str
+    model_version: str
+    id: str | None = None
+    outputs: list[ResponseOutput]
+
+
+class V2Error(BaseModel):
+    error: str
+    field: str = ""
+
+
+class Status(BaseModel):
+    live: bool | None = None
+    ready: bool | None = None
+
+
+class ServerMetadata(BaseModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+def _errors(*codes: int) -> dict[int | str, dict]:
+    return {code: {"model": V2Error, "description": "Refused (see error)"} for code in codes}
+
+
+def parse_infer(runtime: Runtime, body: bytes, content_type: str | None) -> tuple[np.ndarray, str | None]:
+    """An inference request's input tensors -> (the array in signature order, the request id)."""
+    media_type(content_type, (JSON,))
+    payload = load_json(body)
+    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
+        raise RequestError('expected {"inputs": [{"name", "shape", "datatype", "data"}, ...]}', "inputs")
+    signature = runtime.signature
+    columns: dict[str, list] = {}
+    for k, tensor in enumerate(payload["inputs"]):
+        where = f"inputs[{k}]"
+        if not isinstance(tensor, dict):
+            raise RequestError("expected a tensor object", where)
+        name, datatype, data = tensor.get("name"), tensor.get("datatype"), tensor.get("data")
+        if name not in signature.index:
+            raise RequestError(f"unknown input {name!r}; the inputs are: {', '.join(signature.names)}",
+                               f"{where}.name")
+        column = signature.inputs[signature.index[name]]
+        if datatype not in _ACCEPTED[column.type]:
+            raise RequestError(f"datatype {datatype!r} does not fit column type {column.type}; send "
+                               f"{DATATYPES[column.type]}", f"{where}.datatype")
+        if not isinstance(data, list):
+            raise RequestError("expected a list", f"{where}.data")
+        if data and all(isinstance(v, list) and len(v) == 1 for v in data):
+            data = [v[0] for v in data]  # shape [n, 1]
+        shape = tensor.get("shape")
+        if not isinstance(shape, list) or not shape or shape[0] != len(data):
+            raise RequestError(f"shape {shape!r} does not match the {len(data)} value(s) in data", f"{where}.shape")
+        if name in columns:
+            raise RequestError(f"input {name!r} is sent twice", f"{where}.name")
+        columns[name] = data
+    request_id = payload.get("id")
+    return signature.columns(columns, "inputs"), request_id if isinstance(request_id, str) else None
+
+
+def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:
+    """One tensor per output column when the signature declares them, else one `predictions` tensor."""
+    declared = runtime.signature.outputs
+    table = outputs.reshape(len(outputs), -1) if outputs.ndim <= 2 else None
+    if declared and table is not None and table.shape[1] == len(declared):
+        return [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [len(table)], "data": table[:, j]}
+                for j, c in enumerate(declared)]
+    kind = {"b": "BOOL", "i": "INT64", "u": "UINT64", "f": "FP64"}.get(outputs.dtype.kind, "BYTES")
+    return [{"name": "predictions", "datatype": kind, "shape": list(outputs.shape), "data": outputs.reshape(-1)}]
+
+
+def router(runtime: Runtime) -> APIRouter:
+    """The /v2 routes of the Open Inference Protocol."""
+    target = runtime.target
+    api = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
+
+    def check(name: str, version: str | None = None) -> None:
+        if name != target.model:
+            raise RequestError(f"no model {name!r}; this server serves {target.model!r}", "name", 404)
+        if version is not None and version not in target.loaders:
+            raise RequestError(f"version {version!r} is not loaded; loaded: {', '.join(target.loaders)}",
+                               "version", 404)
+
+    def metadata(versions: list[str]) -> dict:
+        inputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]} for c in runtime.signature.inputs]
+        outputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]}
+                   for c in runtime.signature.outputs or []]
+        return {"name": target.model, "versions": versions, "platform": "modelops", "inputs": inputs,
+                "outputs": outputs}
+
+    def ready_response(body_key: str, ok: bool) -> Response:
+        return Response(dumps({body_key: ok}), status_code=200 if ok else 503, media_type=JSON)
+
+    @api.get("", response_model=ServerMetadata, summary="Server metadata")
+    async def server_metadata() -> Response:
+        return Response(dumps({"name": "modelops-runner", "version": __version__, "extensions": []}),
+                        media_type=JSON)
+
+    @api.get("/health/live", response_model=Status, summary="Liveness")
+    async def live() -> Response:
+        return ready_response("live", True)
+
+    @api.get("/health/ready", response_model=Status, responses=_errors(503), summary="Readiness")
+    async def ready() -> Response:
+        return ready_response("ready", runtime.ready)
+
+    @api.get("/models/{name}", response_model=ModelMetadata, responses=_errors(404), summary="Model metadata")
+    async def model_metadata(name: str) -> Response:
+        check(name)
+        return Response(dumps(metadata(runtime.versions)), media_type=JSON)
+
+    @api.get("/models/{name}/ready", response_model=Status, responses=_errors(404, 503), summary="Model ready")
+    async def model_ready(name: str) -> Response:
+        check(name)
+        return ready_response("ready", runtime.ready)
+
+    @api.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=_errors(404),
+             summary="Model version metadata")
+    async def version_metadata(name: str, version: str) -> Response:
+        check(name, version)
+        return Response(dumps(metadata([version])), media_type=JSON)
+
+    responses = {200: {"headers": VERSION_HEADER}, **_errors(400, 404, 413, 415, 422, 500, 503)}
+    body = {"requestBody": {"required": True, "content": {JSON: {"schema": {
+        "$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)}}}}
+
+    async def infer_version(request: Request, name: str, version: str | None) -> Response:
+        check(name, version)
+        ids: list[str | None] = []
+
+        def parse(body: bytes, content_type: str | None) -> np.ndarray:
+            array, request_id = parse_infer(runtime, body, content_type)
+            ids.append(request_id)
+            return array
+
+        served, outputs = await runtime.score(request, "v2", parse, version)
+        result = {"model_name": target.model, "model_version": served, "outputs": output_tensors(runtime, outputs)}
+        if ids[0] is not None:
+            result["id"] = ids[0]
+        return Response(dumps(result), media_type=JSON, headers={"X-Model-Version": served})
+
+    @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
+              summary="Infer (routed: A/B and shadow)")
+    async def infer(request: Request, name: str) -> Response:
+        return await infer_version(request, name, None)
+
+    @api.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=responses,
+              openapi_extra=body, summary="Infer with one loaded version")
+    async def infer_pinned(request: Request, name: str, version: str) -> Response:
+        return await infer_version(request, name, version)
+
+    return api
+
+
+def _example_request(runtime: Runtime) -> dict:
+    rows = runtime.target.example or []
+    return {"inputs": [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [len(rows)],
+                        "data": [r.get(c.name) for r in rows]} for c in runtime.signature.inputs]}

@@ -1,0 +1,61 @@
+"""`modelops new NAME`: a model folder from `templates/new-model/`."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from modelops import templates
+from modelops.errors import ModelopsError
+from modelops.manifest import NAME_RE, Manifest
+from modelops.repo import MODELS_DIR
+
+SOURCE = "new-model"
+_PLACEHOLDER_DIGEST = "0" * 64
+
+
+def new(root: Path, name: str, owner: str, description: str) -> Path:
+    """Write `models/<name>/` (manifest, example, requirements, model card); returns the folder."""
+    if not re.match(NAME_RE, name):
+        raise ModelopsError(f"{name!r} is not a valid model name", field="name",
+                            hint="use 2-63 lowercase letters, digits and dashes, starting with a letter")
+    _check_field("owners", [owner])
+    _check_field("description", description)
+    folder = root / MODELS_DIR / name
+    if folder.exists():
+        raise ModelopsError(f"{MODELS_DIR}/{name} already exists", hint="choose another name, or edit that model")
+    source = root / "templates" / SOURCE
+    env = templates.environment(root)
+    values = {"name": name, "owner": owner, "description": description, "sha256": _PLACEHOLDER_DIGEST}
+    staging = root / MODELS_DIR / f".{name}.new"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for path in sorted(source.iterdir()):
+            if path.suffix == ".j2":
+                text = env.get_template(f"{SOURCE}/{path.name}").render(values)
+                (staging / path.stem).write_text(text)
+            else:
+                shutil.copyfile(path, staging / path.name)
+        (staging / "artifacts").mkdir()
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _check_field(field: str, value: object) -> None:
+    """Validate one user-given value with the manifest's own field type."""
+    from pydantic import TypeAdapter, ValidationError
+
+    try:
+        TypeAdapter(Manifest.model_fields[field].annotation).validate_python(value, strict=True)
+    except ValidationError:
+        shown = value[0] if isinstance(value, list) else value
+        raise ModelopsError(f"{shown!r} is not valid", field=field,
+                            hint=_FIELD_HINTS[field]) from None
+
+
+_FIELD_HINTS = {"owners": "an owner is @user, @org/team or an e-mail address",
+                "description": "a description is text of at most 2000 characters without control characters"}

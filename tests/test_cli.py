@@ -1,0 +1,92 @@
+"""The CLI's own promises: instant help, the schema, the scaffold, the change detector."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from modelops.manifest import Manifest
+from tests.conftest import run_cli
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = ("import sys; from modelops.cli import cli\n"
+            "try:\n    cli.main(['--help'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'mlflow', 'pydantic', 'numpy', 'docker',"
+            " 'jinja2', 'yaml', 'fastapi', 'safety'})\nprint('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+    assert "validate" in out
+
+
+def test_schema_is_the_manifest_model(repo: Path) -> None:
+    result = run_cli("schema", cwd=repo)
+    schema = json.loads(result.out)
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert set(schema["required"]) == {"name", "description", "owners", "flavor", "signature", "versions"}
+    assert schema["additionalProperties"] is False
+    assert schema == {**Manifest.model_json_schema(), "$schema": schema["$schema"], "title": schema["title"]}
+
+
+def test_new_scaffolds_a_model_that_validates_once_its_artifact_is_in(repo: Path) -> None:
+    result = run_cli("new", "churn", "--owner", "@data/churn", "--description", "Churn: will a customer leave?",
+                     cwd=repo)
+    assert result.code == 0, result.err
+    folder = repo / "models/churn"
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "artifacts", "example.json", "model.yaml",
+                                                        "requirements.txt"]
+    assert "does not exist" in run_cli("validate", "models/churn", "--offline", cwd=repo).err
+
+    artifact = folder / "artifacts/0.1.0/model.skops"
+    artifact.parent.mkdir(parents=True)
+    artifact.write_bytes(b"placeholder bytes standing for a model")
+    digest = run_cli("digest", str(artifact), cwd=repo).out.split()[0]
+    manifest = folder / "model.yaml"
+    manifest.write_text(manifest.read_text().replace("0" * 64, digest))
+    result = run_cli("validate", "models/churn", "--offline", cwd=repo)
+    assert result.code == 0, result.err
+    assert 'description: "Churn: will a customer leave?"' in manifest.read_text()
+
+
+def test_new_refuses_bad_names_and_existing_folders(repo: Path) -> None:
+    for args, words in ((["Bad_Name"], "'Bad_Name' is not a valid model name"),
+                        (["iris"], "models/iris already exists"),
+                        (["ok-name", "--owner", "not an owner"], "owners: 'not an owner' is not valid")):
+        result = run_cli("new", *args, cwd=repo)
+        assert result.code == 1
+        assert words in result.err
+        assert "Traceback" not in result.err
+    assert not (repo / "models/ok-name").exists()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def test_changed_reports_touched_and_deleted_models(repo: Path) -> None:
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
+    git(repo, "checkout", "-qb", "change")
+
+    def changed() -> dict:
+        result = run_cli("changed", "--base", "main", cwd=repo)
+        assert result.code == 0, result.err
+        return json.loads(result.out)
+
+    assert changed() == {"models": [], "deleted": [], "all": False}
+    (repo / "models/iris/README.md").write_text("new card\n")
+    assert changed() == {"models": ["iris"], "deleted": [], "all": False}
+    git(repo, "rm", "-rq", "models/diabetes")
+    assert changed() == {"models": ["iris"], "deleted": ["diabetes"], "all": False}
+    (repo / "templates/new-model/example.json").write_text("{}\n")
+    assert changed() == {"models": ["iris"], "deleted": ["diabetes"], "all": True}
+
+
+def test_changed_with_an_unknown_base(repo: Path) -> None:
+    git(repo, "init", "-q")
+    result = run_cli("changed", "--base", "no-such-ref", cwd=repo)
+    assert result.code == 1
+    assert "git cannot compare with 'no-such-ref'" in result.err
