@@ -68,7 +68,7 @@ def targets(m: Manifest, versions: tuple[str, ...] = (), envs: tuple[str, ...] =
                                 hint=f"deployments are: {', '.join(m.deployments) or 'none'}")
     chosen: list[Target] = [Target(m.name, v, (v,)) for v in (versions or ([] if envs else known))]
     for env, deployment in m.deployments.items():
-        if envs and env not in envs:
+        if (versions or envs) and env not in envs:
             continue
         served = [deployment.version, *([deployment.canary.version] if deployment.canary else []),
                   *deployment.shadow]
