@@ -6,6 +6,7 @@ set through the image's own settings (PORT, MODELOPS_HOST), so the image's comma
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
@@ -162,8 +163,6 @@ def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
         return SmokeResult(ref=ref, served_by=served_by, rows=len(rows), seconds_to_ready=round(ready, 2), user=uid)
     finally:
         if container is not None:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
-            except docker.errors.NotFound:
-                pass
         signal.signal(signal.SIGTERM, previous)
