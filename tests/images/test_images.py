@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -54,9 +58,11 @@ def test_build_smoke_push_pull_smoke(image_repo: Path, registries: dict, docker_
                               auth_config={"username": USER, "password": PASSWORD})
     again = run_cli("smoke", "models/diabetes", "--version", "1.0.0", cwd=image_repo, env=env, timeout=300)
     assert again.code == 0 and "ok" in again.err, again.err
+    docker_client.images.remove(pushed["ref"], force=True)
 
 
-def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, registries: dict) -> None:
+def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, registries: dict,
+                                                              docker_client) -> None:
     plain = registries["plain"]
     git = ["git", "-C", str(image_repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "models"]):
@@ -68,6 +74,8 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
                              f"{plain.address}/team/models/iris:1.0.0-{commit[:12]}"]
     assert image["digest"] == plain.manifest_digest("team/models/iris", "1.0.0")
     assert image["digest"] == plain.manifest_digest("team/models/iris", f"1.0.0-{commit[:12]}")
+    for tag in image["tags"]:
+        docker_client.images.remove(tag, force=True)
 
 
 def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_client, monkeypatch) -> None:
@@ -109,3 +117,43 @@ def test_a_build_error_is_one_clear_message(image_repo: Path, monkeypatch) -> No
 def test_smoke_refuses_an_image_that_is_not_there(docker_client) -> None:
     with pytest.raises(ModelopsError, match="no image modelops-tests/none:0 in the Docker engine"):
         smoke.smoke(docker_client, "modelops-tests/none:0")
+
+
+def _containers_of(docker_client, ref: str) -> list:
+    return docker_client.containers.list(all=True, filters={"ancestor": ref})
+
+
+def test_a_wrong_answer_fails_smoke_and_removes_the_container(image_repo: Path, docker_client) -> None:
+    example = image_repo / "models" / "iris" / "example.json"
+    data = json.loads(example.read_text())
+    data["outputs"][0]["species"] = 2
+    example.write_text(json.dumps(data))
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/wrong"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    try:
+        result = run_cli("smoke", image["ref"], cwd=image_repo, timeout=300)
+        assert result.code == 1 and "Traceback" not in result.err
+        assert "row 0: species is 0, the example expects 2" in result.err
+        assert _containers_of(docker_client, image["ref"]) == []
+    finally:
+        docker_client.images.remove(image["ref"], force=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_client, signum: int) -> None:
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/interrupted"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", image["ref"]], cwd=image_repo,
+                                   env={**os.environ, "MODELOPS_ROOT": str(image_repo)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not _containers_of(docker_client, image["ref"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _containers_of(docker_client, image["ref"]), "the smoke test never started its container"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert _containers_of(docker_client, image["ref"]) == []
+    finally:
+        docker_client.images.remove(image["ref"], force=True)

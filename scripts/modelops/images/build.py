@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -14,6 +15,7 @@ from modelops.images import wheelhouse
 from modelops.manifest import LoadedManifest
 
 Log = Callable[[str], None]
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 @dataclass
@@ -83,7 +85,7 @@ def _stream(events: Iterator[dict], log: Log) -> str:
             elif "Using cache" in line:
                 cached = True
             elif line.strip() and not line.startswith(" ---> "):
-                output.append(line.rstrip())
+                output.append(_ANSI.sub("", line).rstrip())
     close()
     if not image_id:
         raise ModelopsError("the build ended without an image", hint="see the engine's log")
