@@ -7,7 +7,8 @@ inside builds): FROM becomes the same local base as ours; its nginx apt-get line
 mirror inside a build, so MLflow's image is measured *smaller* than it really is); a venv is created
 first (the Debian base has no pip) and pip reads the same kind of wheelhouse as ours, served over HTTP
 on 127.0.0.1 (PIP_NO_INDEX/PIP_FIND_LINKS), with the build on the host network. Everything else is as
-MLflow wrote it.
+MLflow wrote it. The wheelhouse holds mlflow, the model's own MLflow requirements and build dependencies,
+and `gunicorn[gevent]`, which MLflow's container code installs at build time.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
         dockerfile = (work / "ctx" / "Dockerfile").read_text()
         version = re.search(r"pip install (mlflow==\S+)", dockerfile).group(1)
         python_env = yaml.safe_load((model_dir / "python_env.yaml").read_text())
-        wanted = [f"{version}\n", "\n".join(python_env["build_dependencies"]) + "\n",
+        wanted = [f"{version}\ngunicorn[gevent]\n", "\n".join(python_env["build_dependencies"]) + "\n",
                   (model_dir / "requirements.txt").read_text()]
         house = wheelhouse.prepare(wanted, wheelhouse.probe(engine, base), log=print)
         handler = functools.partial(_QuietHandler, directory=str(house))

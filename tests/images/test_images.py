@@ -16,7 +16,7 @@ import yaml
 
 from modelops import manifest
 from modelops.errors import ModelopsError
-from modelops.images import build, context, smoke
+from modelops.images import build, context, smoke, wheelhouse
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
 
@@ -157,3 +157,24 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
         assert _containers_of(docker_client, image["ref"]) == []
     finally:
         docker_client.images.remove(image["ref"], force=True)
+
+
+def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,
+                                                       docker_client) -> None:
+    loaded = manifest.load(image_repo / "models" / "iris", image_repo)
+    house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image))
+    carried = tmp_path / "carried"
+    shutil.copytree(house, carried)
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), env=env)["images"]
+    assert not (tmp_path / "no-cache" / "wheelhouse").exists()  # nothing was downloaded
+    docker_client.images.remove(image["ref"], force=True)
+
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(empty), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err and "\x1b[" not in result.err
+    assert "the image build failed at 4/" in result.err and "returned a non-zero code" in result.err
+    assert "No matching distribution found" in result.err
+    assert "hint: " in result.err

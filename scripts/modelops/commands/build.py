@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from modelops.images import select
+from modelops.images import selection
 from modelops.output import echo_json
 
 
 @click.command("build")
-@select.options
+@selection.options
 @click.option("--push", "push_images", is_flag=True,
               help="Push to the image registry (credentials: MODELOPS_REGISTRY_USERNAME/PASSWORD or "
                    "Docker's config).")
@@ -26,7 +26,7 @@ def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, 
     """
     from modelops.images.build import build
 
-    root, picked = select.chosen(paths, versions, envs)
+    root, picked = selection.chosen(paths, versions, envs)
     images = []
     for loaded, chosen in picked:
         images += build(loaded, root, chosen, push_images=push_images, wheels=wheelhouse,

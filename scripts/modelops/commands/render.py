@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from modelops.images import select
+from modelops.images import selection
 
 
 @click.command("render")
-@select.options
+@selection.options
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Write here (one model and image only); default build/images/<model>-<tag>/.")
 @click.option("--wheels", type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -24,7 +24,7 @@ def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, 
     from modelops.errors import ModelopsError
     from modelops.images import context
 
-    root, picked = select.chosen(paths, versions, envs)
+    root, picked = selection.chosen(paths, versions, envs)
     count = sum(len(chosen) for _, chosen in picked)
     if out is not None and count != 1:
         raise ModelopsError(f"--out takes one image, but {count} are selected",

@@ -23,14 +23,14 @@ def command(subjects: tuple[str, ...], versions: tuple[str, ...], envs: tuple[st
     The answer is checked against the signature and the example's expected outputs; the container is
     removed whatever happens (also on Ctrl-C). Exit 1 when any image fails.
     """
-    from modelops.images import build, context, select
+    from modelops.images import build, context, selection
     from modelops.images.smoke import smoke
 
     engine = build.client()
     refs = []
     for subject in subjects:
         if Path(subject).is_dir():
-            root, picked = select.chosen((subject,), versions, envs)
+            root, picked = selection.chosen((subject,), versions, envs)
             registry, commit = context.registry(root), context.git_commit(root)
             refs += [build.tags(registry, target, commit)[0] for _, chosen in picked for target in chosen]
         else:

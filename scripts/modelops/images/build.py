@@ -65,7 +65,8 @@ def _stream(events: Iterator[dict], log: Log) -> str:
 
     def close() -> None:
         if step:
-            log(f"  {time.monotonic() - started:6.1f}s {'cached' if cached else 'built '} {step}")
+            state = "from  " if " : FROM " in f" {step}" else "cached" if cached else "built "
+            log(f"  {time.monotonic() - started:6.1f}s {state} {step}")
 
     for event in events:
         if "errorDetail" in event or "error" in event:
