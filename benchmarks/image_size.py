@@ -84,7 +84,7 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
         print("adapted MLflow Dockerfile:\n" + adapted)
         try:
             events = engine.api.build(path=str(work / "ctx"), tag="modelops-bench/mlflow:latest",
-                                      network_mode="host", rm=True, pull=False, decode=True)
+                                      network_mode="host", rm=True, forcerm=True, pull=False, decode=True)
             image_id = build._stream(events, print)
         finally:
             server.shutdown()
