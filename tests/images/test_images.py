@@ -40,6 +40,11 @@ def test_build_smoke_push_pull_smoke(image_repo: Path, registries: dict, docker_
     assert config["Labels"]["io.modelops.model.artifact.sha256"] == \
         manifest.load(image_repo / "models" / "diabetes", image_repo).manifest.versions[0].artifact.sha256
 
+    no_pip = docker_client.containers.run(image["ref"], ["python", "-c", "import importlib.util as u; "
+                                          "print(u.find_spec('pip'), u.find_spec('setuptools'))"],
+                                          network_mode="none", remove=True)
+    assert no_pip.decode().strip() == "None None"  # the runtime stage has no pip
+
     smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=image_repo, timeout=300)
     assert smoked.code == 0, smoked.err
     assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
@@ -74,6 +79,8 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
                              f"{plain.address}/team/models/iris:1.0.0-{commit[:12]}"]
     assert image["digest"] == plain.manifest_digest("team/models/iris", "1.0.0")
     assert image["digest"] == plain.manifest_digest("team/models/iris", f"1.0.0-{commit[:12]}")
+    labels = docker_client.api.inspect_image(image["ref"])["Config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == commit
     for tag in image["tags"]:
         docker_client.images.remove(tag, force=True)
 
