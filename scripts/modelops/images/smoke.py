@@ -10,10 +10,12 @@ import contextlib
 import io
 import json
 import math
+import secrets
 import signal
 import socket
 import tarfile
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -137,12 +139,14 @@ def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
         raise ModelopsError(f"{ref} runs as root", hint="the template must set a non-root USER")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM cleans up as Ctrl-C does
-    container = None
+    main = threading.current_thread() is threading.main_thread()
+    # SIGTERM cleans up as Ctrl-C does (signal handlers can only be set from the main thread)
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
+    name = f"modelops-smoke-{secrets.token_hex(6)}"  # removed by name: even if interrupted mid-start
     try:
         log(f"smoke {ref}: starting on {base}")
         started = time.monotonic()
-        container = engine.containers.run(ref, detach=True, network_mode="host",
+        container = engine.containers.run(ref, detach=True, network_mode="host", name=name,
                                           environment={"PORT": str(port), "MODELOPS_HOST": "127.0.0.1"})
         with tempfile.TemporaryDirectory(prefix="modelops-smoke-") as tmp:
             loaded = _read_model(container, Path(tmp))
@@ -162,7 +166,7 @@ def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
         log(f"smoke {ref}: ready in {ready:.1f}s, {len(rows)} rows scored by {served_by}, uid {uid}: ok")
         return SmokeResult(ref=ref, served_by=served_by, rows=len(rows), seconds_to_ready=round(ready, 2), user=uid)
     finally:
-        if container is not None:
-            with contextlib.suppress(docker.errors.NotFound):
-                container.remove(force=True)
-        signal.signal(signal.SIGTERM, previous)
+        with contextlib.suppress(docker.errors.NotFound):
+            engine.api.remove_container(name, force=True)
+        if main:
+            signal.signal(signal.SIGTERM, previous)
