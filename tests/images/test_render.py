@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 import sys
@@ -30,9 +31,21 @@ def _render(repo: Path, model: str, *args: str) -> list[Path]:
     return [Path(line) for line in result.out.split()]
 
 
+def test_environments_routing_to_the_same_versions_share_one_image(repo: Path) -> None:
+    path = repo / "models" / "iris" / "model.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["deployments"]["staging"] = {**copy.deepcopy(data["deployments"]["production"]),
+                                      "canary": {"version": "1.1.0", "weight": 50}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    (folder,) = _render(repo, "iris", "--env", "staging", "--env", "production")
+    served = yaml.safe_load((folder / "model" / "model.yaml").read_text())
+    assert served["deployments"]["staging"]["canary"]["weight"] == 50 and "production" in served["deployments"]
+    assert " MODELOPS_ENV=staging\n" in (folder / "Dockerfile").read_text()  # the first; MODELOPS_ENV picks
+
+
 def test_every_rendered_dockerfile_is_hadolint_clean(repo: Path) -> None:
     contexts = _render(repo, "iris") + _render(repo, "diabetes")
-    assert [c.name for c in contexts] == ["iris-1.0.0", "iris-1.1.0", "iris-1.2.0", "iris-production",
+    assert [c.name for c in contexts] == ["iris-1.0.0", "iris-1.1.0", "iris-1.2.0", "iris-1.0.0_1.1.0_1.2.0",
                                           "diabetes-1.0.0"]
     for folder in contexts:
         lint = subprocess.run([str(HADOLINT), str(folder / "Dockerfile")], capture_output=True, text=True)
@@ -49,7 +62,9 @@ def test_context_holds_the_model_runner_and_requirements(repo: Path) -> None:
     assert (folder / "model" / "artifacts" / "1.1.0" / "MLmodel").is_file()
     assert (folder / "runner" / "modelops" / "cli.py").is_file()
     assert "scikit-learn==" in (folder / "requirements" / "model.txt").read_text()
-    assert '"--env", "production"' in (folder / "Dockerfile").read_text()
+    assert folder.name == "iris-1.0.0_1.1.0_1.2.0"
+    dockerfile = (folder / "Dockerfile").read_text()
+    assert " MODELOPS_ENV=production\n" in dockerfile and dockerfile.endswith('"serve", "/model"]\n')
     # rendering again replaces the context with identical files
     before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     _render(repo, "iris", "--env", "production")

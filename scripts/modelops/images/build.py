@@ -20,7 +20,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 @dataclass
 class Image:
-    """A built (and maybe pushed) image; `to_json` is one item of `build --format json`."""
+    """A built (and maybe pushed) image; `to_json` is one item of `build --format json`.
+
+    `version` is the image's key: the version, or the served versions joined by `_` (see Target).
+    """
 
     model: str
     version: str
@@ -29,8 +32,8 @@ class Image:
     id: str
     size: int
     digest: str | None = None
-    deployment: str | None = None
     versions: list[str] = field(default_factory=list)
+    deployments: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -111,8 +114,8 @@ def build_context(engine, context: ctx.Context, refs: list[str], log: Log) -> Im
         raise ModelopsError(f"the Docker engine refused the build of {refs[0]}: {exc.explanation or exc}",
                             hint="is the base image present in the engine (no hub is pulled from)?") from None
     log(f"built {refs[0]} ({size / 1e6:.0f} MB)")
-    return Image(model=target.model, version=target.primary, ref=refs[0], tags=refs, id=image_id, size=size,
-                 deployment=target.env or None, versions=list(target.versions))
+    return Image(model=target.model, version=target.tag, ref=refs[0], tags=refs, id=image_id, size=size,
+                 versions=list(target.versions), deployments=list(target.envs))
 
 
 def auth_config() -> dict | None:

@@ -38,23 +38,30 @@ _RUNNER_REQUIREMENTS = ("fastapi>=0.115,<1", "uvicorn[standard]>=0.30,<1", "orjs
 
 @dataclass(frozen=True)
 class Target:
-    """One image: a single version, or a deployment that routes to several versions."""
+    """One image: a single version, or the versions that one or more deployments route to.
+
+    A deployment image's tag is its versions joined by `_` (main, canary, shadows: `1.0.0_1.1.0_1.2.0`);
+    it holds those environments' deployments and serves the first one unless MODELOPS_ENV says otherwise.
+    """
 
     model: str
-    tag: str                      # the version, or the environment's name
     versions: tuple[str, ...]     # every version the image serves, primary first
-    env: str = ""                 # set for a deployment image
+    envs: tuple[str, ...] = ()    # set for a deployment image
+
+    @property
+    def tag(self) -> str:
+        return "_".join(self.versions)
 
     @property
     def primary(self) -> str:
         return self.versions[0]
 
     def serve_args(self) -> list[str]:
-        return ["--env", self.env] if self.env else ["--version", self.primary]
+        return [] if self.envs else ["--version", self.primary]
 
 
 def targets(m: Manifest, versions: tuple[str, ...] = (), envs: tuple[str, ...] = ()) -> list[Target]:
-    """The images of a model: one per version, one per deployment routing to several versions.
+    """The images of a model: one per version, one per set of versions that deployments route to.
 
     With `versions` or `envs`, only those (an environment serving one version gets that version's image).
     """
@@ -66,14 +73,19 @@ def targets(m: Manifest, versions: tuple[str, ...] = (), envs: tuple[str, ...] =
         if env not in m.deployments:
             raise ModelopsError(f"{m.name} has no deployment {env!r}",
                                 hint=f"deployments are: {', '.join(m.deployments) or 'none'}")
-    chosen: list[Target] = [Target(m.name, v, (v,)) for v in (versions or ([] if envs else known))]
+    chosen: list[Target] = [Target(m.name, (v,)) for v in (versions or ([] if envs else known))]
+    routed: dict[tuple[str, ...], list[str]] = {}
     for env, deployment in m.deployments.items():
         if (versions or envs) and env not in envs:
             continue
         served = [deployment.version, *([deployment.canary.version] if deployment.canary else []),
                   *deployment.shadow]
-        served = list(dict.fromkeys(served))
-        target = Target(m.name, env, tuple(served), env) if len(served) > 1 else Target(m.name, served[0], (served[0],))
+        routed.setdefault(tuple(dict.fromkeys(served)), []).append(env)
+    for served, names in routed.items():
+        target = Target(m.name, served, tuple(names)) if len(served) > 1 else Target(m.name, served)
+        if len(target.tag) > 110:
+            raise ModelopsError(f"{m.name}: the image tag {target.tag!r} is too long",
+                                hint="Docker tags hold 128 characters: route to fewer or shorter versions")
         if target not in chosen:
             chosen.append(target)
     return chosen
@@ -150,7 +162,7 @@ def _image_manifest(m: Manifest, target: Target, uris: dict[str, str]) -> dict:
     data = m.model_dump(mode="json", exclude_defaults=True)
     data["versions"] = [{**v, "artifact": {**v["artifact"], "uri": uris[v["version"]]}}
                         for v in data["versions"] if v["version"] in target.versions]
-    data["deployments"] = {target.env: data["deployments"][target.env]} if target.env else {}
+    data["deployments"] = {env: data["deployments"][env] for env in target.envs}
     if not data["deployments"]:
         del data["deployments"]
     return data
@@ -209,14 +221,15 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
         "io.modelops.model.version": target.primary,
         "io.modelops.model.artifact.sha256": digests[target.primary],
     }
-    if target.env:
-        labels["io.modelops.deployment"] = target.env
+    if target.envs:
+        labels["io.modelops.deployments"] = ",".join(target.envs)
         labels["io.modelops.model.versions"] = ",".join(f"{v}={digests[v]}" for v in target.versions)
     command = ["python", "-m", "modelops", "serve", MODEL_DIR, *target.serve_args()]
     healthcheck = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
                    "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
     values = {"model": m.name, "tag": target.tag, "base_image": base_image(root), "labels": labels,
-              "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID}
+              "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID,
+              "default_env": target.envs[0] if target.envs else ""}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)
