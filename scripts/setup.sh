@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 
 if [ "${1:-}" = "--system" ]; then
   missing=()
-  while read -r package _; do
+  while read -r package command _; do
     case "$package" in ''|'#'*) continue ;; esac
+    # an optional second word names a command that, when already on PATH, makes the package unneeded
+    case "$command" in ''|'#'*) ;; *) command -v "$command" >/dev/null && continue ;; esac
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
   done < scripts/apt-packages.txt
   if [ ${#missing[@]} -gt 0 ]; then

@@ -7,9 +7,10 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
-from modelops import yamlsafe
+from modelops import quantity, yamlsafe
 from modelops.errors import ModelopsError, Problem
 
 MANIFEST = "model.yaml"
@@ -70,12 +71,72 @@ class Canary(_Strict):
     weight: Annotated[int, Field(ge=1, le=99)]
 
 
+class Amounts(_Strict):
+    """CPU and memory, as Kubernetes quantities."""
+
+    cpu: quantity.Cpu
+    memory: quantity.Memory
+
+
+class Resources(_Strict):
+    """What each replica asks for (requests) and may never exceed (limits)."""
+
+    requests: Amounts = Amounts(cpu="250m", memory="512Mi")
+    limits: Amounts = Amounts(cpu="1", memory="1Gi")
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Resources:
+        for kind in ("cpu", "memory"):
+            asked, most = getattr(self.requests, kind), getattr(self.limits, kind)
+            if quantity.value(asked) > quantity.value(most):
+                hint = f"raise limits.{kind} or lower requests.{kind}"
+                raise PydanticCustomError("quantity", f"requests.{kind} {asked} is more than limits.{kind} "
+                                          f"{most}", {"hint": hint})
+        return self
+
+
+class Autoscaling(_Strict):
+    """Replicas follow CPU use, between min_replicas and max_replicas."""
+
+    min_replicas: Annotated[int, Field(ge=1, le=1000)] = 2
+    max_replicas: Annotated[int, Field(ge=1, le=1000)] = 5
+    target_cpu_percent: Annotated[int, Field(ge=10, le=100)] = 70
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Autoscaling:
+        if self.min_replicas > self.max_replicas:
+            raise PydanticCustomError("replicas", f"min_replicas {self.min_replicas} is more than "
+                                      f"max_replicas {self.max_replicas}",
+                                      {"hint": "make max_replicas at least min_replicas"})
+        return self
+
+
+class Scale(_Strict):
+    """How an environment runs on a cluster: autoscaling (or a fixed `replicas`), resources per replica."""
+
+    replicas: Annotated[int, Field(ge=1, le=1000)] = 2
+    resources: Resources = Resources()
+    autoscaling: Autoscaling | None = Autoscaling()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_owner(cls, data: object) -> object:
+        """A fixed `replicas` alone turns autoscaling off; both at once is a contradiction."""
+        if isinstance(data, dict) and "replicas" in data:
+            if data.get("autoscaling") is not None:
+                raise PydanticCustomError("replicas", "replicas and autoscaling both set the replica count", {
+                    "hint": "keep replicas for a fixed count, or autoscaling.min_replicas/max_replicas"})
+            return {**data, "autoscaling": None}
+        return data
+
+
 class Deployment(_Strict):
     """What one environment serves."""
 
     version: SemVer
     canary: Canary | None = None
     shadow: Annotated[list[SemVer], Field(max_length=8)] = []
+    scale: Scale = Scale()
 
 
 class Manifest(_Strict):
@@ -181,7 +242,7 @@ def _problem(err: dict, display: str, lines: dict[tuple, int]) -> Problem:
     else:
         message = err["msg"] + (f" (got {value!r})" if kind != "missing" and not isinstance(value, dict | list)
                                 else "")
-        hint = _HINTS.get(kind, "")
+        hint = err.get("ctx", {}).get("hint") or _HINTS.get(kind, "")
         if kind == "string_type" and isinstance(value, int | float):
             hint = "quote it: YAML reads it as a number"
     return Problem(file=display, line=line, field=yamlsafe.dotted(loc), message=message, hint=hint)
@@ -192,8 +253,8 @@ def _did_you_mean(word: str) -> str:
     return matches[0] if matches else ""
 
 
-_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, Deployment, Canary)
-                        for f in cls.model_fields})
+_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, Deployment, Canary,
+                                       Scale, Resources, Amounts, Autoscaling) for f in cls.model_fields})
 
 
 def semver_key(version: str) -> tuple:

@@ -7,12 +7,13 @@ import re
 from pathlib import Path
 
 from modelops import artifacts, loadcheck, manifest
+from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
 from modelops.signature import check_rows
 
 # name[extras]==version, optionally followed by an environment marker or a comment
-_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!*-]+"
+_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!-]+"
                      r"\s*(;[^#]*)?(\s+#.*)?$")
 
 
@@ -21,7 +22,7 @@ def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[
     problems: list[Problem] = []
     for folder in folders:
         problems += validate_folder(folder, root, offline=offline)
-    return problems
+    return problems + repository_problems(root)
 
 
 def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:

@@ -108,12 +108,13 @@ def _health_routes(app: FastAPI, runtime: Runtime) -> None:
 
 
 def _error_handlers(app: FastAPI) -> None:
-    def error(status: int, message: str, field: str, path: str, version: str = "") -> Response:
+    def error(status: int, message: str, field: str, path: str, version: str = "",
+              headers: dict[str, str] | None = None) -> Response:
         if path.startswith("/v2/"):
             body: dict[str, Any] = {"error": message, "field": field}
         else:
             body = {"error_code": _CODES.get(status, "ERROR"), "message": message, "field": field}
-        headers = {"X-Model-Version": version} if version else None
+        headers = {**(headers or {}), **({"X-Model-Version": version} if version else {})}
         return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
 
     @app.exception_handler(RequestError)
@@ -127,7 +128,7 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return error(exc.status_code, str(exc.detail), "", request.url.path)
+        return error(exc.status_code, str(exc.detail), "", request.url.path, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:

@@ -1,9 +1,11 @@
 """Adaptive micro-batching: requests to one version that overlap in time are scored in one `predict`.
 
 Each version has one `Batcher` and one predict thread. While a `predict` runs, new requests queue; the
-next `predict` takes all of them (up to `max_rows`). After taking what is queued, the batcher waits
-(at most `max_wait` seconds) only while requests routed to it are still reading or parsing their body
-(`arriving()`), so a lone request never waits and concurrent ones are scored together.
+next `predict` takes all of them (up to `max_rows`). After taking what is queued, the batcher waits (at
+most `max_wait` seconds) while requests routed to it are still reading or parsing their body
+(`arriving()`), or while the batch holds fewer requests than were outstanding at once lately (the
+callers just answered are likely to come straight back): a lone caller never waits, and a steady
+crowd of callers is scored in one call instead of splitting into groups that take turns.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+_WINDOW = 8  # batches over which the recent crowd of callers is remembered
 
 @dataclass(slots=True)
 class _Item:
@@ -37,6 +40,9 @@ class Batcher:
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._coming = 0
+        self._outstanding = 0  # offered and not yet answered
+        self._peak = 0  # most outstanding at once since the last batch was collected
+        self._peaks: deque[int] = deque(maxlen=_WINDOW)
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
         self._task: asyncio.Task | None = None
@@ -74,8 +80,14 @@ class Batcher:
             return None
         future = asyncio.get_running_loop().create_future()
         self._queue.append(_Item(array, future))
+        self._outstanding += 1
+        self._peak = max(self._peak, self._outstanding)
+        future.add_done_callback(self._answered)
         self._wake.set()
         return future
+
+    def _answered(self, _: asyncio.Future) -> None:
+        self._outstanding -= 1
 
     async def predict(self, array: np.ndarray) -> np.ndarray:
         """The model's predictions for the rows of `array`."""
@@ -94,6 +106,9 @@ class Batcher:
             await self._score(loop, batch)
 
     async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
+        self._peaks.append(self._peak)
+        self._peak = self._outstanding
+        crowd = max(self._peaks)
         batch = [self._queue.popleft()]
         rows = len(batch[0].array)
         deadline = loop.time() + self._max_wait
@@ -105,7 +120,7 @@ class Batcher:
                 rows += len(batch[-1].array)
                 continue
             remaining = deadline - loop.time()
-            if self._coming <= 0 or remaining <= 0:
+            if remaining <= 0 or (self._coming <= 0 and len(batch) >= crowd):
                 break
             self._wake.clear()
             try:

@@ -59,30 +59,31 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     if not (folder / manifest.MANIFEST).is_file():
         raise ModelopsError(f"{folder}: no {manifest.MANIFEST} here",
                             hint="pass a model folder such as models/iris, or a models:/name@alias URI")
-    loaded = manifest.load(folder, folder.resolve().parent)
+    loaded = manifest.load(folder, Path.cwd())
     m = loaded.manifest
     known = [v.version for v in m.versions]
     if version:
         if version not in known:
-            raise ModelopsError(f"{loaded.display}: no version {version!r}", field="versions",
+            raise ModelopsError(f"no version {version!r}", file=loaded.display, field="versions",
                                 hint=f"allowed values are: {', '.join(known)}")
         primary, canary, weight, shadows, environment = version, None, 0, (), ""
     else:
         environment = environment or DEFAULT_ENV
         deployment = m.deployments.get(environment)
         if deployment is None:
-            raise ModelopsError(f"{loaded.display}: no deployment for environment {environment!r}",
-                                field="deployments", hint=f"allowed values are: {', '.join(m.deployments)} "
-                                "(or serve one version with --version)" if m.deployments
-                                else "add a deployments entry, or serve one version with --version")
+            hint = (f"allowed values are: {', '.join(m.deployments)} (or serve one version with --version)"
+                    if m.deployments else "add a deployments entry, or serve one version with --version")
+            raise ModelopsError(f"no deployment for environment {environment!r}", file=loaded.display,
+                                line=loaded.line("deployments"), field="deployments", hint=hint)
         primary = deployment.version
         canary = deployment.canary.version if deployment.canary else None
         weight = deployment.canary.weight if deployment.canary else 0
         shadows = tuple(v for v in deployment.shadow if v not in (primary, canary))
         for number in (primary, canary, *shadows):
             if number and number not in known:
-                raise ModelopsError(f"{loaded.display}: deployment {environment!r} routes to unknown version "
-                                    f"{number!r}", field=f"deployments.{environment}",
+                raise ModelopsError(f"routes to unknown version {number!r}", file=loaded.display,
+                                    line=loaded.line("deployments", environment),
+                                    field=f"deployments.{environment}",
                                     hint=f"allowed values are: {', '.join(known)}")
     names = [c.name for c in m.signature.inputs]
 
@@ -134,20 +135,26 @@ def _from_registry(uri: str) -> Target:
                   loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
 
 
+def _columns(spec: str) -> list[Column]:
+    return [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
+            for c in json.loads(spec)]
+
+
 def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column] | None, list[dict] | None]:
+    """Input columns (required), output columns (None when not named columns) and the saved input example."""
     import yaml
 
     try:
         spec = yaml.safe_load((local / "MLmodel").read_text())
-        signature = spec.get("signature") or {}
-        inputs = [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
-                  for c in json.loads(signature["inputs"])]
-        outputs = ([Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
-                    for c in json.loads(signature["outputs"])] if signature.get("outputs") else None)
+        inputs = _columns(spec["signature"]["inputs"])
     except Exception as exc:
         raise ModelopsError(f"{uri}: the MLmodel file has no usable column signature ({type(exc).__name__})",
                             hint="log the model with a column-based signature (infer_signature on a DataFrame)"
                             ) from None
+    try:
+        outputs = _columns(spec["signature"]["outputs"])
+    except Exception:
+        outputs = None  # a tensor or missing output schema: predictions are served untyped
     example = None
     info = spec.get("saved_input_example_info") or {}
     if info.get("artifact_path"):

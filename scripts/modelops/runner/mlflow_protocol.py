@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import orjson
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelops.runner.runtime import Runtime
 from modelops.runner.schema import CompiledSignature, RequestError, request_models
@@ -78,6 +78,8 @@ def parse_invocation(signature: CompiledSignature, body: bytes, content_type: st
         extra = set(value) - {"columns", "data", "index"}
         if extra:
             raise RequestError("unknown field", f"{key}.{sorted(extra)[0]}")
+        if value.get("index") is not None and not isinstance(value["index"], list):
+            raise RequestError("expected a list (one label per row)", f"{key}.index")
         return signature.split(value.get("columns"), value["data"], key)
     if key == "dataframe_records":
         return signature.records(value, key)
@@ -142,9 +144,13 @@ class ErrorBody(BaseModel):
     field: str = ""
 
 
+Batch = Annotated[list[Any], Field(min_length=1)]
+
+
 class DataframeSplit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     columns: list[str] | None = None
-    data: list[list[Any]]
+    data: Annotated[list[list[Any]], Field(min_length=1)]
     index: list[Any] | None = None
 
 
@@ -155,17 +161,17 @@ class SplitRequest(BaseModel):
 
 class RecordsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dataframe_records: list[dict[str, Any]]
+    dataframe_records: Annotated[list[dict[str, Any]], Field(min_length=1)]
 
 
 class InstancesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    instances: list[Any] | dict[str, list[Any]]
+    instances: Batch | dict[str, Batch]
 
 
 class InputsRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: list[Any] | dict[str, list[Any]]
+    inputs: Batch | dict[str, Batch]
 
 
 class InvocationsResponse(BaseModel):
@@ -218,14 +224,16 @@ def router(runtime: Runtime) -> tuple[APIRouter, list[type[BaseModel]]]:
         version, outputs = await runtime.score(request, "invocations", parse_invocation_body)
         return Response(dumps({"predictions": outputs}), media_type=JSON, headers={"X-Model-Version": version})
 
+    fields = [f"c{j}" for j in range(signature.width)]  # the request model's names for the columns
+
     def parse_predict(body: bytes, content_type: str | None) -> np.ndarray:
         media_type(content_type, (JSON,))
         try:
             parsed = predict_request.model_validate_json(body)
         except ValidationError as exc:
             error = exc.errors()[0]
-            raise RequestError(error["msg"], _dotted(error["loc"]) or "body") from None
-        return signature.rows([[getattr(row, n) for n in names] for row in parsed.inputs], "inputs")
+            raise RequestError(error["msg"], dotted(error["loc"]) or "body") from None
+        return signature.rows([[getattr(row, f) for f in fields] for row in parsed.inputs], "inputs")
 
     predict_body = {"requestBody": {"required": True, "content": {JSON: {"schema": ref(predict_request)}}}}
 
@@ -242,7 +250,8 @@ def router(runtime: Runtime) -> tuple[APIRouter, list[type[BaseModel]]]:
     return api, extra_models
 
 
-def _dotted(loc: tuple) -> str:
+def dotted(loc: tuple) -> str:
+    """A pydantic error location as a field path: ("inputs", 0, "x") -> inputs[0].x."""
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))

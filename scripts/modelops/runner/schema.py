@@ -7,6 +7,7 @@ problem raises `RequestError` naming the field (`dataframe_split.data[3][1]`, `i
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
@@ -60,8 +61,11 @@ class CompiledSignature:
         self._fast = all(c.type == "double" and c.required for c in self.inputs)
 
     # -- inputs ---------------------------------------------------------------------------------
-    def rows(self, rows: Any, where: str) -> np.ndarray:
-        """Positional rows (each a list in signature order) -> 2-D array; RequestError names the bad cell."""
+    def rows(self, rows: Any, where: str, cell: Callable[[int, int], str] | None = None) -> np.ndarray:
+        """Positional rows (each a list in signature order) -> 2-D array; RequestError names the bad cell.
+
+        `cell(i, j)` names the field of row i, column j in errors (default `where[i][j]`).
+        """
         if not isinstance(rows, list):
             raise RequestError("expected a list of rows", where)
         if not rows:
@@ -72,28 +76,28 @@ class CompiledSignature:
             array = np.array(rows, dtype=np.float64)
             if np.isfinite(array).all():
                 return array
-        self._explain(rows, where)
+        self._explain(rows, where, cell or (lambda i, j: f"{where}[{i}][{j}]"))
         dtype = self.dtype
         if dtype not in (np.float64, np.float32, object) and any(v is None for r in rows for v in r):
             dtype = object  # a null in an optional integer or boolean column
         return np.array(rows, dtype=dtype)
 
-    def _explain(self, rows: list, where: str) -> None:
+    def _explain(self, rows: list, where: str, cell: Callable[[int, int], str]) -> None:
         """Raise RequestError for the first bad cell of `rows`, if any."""
         for i, row in enumerate(rows):
             if not isinstance(row, list | tuple):
                 raise RequestError(f"expected a list of {self.width} values in signature order "
-                                 f"({', '.join(self.names)})", f"{where}[{i}]")
+                                   f"({', '.join(self.names)})", f"{where}[{i}]")
             if len(row) != self.width:
                 raise RequestError(f"expected {self.width} values ({', '.join(self.names)}), got {len(row)}",
-                                 f"{where}[{i}]")
+                                   f"{where}[{i}]")
             for j, (value, (accepts, required)) in enumerate(zip(row, self._checks, strict=True)):
                 if value is None:
                     if required:
                         raise RequestError(f"column {self.names[j]!r} is required: null is not allowed",
-                                         f"{where}[{i}][{j}]")
+                                           cell(i, j))
                 elif not accepts(value):
-                    raise RequestError(self._wrong(j, value), f"{where}[{i}][{j}]")
+                    raise RequestError(self._wrong(j, value), cell(i, j))
 
     def _wrong(self, j: int, value: Any) -> str:
         column = self.inputs[j]
@@ -107,8 +111,7 @@ class CompiledSignature:
             return None
         for k, name in enumerate(columns):
             if name not in self.index:
-                raise RequestError(f"unknown column {name!r}; the signature's columns are: "
-                                 f"{', '.join(self.names)}", f"{where}[{k}]")
+                raise RequestError(self._unknown(name), f"{where}[{k}]")
         if len(set(columns)) != len(columns):
             raise RequestError("a column is named twice", where)
         missing = [c.name for c in self.inputs if c.name not in columns and c.required]
@@ -127,7 +130,7 @@ class CompiledSignature:
         for i, row in enumerate(data):
             if not isinstance(row, list) or len(row) != len(columns):
                 raise RequestError(f"expected a list of {len(columns)} values, one per column",
-                                 f"{where}.data[{i}]")
+                                   f"{where}.data[{i}]")
         return self.rows([[row[k] if k >= 0 else None for k in order] for row in data], f"{where}.data")
 
     def records(self, records: Any, where: str) -> np.ndarray:
@@ -142,13 +145,7 @@ class CompiledSignature:
             if len(record) != self.width or any(name not in index for name in record):
                 self._check_keys(record, f"{where}[{i}]")
             rows.append([record.get(name) for name in names])
-        try:
-            return self.rows(rows, where)
-        except RequestError as exc:  # name the record field, not the position
-            i, j = _cell(exc.field, where)
-            if j is None:
-                raise
-            raise RequestError(exc.message, f"{where}[{i}].{names[j]}") from None
+        return self.rows(rows, where, lambda i, j: f"{where}[{i}].{names[j]}")
 
     def columns(self, columns: Any, where: str) -> np.ndarray:
         """A {column: [values]} mapping (columnar) -> array."""
@@ -164,19 +161,19 @@ class CompiledSignature:
             raise RequestError("every column needs the same number of values", where)
         size = lengths.pop()
         data = [columns.get(name) or [None] * size for name in self.names]
-        try:
-            return self.rows([list(row) for row in zip(*data, strict=True)], where)
-        except RequestError as exc:
-            i, j = _cell(exc.field, where)
-            if j is None:
-                raise
-            raise RequestError(exc.message, f"{where}.{self.names[j]}[{i}]") from None
+        names = self.names
+        return self.rows([list(row) for row in zip(*data, strict=True)], where,
+                         lambda i, j: f"{where}.{names[j]}[{i}]")
+
+    def _unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names, n=1, cutoff=0.75)
+        return f"unknown column {name!r}; " + (f"did you mean {close[0]!r}?" if close
+                                               else f"the signature's columns are: {', '.join(self.names)}")
 
     def _check_keys(self, record: dict, where: str) -> None:
         for name in record:
             if name not in self.index:
-                raise RequestError(f"unknown column {name!r}; the signature's columns are: "
-                                 f"{', '.join(self.names)}", f"{where}.{name}")
+                raise RequestError(self._unknown(name), f"{where}.{name}")
         for column in self.inputs:
             if column.required and column.name not in record:
                 raise RequestError(f"column {column.name!r} is required", f"{where}.{column.name}")
@@ -201,14 +198,6 @@ class CompiledSignature:
         return [dict(zip(names, row, strict=False)) for row in values]
 
 
-def _cell(field: str, where: str) -> tuple[int, int | None]:
-    """(row, column) from a field `where[i][j]` (column None for `where[i]`)."""
-    parts = field[len(where):].strip("[]").split("][")
-    if len(parts) == 2:
-        return int(parts[0]), int(parts[1])
-    return (int(parts[0]) if parts[0].isdigit() else 0), None
-
-
 # -- pydantic models for /predict and the OpenAPI document ----------------------------------------
 _ANNOTATIONS: dict[str, Any] = {
     "boolean": bool,
@@ -224,10 +213,12 @@ _STRICT = ConfigDict(extra="forbid", strict=True)
 
 
 def _row_model(name: str, columns: Sequence[Column]) -> type[BaseModel]:
+    """A record of `columns`; field j is `c<j>`, aliased to the column's name (any name is safe)."""
     fields: dict[str, Any] = {}
-    for column in columns:
+    for j, column in enumerate(columns):
         annotation = _ANNOTATIONS[column.type]
-        fields[column.name] = (annotation, ...) if column.required else (annotation | None, None)
+        fields[f"c{j}"] = ((annotation, Field(alias=column.name)) if column.required
+                           else (annotation | None, Field(None, alias=column.name)))
     return create_model(name, __config__=_STRICT, **fields)
 
 

@@ -4,16 +4,15 @@
 pins one of the loaded versions. Errors answer `{"error": "..."}` as the protocol says, plus the field.
 """
 
-from __future__ import annotations
-
-from typing import Any
+# No `from __future__ import annotations`: the path parameter types below are local to router().
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Request, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelops import __version__
-from modelops.runner.mlflow_protocol import JSON, VERSION_HEADER, dumps, load_json, media_type
+from modelops.runner.mlflow_protocol import JSON, VERSION_HEADER, dotted, dumps, media_type
 from modelops.runner.runtime import Runtime
 from modelops.runner.schema import RequestError
 
@@ -40,7 +39,7 @@ class ModelMetadata(BaseModel):
 
 
 class RequestInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str
     shape: list[int]
     datatype: str
@@ -49,7 +48,7 @@ class RequestInput(BaseModel):
 
 
 class InferenceRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     id: str | None = None
     parameters: dict[str, Any] | None = None
     inputs: list[RequestInput]
@@ -93,35 +92,32 @@ def _errors(*codes: int) -> dict[int | str, dict]:
 def parse_infer(runtime: Runtime, body: bytes, content_type: str | None) -> tuple[np.ndarray, str | None]:
     """An inference request's input tensors -> (the array in signature order, the request id)."""
     media_type(content_type, (JSON,))
-    payload = load_json(body)
-    if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), list):
-        raise RequestError('expected {"inputs": [{"name", "shape", "datatype", "data"}, ...]}', "inputs")
+    try:
+        request = InferenceRequest.model_validate_json(body)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise RequestError(error["msg"], dotted(error["loc"]) or "body") from None
     signature = runtime.signature
     columns: dict[str, list] = {}
-    for k, tensor in enumerate(payload["inputs"]):
+    for k, tensor in enumerate(request.inputs):
         where = f"inputs[{k}]"
-        if not isinstance(tensor, dict):
-            raise RequestError("expected a tensor object", where)
-        name, datatype, data = tensor.get("name"), tensor.get("datatype"), tensor.get("data")
-        if name not in signature.index:
-            raise RequestError(f"unknown input {name!r}; the inputs are: {', '.join(signature.names)}",
+        if tensor.name not in signature.index:
+            raise RequestError(f"unknown input {tensor.name!r}; the inputs are: {', '.join(signature.names)}",
                                f"{where}.name")
-        column = signature.inputs[signature.index[name]]
-        if datatype not in _ACCEPTED[column.type]:
-            raise RequestError(f"datatype {datatype!r} does not fit column type {column.type}; send "
+        column = signature.inputs[signature.index[tensor.name]]
+        if tensor.datatype not in _ACCEPTED[column.type]:
+            raise RequestError(f"datatype {tensor.datatype!r} does not fit column type {column.type}; send "
                                f"{DATATYPES[column.type]}", f"{where}.datatype")
-        if not isinstance(data, list):
-            raise RequestError("expected a list", f"{where}.data")
+        data = tensor.data
         if data and all(isinstance(v, list) and len(v) == 1 for v in data):
             data = [v[0] for v in data]  # shape [n, 1]
-        shape = tensor.get("shape")
-        if not isinstance(shape, list) or not shape or shape[0] != len(data):
-            raise RequestError(f"shape {shape!r} does not match the {len(data)} value(s) in data", f"{where}.shape")
-        if name in columns:
-            raise RequestError(f"input {name!r} is sent twice", f"{where}.name")
-        columns[name] = data
-    request_id = payload.get("id")
-    return signature.columns(columns, "inputs"), request_id if isinstance(request_id, str) else None
+        if not tensor.shape or tensor.shape[0] != len(data):
+            raise RequestError(f"shape {tensor.shape} does not match the {len(data)} value(s) in data",
+                               f"{where}.shape")
+        if tensor.name in columns:
+            raise RequestError(f"input {tensor.name!r} is sent twice", f"{where}.name")
+        columns[tensor.name] = data
+    return signature.columns(columns, "inputs"), request.id
 
 
 def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:
@@ -139,6 +135,8 @@ def router(runtime: Runtime) -> APIRouter:
     """The /v2 routes of the Open Inference Protocol."""
     target = runtime.target
     api = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
+    Name = Annotated[str, Path(description="The model's name", examples=[target.model])]
+    Version = Annotated[str, Path(description="A loaded version", examples=list(target.loaders))]
 
     def check(name: str, version: str | None = None) -> None:
         if name != target.model:
@@ -171,18 +169,18 @@ def router(runtime: Runtime) -> APIRouter:
         return ready_response("ready", runtime.ready)
 
     @api.get("/models/{name}", response_model=ModelMetadata, responses=_errors(404), summary="Model metadata")
-    async def model_metadata(name: str) -> Response:
+    async def model_metadata(name: Name) -> Response:
         check(name)
         return Response(dumps(metadata(runtime.versions)), media_type=JSON)
 
     @api.get("/models/{name}/ready", response_model=Status, responses=_errors(404, 503), summary="Model ready")
-    async def model_ready(name: str) -> Response:
+    async def model_ready(name: Name) -> Response:
         check(name)
         return ready_response("ready", runtime.ready)
 
     @api.get("/models/{name}/versions/{version}", response_model=ModelMetadata, responses=_errors(404),
              summary="Model version metadata")
-    async def version_metadata(name: str, version: str) -> Response:
+    async def version_metadata(name: Name, version: Version) -> Response:
         check(name, version)
         return Response(dumps(metadata([version])), media_type=JSON)
 
@@ -207,12 +205,12 @@ def router(runtime: Runtime) -> APIRouter:
 
     @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
               summary="Infer (routed: A/B and shadow)")
-    async def infer(request: Request, name: str) -> Response:
+    async def infer(request: Request, name: Name) -> Response:
         return await infer_version(request, name, None)
 
     @api.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=responses,
               openapi_extra=body, summary="Infer with one loaded version")
-    async def infer_pinned(request: Request, name: str, version: str) -> Response:
+    async def infer_pinned(request: Request, name: Name, version: Version) -> Response:
         return await infer_version(request, name, version)
 
     return api

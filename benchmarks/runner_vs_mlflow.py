@@ -1,0 +1,180 @@
+"""The runner against `mlflow models serve`, same model, same machine, same load, one after the other.
+
+Serves models/diabetes (RandomForestRegressor, 100 trees) with `mlflow models serve --env-manager local`
+(from an MLflow model directory made from the .skops artifact in a temporary folder) and with
+`modelops serve`, drives each with wrk (concurrency 8) POSTing 1-row and 100-row `dataframe_split`
+bodies, and prints requests/s, p50 and p99 side by side with the ratios.
+
+    python benchmarks/runner_vs_mlflow.py [--duration 20] [--connections 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "diabetes"
+GOALS = {1: 5.0, 100: 2.0}  # requests/s ratio the runner must reach, by rows per request
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bodies() -> dict[int, str]:
+    """1-row and 100-row dataframe_split bodies from the diabetes data set."""
+    from sklearn.datasets import load_diabetes
+
+    data = load_diabetes(as_frame=True).data
+    return {rows: json.dumps({"dataframe_split": {"columns": list(data.columns),
+                                                  "data": data.iloc[:rows].values.tolist()}})
+            for rows in (1, 100)}
+
+
+def mlflow_model_dir(folder: Path) -> Path:
+    """An MLflow model directory holding the same RandomForest as the .skops artifact."""
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_diabetes
+
+    path = MODEL / "artifacts" / "1.0.0" / "model.skops"
+    model = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+    frame = load_diabetes(as_frame=True).data.iloc[:5]
+    target = folder / "mlflow-model"
+    mlflow.sklearn.save_model(model, str(target), serialization_format="cloudpickle",
+                              signature=infer_signature(frame, model.predict(frame.values)))
+    return target
+
+
+@contextlib.contextmanager
+def server(command: list[str], port: int, log: Path) -> Iterator[subprocess.Popen]:
+    """Start a server, wait for /ping, stop it (and its workers) afterwards."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow execs uvicorn
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/ping",
+                                                                      timeout=2) as response:
+                if response.status == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"{command[0]} did not start; see {log}:\n{log.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def predictions(port: int, body: str) -> list:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["predictions"]
+
+
+_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[{body}]==]
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests, summary.errors.status,
+    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def drive(port: int, body: str, duration: int, connections: int, folder: Path) -> dict:
+    """wrk against /invocations: requests/s, p50 and p99 in ms, and the failures."""
+    script = folder / "post.lua"
+    script.write_text(_LUA.replace("{body}", body))
+    warm = ["wrk", "-t2", f"-c{connections}", "-d2s", "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
+    subprocess.run(warm, capture_output=True, check=True)
+    command = [*warm[:3], f"-d{duration}s", *warm[4:]]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    requests, bad_status, socket_errors, p50, p99 = re.search(r"^RESULT (.*)$", out, re.M).group(1).split()
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    return {"rps": rate, "p50": float(p50) / 1000, "p99": float(p99) / 1000, "requests": int(requests),
+            "errors": int(bad_status) + int(socket_errors)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of load per server and body size")
+    parser.add_argument("--connections", type=int, default=8)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: ./scripts/setup.sh --system installs it")
+    payloads = bodies()
+    results: dict[str, dict[int, dict]] = {}
+    answers: dict[str, list] = {}
+    with tempfile.TemporaryDirectory(prefix="runner-bench-") as tmp:
+        folder = Path(tmp)
+        model_dir = mlflow_model_dir(folder)
+        bin_dir = Path(sys.executable).parent
+        servers = {
+            "mlflow models serve": lambda port: [str(bin_dir / "mlflow"), "models", "serve", "-m", str(model_dir),
+                                                 "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+            "modelops serve": lambda port: [sys.executable, "-m", "modelops", "serve", str(MODEL),
+                                            "--env", "production", "--port", str(port)],
+        }
+        for name, command in servers.items():
+            port = free_port()
+            print(f"{name}: starting", file=sys.stderr, flush=True)
+            with server(command(port), port, folder / f"{name.split()[0]}.log"):
+                answers[name] = predictions(port, payloads[100])
+                results[name] = {}
+                for rows, body in payloads.items():
+                    print(f"{name}: {rows}-row bodies, {args.duration}s at concurrency {args.connections}",
+                          file=sys.stderr, flush=True)
+                    results[name][rows] = drive(port, body, args.duration, args.connections, folder)
+    mlflow_name, ours = list(servers)
+    same = all(abs(a - b) < 1e-9 for a, b in zip(answers[mlflow_name], answers[ours], strict=True))
+    print(f"\nRandomForestRegressor (100 trees), wrk -t2 -c{args.connections} -d{args.duration}s, "
+          f"POST /invocations dataframe_split; same predictions: {'yes' if same else 'NO'}\n")
+    header = f"{'rows':>4}  {'':<8} {'mlflow models serve':>20} {'modelops serve':>16} {'ratio':>8} {'goal':>8}"
+    print(header)
+    print("-" * len(header))
+    failed = []
+    for rows in payloads:
+        theirs, mine = results[mlflow_name][rows], results[ours][rows]
+        ratio = mine["rps"] / theirs["rps"]
+        print(f"{rows:>4}  {'req/s':<8} {theirs['rps']:>20.1f} {mine['rps']:>16.1f} {ratio:>7.1f}x "
+              f"{'>= ' + str(GOALS[rows]) + 'x':>8}")
+        for key in ("p50", "p99"):
+            print(f"{'':>4}  {key + ' ms':<8} {theirs[key]:>20.1f} {mine[key]:>16.1f} "
+                  f"{theirs[key] / mine[key]:>7.1f}x {'lower' if key == 'p99' else '':>8}")
+        print(f"{'':>4}  {'errors':<8} {theirs['errors']:>20} {mine['errors']:>16}")
+        if ratio < GOALS[rows] or mine["p99"] >= theirs["p99"] or mine["errors"]:
+            failed.append(rows)
+    print(f"\ngoals {'met' if not failed and same else 'NOT met for ' + str(failed or 'predictions')}")
+    sys.exit(1 if failed or not same else 0)
+
+
+if __name__ == "__main__":
+    main()

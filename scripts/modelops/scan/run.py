@@ -1,0 +1,75 @@
+"""One scan: targets (model folders, SBOMs) through an engine, judged by the policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from modelops import manifest
+from modelops.errors import ModelopsError, Problem
+from modelops.scan import policy as policies
+from modelops.scan import sources
+from modelops.scan.engines import Engine
+from modelops.scan.findings import Package
+from modelops.scan.policy import LoadedPolicy, Verdict
+
+
+@dataclass
+class Report:
+    """Everything a scan found, and whether the policy accepts it."""
+
+    engine: str
+    source: str
+    policy: str
+    targets: list[str] = field(default_factory=list)
+    packages: int = 0
+    verdicts: list[Verdict] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.status == "fail"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.failures
+
+
+def scan(folders: list[Path], sboms: list[tuple[str, Path]], root: Path, engine: Engine, loaded: LoadedPolicy,
+         on: date) -> Report:
+    """Scan each model's requirements and each (display name, path) SBOM; expired ignores come first."""
+    report = Report(engine=engine.name, source=engine.source, policy=loaded.file)
+    report.problems += policies.expired(loaded, on)
+    for folder in folders:
+        try:
+            model = manifest.load(folder, root)
+        except ModelopsError as exc:
+            report.problems += exc.problems
+            continue
+        target = Path(model.display).parent.as_posix()
+        path = folder / model.manifest.requirements
+        if not path.is_file():
+            report.problems.append(model.problem(
+                ("requirements",), f"{model.manifest.requirements} does not exist",
+                hint="list the model's runtime packages, one name==version a line"))
+            continue
+        packages, problems = sources.requirements(path, f"{target}/{model.manifest.requirements}")
+        report.problems += problems
+        _audit(report, target, packages, engine, loaded, on)
+    for display, path in sboms:
+        _audit(report, display, sources.sbom(path, display), engine, loaded, on)
+    return report
+
+
+def _audit(report: Report, target: str, packages: list[Package], engine: Engine, loaded: LoadedPolicy,
+           on: date) -> None:
+    report.targets.append(target)
+    report.packages += len(packages)
+    declared = {p.name: p for p in packages}
+    for finding in sorted(engine.audit(packages), key=lambda f: (f.package, f.advisory)):
+        package = declared.get(finding.package)
+        status, note = policies.judge(finding, loaded.policy, on)
+        report.verdicts.append(Verdict(target=target, file=package.file if package else target,
+                                       line=package.line if package else None, finding=finding,
+                                       status=status, note=note))

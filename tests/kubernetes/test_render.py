@@ -1,0 +1,272 @@
+"""`modelops render-kubernetes`: strictly valid objects, deterministic bytes, a tree that follows git."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from modelops import kubernetes
+from modelops.errors import ModelopsError
+from modelops.manifest import load
+
+SCHEMAS = Path(__file__).parent / "schemas"
+CORE_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Namespace"}
+DIGEST = "sha256:" + "ab" * 32
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in files}
+
+
+def documents(folder: Path, kinds: set[str]) -> list[tuple[Path, dict]]:
+    found = [(p, yaml.safe_load(p.read_text())) for p in sorted(folder.rglob("*.yaml"))]
+    return [(p, d) for p, d in found if d["kind"] in kinds]
+
+
+@pytest.mark.parametrize("version", ["1.27.0", "1.37.0"])
+def test_every_core_object_passes_kubernetes_validate_strict(repo, modelops, version):
+    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    files = [p for p, _ in documents(repo / "deploy", CORE_KINDS)]
+    # 2 environments x 2 models x 4 objects, plus one namespace per environment
+    assert len(files) == 18
+    result = subprocess.run([Path(sys.executable).parent / "kubernetes-validate", "--strict", "-k", version,
+                             *map(str, files)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = [line for line in result.stdout.splitlines() if line.startswith("INFO") and " passed " in line]
+    assert len(passed) == len(files), result.stdout + result.stderr  # a file without a schema only warns
+
+
+def test_the_environment_kustomization_lists_what_was_rendered(repo, modelops):
+    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    kustomization = yaml.safe_load((repo / "deploy/production/kustomization.yaml").read_text())
+    on_disk = sorted(p.relative_to(repo / "deploy/production").as_posix()
+                     for p in (repo / "deploy/production").glob("*/*.yaml"))
+    assert kustomization["namespace"] == "models-production"
+    assert kustomization["resources"] == ["namespace.yaml", *on_disk]
+    argo = yaml.safe_load((repo / "deploy/gitops/argocd/production.yaml").read_text())
+    assert argo["spec"]["source"]["path"] == "production"
+    assert argo["spec"]["destination"]["namespace"] == "models-production"
+    flux = yaml.safe_load((repo / "deploy/gitops/flux/kustomization-production.yaml").read_text())
+    assert (flux["spec"]["path"], flux["spec"]["sourceRef"]["name"]) == ("./production", "models")
+
+
+@pytest.mark.parametrize("target", ["deployment", "kserve"])
+def test_kustomize_builds_each_environment(repo, modelops, target):
+    kubectl = shutil.which("kubectl")
+    if not kubectl:  # not a Debian package: an optional tool, never required
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    assert modelops("render-kubernetes", "--out", "deploy", "--target", target).returncode == 0
+    for env in ("production", "staging"):
+        built = subprocess.run([kubectl, "kustomize", str(repo / "deploy" / env)], capture_output=True,
+                               text=True, timeout=120)
+        assert built.returncode == 0, built.stderr
+        objects = list(yaml.safe_load_all(built.stdout))
+        rendered = documents(repo / "deploy" / env, CORE_KINDS | {"InferenceService"})
+        assert len(objects) == len(rendered)
+        for obj in objects:
+            if obj["kind"] != "Namespace":
+                assert obj["metadata"]["namespace"] == f"models-{env}"
+
+
+def test_the_deployment_runs_the_environment_hardened(repo, modelops):
+    assert modelops("render-kubernetes", "--out", "deploy", "--env", "production").returncode == 0
+    deployment = yaml.safe_load((repo / "deploy/production/iris/deployment.yaml").read_text())
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert "replicas" not in deployment["spec"]  # the HorizontalPodAutoscaler owns the count
+    assert container["image"] == "127.0.0.1:5000/models/iris:1.0.0_1.1.0_1.2.0"
+    assert container["command"] == ["modelops", "serve", "/model", "--env", "production"]
+    assert container["env"] == [{"name": "MODELOPS_ENV", "value": "production"}]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    assert not (repo / "deploy/staging").exists()
+
+
+def test_the_inference_service_passes_the_kserve_schema(repo, modelops):
+    result = modelops("render-kubernetes", "--out", "deploy", "--target", "kserve")
+    assert result.returncode == 0, result.stderr
+    assert "KServe mirrors no traffic, so 1.2.0 is not shadowed" in result.stderr
+    schema = json.loads((SCHEMAS / "inferenceservice-v1beta1.json").read_text())
+    services = documents(repo / "deploy", {"InferenceService"})
+    assert len(services) == 4
+    for _, service in services:
+        jsonschema.validate(service, schema)
+    iris = yaml.safe_load((repo / "deploy/production/iris/inferenceservice.yaml").read_text())
+    predictor = iris["spec"]["predictor"]
+    assert predictor["canaryTrafficPercent"] == 10  # the canary's revision takes 10 %, the previous one 90 %
+    assert predictor["containers"][0]["image"] == "127.0.0.1:5000/models/iris:1.1.0"
+    staging = yaml.safe_load((repo / "deploy/staging/iris/inferenceservice.yaml").read_text())
+    assert "canaryTrafficPercent" not in staging["spec"]["predictor"]
+
+
+def test_the_kserve_schema_is_strict_and_kubernetes_validate_has_none(repo, modelops):
+    assert modelops("render-kubernetes", "--out", "deploy", "--target", "kserve").returncode == 0
+    path = repo / "deploy/production/iris/inferenceservice.yaml"
+    service = yaml.safe_load(path.read_text())
+    service["spec"]["predictor"]["canaryPercent"] = 10
+    schema = json.loads((SCHEMAS / "inferenceservice-v1beta1.json").read_text())
+    with pytest.raises(jsonschema.ValidationError, match="canaryPercent"):
+        jsonschema.validate(service, schema)
+    result = subprocess.run([Path(sys.executable).parent / "kubernetes-validate", "--strict", str(path)],
+                            capture_output=True, text=True, timeout=120)
+    assert " passed " not in result.stdout  # no bundled schema: why the test brings its own
+
+
+def test_rendering_twice_gives_identical_bytes_and_writes_nothing(repo, modelops):
+    assert modelops("render-kubernetes", "--out", "first").returncode == 0
+    assert modelops("render-kubernetes", "--out", "second").returncode == 0
+    first = tree(repo / "first")
+    assert first == tree(repo / "second")
+    times = {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")}
+    assert modelops("render-kubernetes", "--out", "first").returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")} == times
+
+
+def test_a_new_version_changes_only_the_image_and_labels(repo, modelops, edit_manifest):
+    assert modelops("render-kubernetes", "--out", "before").returncode == 0
+
+    def promote(data: dict) -> None:
+        data["deployments"]["staging"]["version"] = "1.1.0"
+
+    edit_manifest("iris", promote)
+    assert modelops("render-kubernetes", "--out", "after").returncode == 0
+    before, after = tree(repo / "before"), tree(repo / "after")
+    assert before.keys() == after.keys()
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {f"staging/iris/{kind}.yaml" for kind in
+                       ("deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget")}
+    for name in changed:
+        old, new = before[name].decode().splitlines(), after[name].decode().splitlines()
+        assert len(old) == len(new)
+        diff = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+        assert diff
+        for a, b in diff:
+            assert re.fullmatch(r'\s*(image: "[^"]+/iris:1\.2\.0"|app\.kubernetes\.io/version: "1\.2\.0")',
+                                a), a
+            assert b == a.replace("1.2.0", "1.1.0")
+
+
+def test_images_by_digest_from_build_output(repo, modelops):
+    images = {"images": [
+        {"model": "iris", "version": "1.2.0", "ref": "registry.example.com/models/iris:1.2.0",
+         "digest": DIGEST},
+        {"model": "diabetes", "version": "1.0.0", "ref": f"registry.example.com/models/diabetes@{DIGEST}"}]}
+    (repo / "images.json").write_text(json.dumps(images))
+    result = modelops("render-kubernetes", "--out", "deploy", "--env", "staging", "--images", "images.json")
+    assert result.returncode == 0, result.stderr
+    for model in ("iris", "diabetes"):
+        deployment = yaml.safe_load((repo / f"deploy/staging/{model}/deployment.yaml").read_text())
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"registry.example.com/models/{model}@{DIGEST}"
+
+
+def test_the_registry_setting_and_its_environment_override(repo, modelops, monkeypatch):
+    monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "registry.internal:5443/ml")
+    assert modelops("render-kubernetes", "--out", "deploy", "--env", "staging").returncode == 0
+    deployment = yaml.safe_load((repo / "deploy/staging/diabetes/deployment.yaml").read_text())
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "registry.internal:5443/ml/diabetes:1.0.0"
+    monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "bad registry\nkind: Secret")
+    result = modelops("render-kubernetes", "--out", "deploy", "--env", "staging")
+    assert result.returncode == 1
+    assert result.stderr.startswith(
+        "MODELOPS_IMAGE_REGISTRY: tool.modelops.image_registry: 'bad registry\\nkind")
+    assert "Traceback" not in result.stderr
+
+
+def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, edit_manifest):
+    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    (repo / "deploy/README.md").write_text("notes kept by people\n")
+    (repo / "deploy/staging/extra.yaml").write_text("kind: ConfigMap\n")
+
+    def drop_staging(data: dict) -> None:
+        del data["deployments"]["staging"]
+
+    edit_manifest("diabetes", drop_staging)
+    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert not (repo / "deploy/staging/diabetes").exists()
+    staging = yaml.safe_load((repo / "deploy/staging/kustomization.yaml").read_text())
+    assert not [r for r in staging["resources"] if r.startswith("diabetes/")]
+    assert (repo / "deploy/production/diabetes/deployment.yaml").is_file()
+
+    shutil.rmtree(repo / "models/iris")
+    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert not (repo / "deploy/staging/kustomization.yaml").exists()  # no model left in staging
+    assert not (repo / "deploy/gitops/argocd/staging.yaml").exists()
+    assert not list((repo / "deploy").rglob("iris"))
+    assert (repo / "deploy/README.md").read_text() == "notes kept by people\n"
+    assert (repo / "deploy/staging/extra.yaml").is_file()
+
+
+def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):
+    def fixed(data: dict) -> None:
+        data["deployments"]["staging"]["scale"] = {"replicas": 3}
+
+    edit_manifest("diabetes", fixed)
+    result = modelops("render-kubernetes", "models/diabetes", "--out", "deploy", "--env", "staging")
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (repo / "deploy/staging/diabetes").iterdir()) == [
+        "deployment.yaml", "poddisruptionbudget.yaml", "service.yaml"]
+    deployment = yaml.safe_load((repo / "deploy/staging/diabetes/deployment.yaml").read_text())
+    assert deployment["spec"]["replicas"] == 3
+
+
+def test_an_unknown_environment_is_refused(repo, modelops):
+    result = modelops("render-kubernetes", "--out", "deploy", "--env", "qa")
+    assert result.returncode == 1
+    assert result.stderr == "error: no model deploys to 'qa'\n  hint: environments are: production, staging\n"
+    assert not (repo / "deploy").exists()
+
+
+def test_an_invalid_manifest_writes_nothing(repo, modelops, edit_manifest):
+    def typo(data: dict) -> None:
+        data["deployments"]["production"]["scale"] = {"resources": {"requests": {"cpu": "2 cores",
+                                                                                 "memory": "1Gi"}}}
+
+    edit_manifest("iris", typo)
+    result = modelops("render-kubernetes", "--out", "deploy")
+    assert result.returncode == 1
+    assert "production.scale.resources.requests.cpu: not a Kubernetes CPU quantity" in result.stderr
+    assert not (repo / "deploy").exists()
+
+
+def test_render_one_model_through_the_api(repo):
+    loaded = load(repo / "models/iris", repo)
+    out = repo / "deploy"
+    paths = kubernetes.render(loaded, repo, out, "staging", {"1.2.0": f"registry.example.com/iris@{DIGEST}"})
+    assert [p.relative_to(out).as_posix() for p in paths] == [
+        "staging/iris/deployment.yaml", "staging/iris/horizontalpodautoscaler.yaml",
+        "staging/iris/poddisruptionbudget.yaml", "staging/iris/service.yaml",
+        "staging/kustomization.yaml", "staging/namespace.yaml"]
+    deployment = (out / "staging/iris/deployment.yaml").read_text()
+    assert f'image: "registry.example.com/iris@{DIGEST}"' in deployment
+    before = tree(out)
+    bad = "registry.example.com/iris@sha256:x"
+    with pytest.raises(ModelopsError, match=re.escape(f"image reference {bad!r} for iris")):
+        kubernetes.render(loaded, repo, out, "staging", {"1.2.0": bad})
+    assert tree(out) == before
+
+
+def test_the_gitops_folder_name_is_not_an_environment(repo, modelops, edit_manifest):
+    def rename(data: dict) -> None:
+        data["deployments"]["gitops"] = data["deployments"].pop("staging")
+
+    edit_manifest("diabetes", rename)
+    result = modelops("render-kubernetes", "--out", "deploy")
+    assert result.returncode == 1
+    assert result.stderr == ("models/diabetes/model.yaml: deployments.gitops: environment name 'gitops' is reserved "
+                             "for the Argo CD and Flux objects\n  hint: name the environment otherwise\n")
+    assert not (repo / "deploy").exists()

@@ -1,0 +1,142 @@
+"""Runner fixtures: model folders made on the fly, and real `modelops serve` processes on free ports."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import joblib
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+
+from modelops.artifacts import digest
+from modelops.runner.app import create_app
+from modelops.runner.loading import resolve
+from modelops.runner.runtime import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+IRIS = ROOT / "models" / "iris"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> Path:
+    """A model folder `toy` (inputs x, y: double; output label: long) with pickled `versions`."""
+    folder.mkdir(parents=True)
+    entries = []
+    for number, model in versions.items():
+        path = folder / "artifacts" / f"{number}.pkl"
+        path.parent.mkdir(exist_ok=True)
+        joblib.dump(model, path)
+        entries.append({"version": number, "artifact": {"uri": f"artifacts/{number}.pkl", "sha256": digest(path)}})
+    manifest = {"name": "toy", "description": "A toy model for the runner's tests", "owners": ["@ml-team"],
+                "flavor": "sklearn", "signature": {"inputs": [{"name": "x", "type": "double"},
+                                                              {"name": "y", "type": "double"}],
+                                                   "outputs": [{"name": "label", "type": "long"}]},
+                "versions": entries, "deployments": deployments}
+    (folder / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    return folder
+
+
+def wait_ready(client: httpx.Client | TestClient, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.TransportError):
+            body = client.get("/ready").json()
+            if body["ready"]:
+                return
+            if body["problem"] != "the model is loading":
+                raise AssertionError(f"not ready: {body['problem']}")
+        time.sleep(0.1)
+    raise AssertionError("the server did not become ready")
+
+
+@contextlib.contextmanager
+def asgi(target: str | Path, environment: str | None = None, version: str | None = None,
+         ready: bool = True, **settings: object) -> Iterator[TestClient]:
+    """The app in-process (lifespan included), for ASGI-level tests."""
+    app = create_app(resolve(str(target), environment, version), Settings(**settings))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        if ready:
+            wait_ready(client)
+        yield client
+
+
+class Servers:
+    """`modelops serve ARGS` processes on free ports, each stopped (by its own PID) in `stop_all`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.started: list[tuple[subprocess.Popen, httpx.Client]] = []
+
+    def start(self, *args: str, ready: bool = True) -> httpx.Client:
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        log = self.folder / f"serve-{port}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],
+                                       stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.started.append((process, client))
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                client.get("/health")
+                break
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the server did not start:\n{log.read_text()}")
+            time.sleep(0.1)
+        if ready:
+            wait_ready(client)
+        return client
+
+    def stop_all(self) -> None:
+        for process, client in self.started:
+            client.close()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., httpx.Client]]:
+    """Start `modelops serve ARGS` on a free port; returns an httpx client for it. Stopped at teardown."""
+    servers = Servers(tmp_path)
+    yield servers.start
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def iris_production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """One server of models/iris, environment production (A/B and shadow), for a whole test module."""
+    servers = Servers(tmp_path_factory.mktemp("iris-production"))
+    yield servers.start(str(IRIS), "--env", "production")
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def iris_model() -> Callable:
+    """The iris versions scored in-process, as the reference: {version: predict(rows)}."""
+    from modelops import flavors
+    from modelops.manifest import load
+
+    manifest = load(IRIS, ROOT).manifest
+    names = [c.name for c in manifest.signature.inputs]
+    return {v.version: flavors.load("sklearn", IRIS / v.artifact.uri, names) for v in manifest.versions}

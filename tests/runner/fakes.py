@@ -1,0 +1,47 @@
+"""Tiny sklearn-like models the tests pickle into artifacts (the runner's server imports this module)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+class Constant:
+    """Predicts `value` for every row."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.full(len(batch), self.value, dtype=np.int64)
+
+
+class Raises:
+    """A version that always fails."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        raise RuntimeError("this shadow is broken")
+
+
+class Sleeps:
+    """A version that takes two seconds per call."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        time.sleep(2)
+        return np.zeros(len(batch), dtype=np.int64)
+
+
+class Counting:
+    """Sums each row; counts its calls and the rows of each call (for batching tests, in-process)."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[int] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        if np.any(batch < 0):
+            raise ValueError("negative values are not allowed")
+        time.sleep(self.delay)
+        return batch.sum(axis=1)

@@ -1,0 +1,129 @@
+"""Pure parts of the runner: A/B routing, shadow agreement, micro-batching, the compiled signature."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from modelops.manifest import Column
+from modelops.runner.batching import Batcher
+from modelops.runner.routing import Router, agreeing_rows
+from modelops.runner.schema import CompiledSignature, RequestError
+from tests.runner.fakes import Counting
+
+
+def test_a_ten_percent_canary_gets_ten_percent_of_keys_and_of_keyless_requests() -> None:
+    router = Router("1.0.0", "1.1.0", 10)
+    keyed = sum(router.choose(f"customer-{i}") == "1.1.0" for i in range(10_000))
+    keyless = sum(router.choose(None) == "1.1.0" for i in range(10_000))
+    assert 850 <= keyed <= 1150
+    assert 850 <= keyless <= 1150
+
+
+def test_a_request_key_always_gets_the_same_version() -> None:
+    router, again = Router("1.0.0", "1.1.0", 50), Router("1.0.0", "1.1.0", 50)
+    for i in range(500):
+        assert len({router.choose(f"k{i}") for _ in range(5)} | {again.choose(f"k{i}")}) == 1
+
+
+def test_without_a_canary_everything_goes_to_the_version() -> None:
+    assert {Router("2.0.0").choose(str(i)) for i in range(100)} == {"2.0.0"}
+
+
+@pytest.mark.parametrize(("served", "shadow", "agree"), [
+    ([1, 2, 3], [1, 2, 4], 2),
+    ([0.5, 1.0], [0.5 + 1e-12, 2.0], 1),
+    ([[1, 2], [3, 4]], [[1, 2], [3, 5]], 1),
+    (["a", "b"], ["a", "b"], 2),
+    ([1, 2], [1, 2, 3], 0),
+])
+def test_shadow_agreement_counts_rows(served: list, shadow: list, agree: int) -> None:
+    assert agreeing_rows(np.array(served), np.array(shadow)) == agree
+
+
+def _batcher(model: Counting, **options: object) -> Batcher:
+    return Batcher(model.predict, "t", **{"max_wait": 0.05, "max_rows": 1024, **options})
+
+
+def test_concurrent_requests_are_scored_in_one_predict() -> None:
+    async def scenario() -> list:
+        model = Counting(delay=0.05)
+        batcher = _batcher(model)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.predict(np.ones((1, 2))))
+        await asyncio.sleep(0.01)  # the first predict is running: the next eight queue behind it
+        rest = [asyncio.ensure_future(batcher.predict(np.full((2, 2), i))) for i in range(8)]
+        results = await asyncio.gather(first, *rest)
+        await batcher.stop()
+        return [model.calls, [r.tolist() for r in results]]
+
+    calls, results = asyncio.run(scenario())
+    assert calls == [1, 16]
+    assert results[0] == [2.0]
+    assert results[1:] == [[2.0 * i, 2.0 * i] for i in range(8)]
+
+
+def test_a_lone_request_does_not_wait_and_a_bad_one_fails_alone() -> None:
+    async def scenario() -> tuple:
+        model = Counting(delay=0.05)
+        batcher = _batcher(model, max_wait=5.0)
+        batcher.start()
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await batcher.predict(np.ones((1, 2)))
+        lone = loop.time() - start
+        blocker = asyncio.ensure_future(batcher.predict(np.ones((1, 2))))
+        await asyncio.sleep(0.01)
+        good = asyncio.ensure_future(batcher.predict(np.ones((1, 2))))
+        bad = asyncio.ensure_future(batcher.predict(-np.ones((1, 2))))
+        outcome = await asyncio.gather(blocker, good, bad, return_exceptions=True)
+        await batcher.stop()
+        return lone, outcome, model.calls
+
+    lone, (blocker, good, bad), calls = asyncio.run(scenario())
+    assert lone < 1.0  # max_wait is 5 s: nobody else was coming, so no wait
+    assert good.tolist() == [2.0] and blocker.tolist() == [2.0]
+    assert isinstance(bad, ValueError)
+    assert calls == [1, 1, 2, 1, 1]  # the failed batch of two is retried one by one
+
+
+def test_a_full_shadow_queue_refuses_instead_of_growing() -> None:
+    async def scenario() -> list:
+        batcher = _batcher(Counting(), limit=2)  # not started: nothing drains the queue
+        return [batcher.offer(np.ones((1, 2))) is not None for _ in range(4)]
+
+    assert asyncio.run(scenario()) == [True, True, False, False]
+
+
+MIXED = CompiledSignature([Column(name="n", type="long"), Column(name="s", type="string"),
+                           Column(name="b", type="boolean", required=False)], None)
+
+
+def test_mixed_columns_make_an_object_array_and_optional_nulls_pass() -> None:
+    array = MIXED.records([{"n": 1, "s": "a"}, {"n": 2, "s": "b", "b": True}], "rows")
+    assert array.dtype == object
+    assert array.tolist() == [[1, "a", None], [2, "b", True]]
+
+
+@pytest.mark.parametrize(("rows", "field", "words"), [
+    ([[1.5, "a", None]], "rows[0][0]", "1.5 is not an integer (long)"),
+    ([[2**63, "a", None]], "rows[0][0]", "is not an integer"),
+    ([[1, 2, None]], "rows[0][1]", "2 is not a string"),
+    ([[1, "a", "yes"]], "rows[0][2]", "'yes' is not true or false"),
+    ([[None, "a", True]], "rows[0][0]", "'n' is required"),
+    ([1, 2], "rows[0]", "expected a list of 3 values"),
+])
+def test_wrong_cells_are_named(rows: list, field: str, words: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        MIXED.rows(rows, "rows")
+    assert caught.value.field == field
+    assert words in caught.value.message
+
+
+def test_float_columns_refuse_values_beyond_float32() -> None:
+    signature = CompiledSignature([Column(name="f", type="float")], None)
+    assert signature.rows([[1.5]], "rows").dtype == np.float32
+    with pytest.raises(RequestError, match="not a number"):
+        signature.rows([[1e39]], "rows")

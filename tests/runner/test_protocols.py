@@ -1,0 +1,177 @@
+"""Scoring protocols at the ASGI level: every input form scores like the model in-process; bad input is a 4xx."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.runner.conftest import IRIS, asgi
+
+EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
+NAMES = list(EXAMPLE[0])
+ROWS = [[r[n] for n in NAMES] for r in EXAMPLE]
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[TestClient]:
+    with asgi(IRIS, version="1.1.0", max_body_bytes=20_000) as client:
+        yield client
+
+
+def _v2(rows: list[list]) -> dict:
+    return {"id": "r1", "inputs": [{"name": n, "shape": [len(rows)], "datatype": "FP64",
+                                    "data": [r[j] for r in rows]} for j, n in enumerate(NAMES)]}
+
+
+FORMS = {
+    "dataframe_split": {"dataframe_split": {"columns": NAMES, "data": ROWS}},
+    "dataframe_split, index, columns reordered": {"dataframe_split": {
+        "index": [0, 1, 2], "columns": NAMES[::-1], "data": [r[::-1] for r in ROWS]}},
+    "dataframe_split without columns": {"dataframe_split": {"data": ROWS}},
+    "dataframe_records": {"dataframe_records": EXAMPLE},
+    "instances as records": {"instances": EXAMPLE},
+    "inputs as columns": {"inputs": {n: [r[n] for r in EXAMPLE] for n in NAMES}},
+    "inputs as positional rows": {"inputs": ROWS},
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_every_mlflow_form_scores_like_the_model(client: TestClient, iris_model: dict, form: str) -> None:
+    expected = iris_model["1.1.0"].predict(np.array(ROWS)).tolist()
+    response = client.post("/invocations", json=FORMS[form])
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": expected}
+    assert response.headers["x-model-version"] == "1.1.0"
+
+
+def test_csv_predict_and_v2_score_like_the_model(client: TestClient, iris_model: dict) -> None:
+    expected = iris_model["1.1.0"].predict(np.array(ROWS)).tolist()
+    csv_body = ",".join(NAMES) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS) + "\n"
+    csv = client.post("/invocations", content=csv_body, headers={"Content-Type": "text/csv"})
+    assert csv.json() == {"predictions": expected}
+    typed = client.post("/predict", json={"inputs": EXAMPLE})
+    assert typed.json() == {"outputs": [{"species": v} for v in expected], "version": "1.1.0"}
+    v2 = client.post("/v2/models/iris/infer", json=_v2(ROWS))
+    assert v2.json() == {"model_name": "iris", "model_version": "1.1.0", "id": "r1", "outputs": [
+        {"name": "species", "datatype": "INT64", "shape": [3], "data": expected}]}
+    assert client.get("/v2/models/iris").json()["inputs"][0] == {"name": "sepal_length", "datatype": "FP64",
+                                                                  "shape": [-1]}
+
+
+def _split(data: object, columns: object = NAMES) -> dict:
+    return {"dataframe_split": {"columns": columns, "data": data}}
+
+
+JSON = {"Content-Type": "application/json"}
+BAD = [  # (what, path, body, headers, status, field, words in the message)
+    ("no Content-Type", "/invocations", json.dumps(_split(ROWS)), {}, 415, "Content-Type", "no Content-Type"),
+    ("wrong Content-Type", "/invocations", json.dumps(_split(ROWS)), {"Content-Type": "text/plain"}, 415,
+     "Content-Type", "'text/plain' is not supported"),
+    ("malformed JSON", "/invocations", '{"dataframe_split": ', JSON, 400, "body", "malformed JSON"),
+    ("not an object", "/invocations", "[1, 2]", JSON, 400, "body", "expected a JSON object"),
+    ("empty batch", "/invocations", json.dumps(_split([])), JSON, 400, "dataframe_split.data", "empty"),
+    ("unknown column", "/invocations", json.dumps(_split(ROWS, [*NAMES[:3], "petal_wdth"])), JSON, 400,
+     "dataframe_split.columns[3]", "did you mean 'petal_width'"),
+    ("missing column", "/invocations", json.dumps(_split([r[:3] for r in ROWS], NAMES[:3])), JSON, 400,
+     "dataframe_split.columns", "missing: petal_width"),
+    ("string for a double", "/invocations", json.dumps(_split([[5.1, "3.5", 1.4, 0.2]])), JSON, 400,
+     "dataframe_split.data[0][1]", "'3.5' is not a number (double)"),
+    ("boolean for a double", "/invocations", json.dumps(_split([[5.1, True, 1.4, 0.2]])), JSON, 400,
+     "dataframe_split.data[0][1]", "True is not a number"),
+    ("null in a required column", "/invocations",
+     json.dumps({"dataframe_records": [{**EXAMPLE[0], "petal_width": None}]}), JSON, 400,
+     "dataframe_records[0].petal_width", "required"),
+    ("extra column in a record", "/invocations",
+     json.dumps({"dataframe_records": [{**EXAMPLE[0], "colour": "blue"}]}), JSON, 400,
+     "dataframe_records[0].colour", "unknown column 'colour'"),
+    ("short row", "/invocations", json.dumps(_split([[1.0, 2.0]])), JSON, 400, "dataframe_split.data[0]",
+     "expected 4 values"),
+    ("params", "/invocations", json.dumps({**_split(ROWS), "params": {"a": 1}}), JSON, 400, "params",
+     "no parameters"),
+    ("two forms", "/invocations", json.dumps({**_split(ROWS), "instances": ROWS}), JSON, 400, "body",
+     "exactly one of"),
+    ("CSV with a bad value", "/invocations", ",".join(NAMES) + "\n1,2,x,4\n", {"Content-Type": "text/csv"},
+     400, "csv.line[2].petal_length", "'x' is not double"),
+    ("body over the limit", "/invocations", json.dumps(_split(ROWS * 400)), JSON, 413, "body", "limit"),
+    ("predict: missing column", "/predict", json.dumps({"inputs": [{"sepal_length": 1.0}]}), JSON, 400,
+     "inputs[0].sepal_width", "Field required"),
+    ("predict: wrong type", "/predict", json.dumps({"inputs": [{**EXAMPLE[0], "sepal_width": "wide"}]}), JSON,
+     400, "inputs[0].sepal_width", "valid number"),
+    ("predict: empty batch", "/predict", json.dumps({"inputs": []}), JSON, 400, "inputs", "at least 1"),
+    ("v2: wrong datatype", "/v2/models/iris/infer",
+     json.dumps({"inputs": [{**_v2(ROWS)["inputs"][0], "datatype": "BYTES"}]}), JSON, 400, "inputs[0].datatype",
+     "send FP64"),
+    ("v2: shape mismatch", "/v2/models/iris/infer",
+     json.dumps({"inputs": [{**_v2(ROWS)["inputs"][0], "shape": [7]}]}), JSON, 400, "inputs[0].shape",
+     "does not match"),
+    ("v2: unknown model", "/v2/models/rose/infer", json.dumps(_v2(ROWS)), JSON, 404, "name", "no model 'rose'"),
+    ("v2: version not loaded", "/v2/models/iris/versions/1.0.0/infer", json.dumps(_v2(ROWS)), JSON, 404,
+     "version", "not loaded"),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "headers", "status", "field", "words"), [b[1:] for b in BAD],
+                         ids=[b[0] for b in BAD])
+def test_bad_input_gets_a_4xx_naming_the_field(client: TestClient, path: str, body: str, headers: dict,
+                                               status: int, field: str, words: str) -> None:
+    response = client.post(path, content=body.encode(), headers=headers)
+    assert response.status_code == status, response.text
+    data = response.json()
+    assert data["field"] == field
+    assert words in (data.get("message") or data.get("error"))
+    assert "Traceback" not in response.text
+    assert response.headers["x-model-version"] == "1.1.0"
+
+
+def test_model_refusing_an_input_is_a_422_not_a_500(client: TestClient) -> None:
+    # Finite as a double, infinite as the float32 the random forest casts to.
+    response = client.post("/invocations", json=_split([[1e300, 1.0, 1.0, 1.0]]))
+    assert response.status_code == 422
+    assert "cannot score this input" in response.json()["message"]
+
+
+def test_every_response_names_a_version(client: TestClient) -> None:
+    for path in ("/health", "/ready", "/ping", "/version", "/metrics", "/docs", "/nowhere", "/openapi.json"):
+        assert client.get(path).headers["x-model-version"] == "1.1.0", path
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error_code"] == "NOT_FOUND"
+    assert client.get("/version").json()["version"] == "1.1.0"
+
+
+def test_openapi_shows_the_signature_and_the_example(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    row = spec["components"]["schemas"]["IrisInput"]
+    assert row["required"] == NAMES
+    assert row["properties"]["sepal_length"]["type"] == "number"
+    assert row["additionalProperties"] is False
+    request = spec["components"]["schemas"]["IrisPredictRequest"]
+    assert request["examples"] == [{"inputs": EXAMPLE}]
+    body = spec["paths"]["/invocations"]["post"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "text/csv"}
+    assert body["application/json"]["example"]["dataframe_split"]["columns"] == NAMES
+
+
+def test_a_version_that_cannot_load_makes_a_server_that_says_why(tmp_path) -> None:
+    folder = tmp_path / "iris"
+    shutil.copytree(IRIS, folder)
+    (folder / "artifacts" / "1.1.0" / "model.pkl").write_bytes(b"not a model")
+    with asgi(folder, ready=False) as client:
+        for _ in range(100):
+            state = client.get("/ready")
+            if state.json()["problem"] != "the model is loading":
+                break
+            time.sleep(0.05)
+        assert state.status_code == 503
+        assert "version 1.1.0 does not load: sha256 mismatch" in state.json()["problem"]
+        assert client.get("/health").status_code == 200
+        refused = client.post("/invocations", json=_split(ROWS))
+        assert refused.status_code == 503
+        assert "sha256 mismatch" in refused.json()["message"]
+        assert "modelops_ready{model=\"iris\"} 0.0" in client.get("/metrics").text

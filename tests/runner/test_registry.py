@@ -1,0 +1,82 @@
+"""`modelops serve models:/name@alias` against a real `mlflow server`: downloaded, loaded with pyfunc."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.runner.conftest import IRIS, free_port
+
+
+@pytest.fixture
+def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A real `mlflow server -w 1` with a SQLite store, for this test only."""
+    port = free_port()
+    mlflow = Path(sys.executable).parent / "mlflow"
+    log = tmp_path / "mlflow.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(mlflow), "server", "-w", "1", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", f"sqlite:///{tmp_path / 'mlflow.db'}",
+             "--artifacts-destination", str(tmp_path / "artifacts")],
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+                 "PATH": f"{mlflow.parent}{os.pathsep}{os.environ.get('PATH', '')}"})
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            if process.poll() is not None or time.monotonic() > deadline:
+                message = f"mlflow server did not start:\n{log.read_text()[-3000:]}"
+                if os.environ.get("MODELOPS_REQUIRE_SERVICES") == "1":
+                    pytest.fail(message)
+                pytest.skip(message)
+            time.sleep(0.3)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+        monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+        yield uri
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serve: Callable,
+                                                         iris_model: dict) -> None:
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    rows = json.loads((IRIS / "example.json").read_text())["inputs"]
+    frame = pd.DataFrame(rows)
+    model = iris_model["1.1.0"]
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="iris",
+                                        serialization_format="cloudpickle", input_example=frame,
+                                        signature=infer_signature(frame, model.predict(frame.values)))
+    mlflow.MlflowClient().set_registered_model_alias("iris", "production", info.registered_model_version)
+
+    client = serve("models:/iris@production")
+    response = client.post("/invocations", json={"dataframe_records": rows})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"predictions": model.predict(np.array(frame.values)).tolist()}
+    assert response.headers["x-model-version"] == str(info.registered_model_version)
+    spec = client.get("/openapi.json").json()
+    assert list(spec["components"]["schemas"]["IrisInput"]["properties"]) == list(rows[0])
+    refused = client.post("/invocations", json={"dataframe_records": [{**rows[0], "sepal_width": "wide"}]})
+    assert refused.status_code == 400
+    assert refused.json()["field"] == "dataframe_records[0].sepal_width"
