@@ -185,3 +185,16 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
     assert "the image build failed at 4/" in result.err and "returned a non-zero code" in result.err
     assert "No matching distribution found" in result.err
     assert "hint: " in result.err
+
+
+def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docker_client) -> None:
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/deployments"}
+    (image,) = _build(image_repo, "models/iris", "--env", "production", env=env)["images"]
+    assert (image["version"], image["versions"], image["deployments"]) == \
+        ("1.0.0_1.1.0_1.2.0", ["1.0.0", "1.1.0", "1.2.0"], ["production"])
+    try:
+        smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=image_repo, timeout=300)
+        assert smoked.code == 0, smoked.err
+        assert json.loads(smoked.out)["smoke"][0]["served_by"] in ("1.0.0", "1.1.0")
+    finally:
+        docker_client.images.remove(image["ref"], force=True)

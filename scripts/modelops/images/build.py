@@ -53,6 +53,25 @@ def client():  # -> docker.DockerClient
                             hint="start dockerd, or set DOCKER_HOST to an engine that runs") from None
 
 
+def ensure_base(engine, image: str, log: Log) -> None:
+    """Pull the base image once when the engine does not have it (builds themselves never pull)."""
+    import docker.errors
+
+    try:
+        engine.images.get(image)
+        return
+    except docker.errors.ImageNotFound:
+        pass
+    log(f"pulling the base image {image}")
+    try:
+        engine.images.pull(image)
+    except docker.errors.DockerException as exc:
+        raise ModelopsError(f"base image {image} is not in the Docker engine and cannot be pulled: "
+                            f"{str(exc)[:200]}",
+                            hint="load it (docker load / docker import), or set MODELOPS_BASE_IMAGE to an image "
+                                 "the engine has") from None
+
+
 def tags(registry: str, target: ctx.Target, commit: str) -> list[str]:
     """`<registry>/<name>:<tag>` and, in git, `:<tag>-<short commit>`."""
     repository = f"{registry}/{target.model}"
@@ -159,6 +178,7 @@ def build(loaded: LoadedManifest, root: Path, targets: list[ctx.Target], *, push
     base = ctx.base_image(root)
     registry = ctx.registry(root)
     commit = ctx.git_commit(root)
+    ensure_base(engine, base, log)
     images = []
     for target in targets:
         out = ctx.default_out(root, target)
