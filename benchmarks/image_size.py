@@ -94,7 +94,15 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
 
 
 def main() -> None:
-    harness.engine()
+    started = harness.engine()  # the dockerd this run started, if any: stopped at the end
+    try:
+        measure()
+    finally:
+        if started is not None:
+            harness.stop(started)
+
+
+def measure() -> None:
     base = harness.base_image()
     os.environ["MODELOPS_BASE_IMAGE"] = base
     os.environ.setdefault("MODELOPS_IMAGE_REGISTRY", "modelops-bench/models")

@@ -28,7 +28,15 @@ from modelops.images import build, context  # noqa: E402
 
 
 def main() -> None:
-    harness.engine()
+    started = harness.engine()  # the dockerd this run started, if any: stopped at the end
+    try:
+        measure()
+    finally:
+        if started is not None:
+            harness.stop(started)
+
+
+def measure() -> None:
     os.environ["MODELOPS_BASE_IMAGE"] = harness.base_image()
     os.environ.setdefault("MODELOPS_IMAGE_REGISTRY", "modelops-bench/models")
     with tempfile.TemporaryDirectory(prefix="modelops-rebuild-") as tmp:

@@ -30,10 +30,6 @@ MODEL_DIR = "/model"
 IMAGE_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
                       r"(@sha256:[0-9a-f]{64})?$")
 REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
-# Until the runner ships its own list (modelops/runner/requirements.txt), the runner needs these.
-_RUNNER_REQUIREMENTS = ("fastapi>=0.115,<1", "uvicorn[standard]>=0.30,<1", "orjson>=3.10,<4",
-                        "numpy>=1.26,<3", "pyyaml>=6.0,<7", "pydantic>=2.7,<3", "click>=8.1,<9",
-                        "swagger-ui-bundle>=1.1,<2")
 
 
 @dataclass(frozen=True)
@@ -113,7 +109,7 @@ def git_commit(root: Path) -> str:
 
 def base_image(root: Path) -> str:
     """The base image from settings, checked to be a plain image reference."""
-    image = settings.get("base_image", root)
+    image = settings.load(root).base_image
     if not IMAGE_RE.fullmatch(image):
         raise ModelopsError(f"base_image {image!r} is not an image reference", field="base_image",
                             hint="e.g. python:3.11-slim or python:3.11-slim@sha256:<digest> "
@@ -123,7 +119,7 @@ def base_image(root: Path) -> str:
 
 def registry(root: Path) -> str:
     """The image registry (and path) from settings, checked."""
-    value = settings.get("image_registry", root).rstrip("/")
+    value = settings.load(root).image_registry.rstrip("/")
     if not REGISTRY_RE.fullmatch(value):
         raise ModelopsError(f"image_registry {value!r} is not a registry path", field="image_registry",
                             hint="e.g. registry.example.com/models ([tool.modelops] image_registry "
@@ -132,9 +128,8 @@ def registry(root: Path) -> str:
 
 
 def runner_requirements() -> str:
-    """The runner's own requirements (the runner's list when it ships one)."""
-    listed = Path(modelops.__file__).parent / "runner" / "requirements.txt"
-    return listed.read_text() if listed.is_file() else "\n".join(_RUNNER_REQUIREMENTS) + "\n"
+    """The runner's own requirements (modelops/runner/requirements.txt)."""
+    return (Path(modelops.__file__).parent / "runner" / "requirements.txt").read_text()
 
 
 def model_requirements(loaded: LoadedManifest) -> str:
