@@ -49,7 +49,9 @@ def layers(engine, image_id: str) -> list[tuple[int, str]]:
     rows = []
     for entry in engine.api.history(image_id):
         if entry["Size"]:
-            rows.append((entry["Size"], re.sub(r"\s+", " ", entry["CreatedBy"].replace("/bin/sh -c #(nop) ", ""))[:70]))
+            command = entry["CreatedBy"].replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "RUN ")
+            command = re.sub(r"(dir|file):[0-9a-f]{64}", r"\1", re.sub(r"\s+", " ", command)).strip()
+            rows.append((entry["Size"], command[:70] if entry["CreatedBy"] else "(base image)"))
     return rows
 
 
