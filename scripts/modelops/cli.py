@@ -19,6 +19,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
     "render-kubernetes": ("modelops.commands.render_kubernetes", "Kubernetes manifests for GitOps."),
     "serve": ("modelops.commands.serve", "Serve a model (folder or models:/ URI): Swagger, A/B, shadow."),
+    "render": ("modelops.commands.render", "Write the build context (Dockerfile, model, runner) of each image."),
+    "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),
+    "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),
 }
 
 

@@ -1,0 +1,1 @@
+"""Runner images: build contexts, wheelhouses, Docker builds, pushes and smoke tests."""

@@ -1,0 +1,200 @@
+"""Against a real Docker engine and registries: build -> smoke -> push -> remove -> pull -> smoke, rebuilds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from modelops import manifest
+from modelops.errors import ModelopsError
+from modelops.images import build, context, smoke, wheelhouse
+from tests.conftest import run_cli
+from tests.images.conftest import PASSWORD, USER
+
+MB = 1_000_000
+
+
+def _build(repo: Path, *args: str, env: dict | None = None) -> dict:
+    result = run_cli("build", *args, "--format", "json", cwd=repo, env=env, timeout=900)
+    assert result.code == 0, result.err
+    return json.loads(result.out)
+
+
+def test_build_smoke_push_pull_smoke(image_repo: Path, registries: dict, docker_client) -> None:
+    auth = registries["auth"]
+    env = {"MODELOPS_IMAGE_REGISTRY": f"{auth.address}/models"}
+    (image,) = _build(image_repo, "models/diabetes", "--version", "1.0.0", env=env)["images"]
+    assert image["ref"] == f"{auth.address}/models/diabetes:1.0.0" and image["digest"] is None
+    assert image["size"] <= 400 * MB, f"the scikit-learn image is {image['size'] / MB:.0f} MB"
+    config = docker_client.api.inspect_image(image["ref"])["Config"]
+    assert config["User"] == str(context.UID)
+    assert config["Labels"]["io.modelops.model.artifact.sha256"] == \
+        manifest.load(image_repo / "models" / "diabetes", image_repo).manifest.versions[0].artifact.sha256
+
+    no_pip = docker_client.containers.run(image["ref"], ["python", "-c", "import importlib.util as u; "
+                                          "print(u.find_spec('pip'), u.find_spec('setuptools'))"],
+                                          network_mode="none", remove=True)
+    assert no_pip.decode().strip() == "None None"  # the runtime stage has no pip
+
+    smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=image_repo, timeout=300)
+    assert smoked.code == 0, smoked.err
+    assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
+
+    refused = run_cli("build", "models/diabetes", "--version", "1.0.0", "--push", cwd=image_repo, env=env)
+    assert refused.code == 1 and "push of" in refused.err and "refused" in refused.err
+    assert "MODELOPS_REGISTRY_USERNAME" in refused.err and "Traceback" not in refused.err
+
+    creds = {**env, "MODELOPS_REGISTRY_USERNAME": USER, "MODELOPS_REGISTRY_PASSWORD": PASSWORD}
+    (pushed,) = _build(image_repo, "models/diabetes", "--version", "1.0.0", "--push", env=creds)["images"]
+    assert pushed["digest"] == auth.manifest_digest("models/diabetes", "1.0.0", (USER, PASSWORD))
+
+    for tag in pushed["tags"]:
+        docker_client.images.remove(tag, force=True)
+    docker_client.images.pull(f"{auth.address}/models/diabetes", tag="1.0.0",
+                              auth_config={"username": USER, "password": PASSWORD})
+    again = run_cli("smoke", "models/diabetes", "--version", "1.0.0", cwd=image_repo, env=env, timeout=300)
+    assert again.code == 0 and "ok" in again.err, again.err
+    docker_client.images.remove(pushed["ref"], force=True)
+
+
+def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, registries: dict,
+                                                              docker_client) -> None:
+    plain = registries["plain"]
+    git = ["git", "-C", str(image_repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "models"]):
+        subprocess.run(git + args, check=True)
+    commit = context.git_commit(image_repo)
+    env = {"MODELOPS_IMAGE_REGISTRY": f"{plain.address}/team/models"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", "--push", env=env)["images"]
+    assert image["tags"] == [f"{plain.address}/team/models/iris:1.0.0",
+                             f"{plain.address}/team/models/iris:1.0.0-{commit[:12]}"]
+    assert image["digest"] == plain.manifest_digest("team/models/iris", "1.0.0")
+    assert image["digest"] == plain.manifest_digest("team/models/iris", f"1.0.0-{commit[:12]}")
+    labels = docker_client.api.inspect_image(image["ref"])["Config"]["Labels"]
+    assert labels["org.opencontainers.image.revision"] == commit
+    for tag in image["tags"]:
+        docker_client.images.remove(tag, force=True)
+
+
+def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_client, monkeypatch) -> None:
+    monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "modelops-tests/models")
+    folder = image_repo / "models" / "diabetes"
+    loaded = manifest.load(folder, image_repo)
+    (first,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.0.0",)), log=lambda _: None)
+
+    shutil.copytree(folder / "artifacts" / "1.0.0", folder / "artifacts" / "1.1.0")
+    data = yaml.safe_load((folder / "model.yaml").read_text())
+    data["versions"].append({**data["versions"][0], "version": "1.1.0",
+                             "artifact": {**data["versions"][0]["artifact"], "uri": "artifacts/1.1.0/model.skops"}})
+    data["description"] = 'Progression\nRUN touch /pwned \\\n$HOME "q" $(id)'
+    (folder / "model.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    loaded = manifest.load(folder, image_repo)
+    lines: list[str] = []
+    (second,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.1.0",)), log=lines.append)
+
+    layers = [docker_client.api.inspect_image(i.id)["RootFS"]["Layers"] for i in (first, second)]
+    assert layers[0][:-1] == layers[1][:-1] and layers[0][-1] != layers[1][-1]
+    assert any("cached" in line and "pip install" in line for line in lines)
+    labels = docker_client.api.inspect_image(second.id)["Config"]["Labels"]
+    assert labels["org.opencontainers.image.description"] == 'Progression RUN touch /pwned \\ $HOME "q" $(id)'
+    assert labels["io.modelops.model.version"] == "1.1.0"
+    for image in (first, second):
+        docker_client.images.remove(image.id, force=True)
+
+
+def test_a_build_error_is_one_clear_message(image_repo: Path, monkeypatch) -> None:
+    monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "modelops-tests/models")
+    (image_repo / "models" / "iris" / "Dockerfile.j2").write_text(
+        "FROM {{ base_image }}\nRUN echo 'no wheel for you' && exit 3\n")
+    result = run_cli("build", "models/iris", "--version", "1.0.0", cwd=image_repo, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "the image build failed at 2/2 : RUN echo" in result.err
+    assert "returned a non-zero code: 3" in result.err and "no wheel for you" in result.err
+
+
+def test_smoke_refuses_an_image_that_is_not_there(docker_client) -> None:
+    with pytest.raises(ModelopsError, match="no image modelops-tests/none:0 in the Docker engine"):
+        smoke.smoke(docker_client, "modelops-tests/none:0")
+
+
+def _containers_of(docker_client, ref: str) -> list:
+    return docker_client.containers.list(all=True, filters={"ancestor": ref})
+
+
+def test_a_wrong_answer_fails_smoke_and_removes_the_container(image_repo: Path, docker_client) -> None:
+    example = image_repo / "models" / "iris" / "example.json"
+    data = json.loads(example.read_text())
+    data["outputs"][0]["species"] = 2
+    example.write_text(json.dumps(data))
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/wrong"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    try:
+        result = run_cli("smoke", image["ref"], cwd=image_repo, timeout=300)
+        assert result.code == 1 and "Traceback" not in result.err
+        assert "row 0: species is 0, the example expects 2" in result.err
+        assert _containers_of(docker_client, image["ref"]) == []
+    finally:
+        docker_client.images.remove(image["ref"], force=True)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_client, signum: int) -> None:
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/interrupted"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    try:
+        process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", image["ref"]], cwd=image_repo,
+                                   env={**os.environ, "MODELOPS_ROOT": str(image_repo)},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while not _containers_of(docker_client, image["ref"]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _containers_of(docker_client, image["ref"]), "the smoke test never started its container"
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+        assert process.returncode == 130, err
+        assert _containers_of(docker_client, image["ref"]) == []
+    finally:
+        docker_client.images.remove(image["ref"], force=True)
+
+
+def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,
+                                                       docker_client) -> None:
+    loaded = manifest.load(image_repo / "models" / "iris", image_repo)
+    house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image))
+    carried = tmp_path / "carried"
+    shutil.copytree(house, carried)
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), env=env)["images"]
+    assert not (tmp_path / "no-cache" / "wheelhouse").exists()  # nothing was downloaded
+    docker_client.images.remove(image["ref"], force=True)
+
+    empty = tmp_path / "wheels"
+    empty.mkdir()
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(empty), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err and "\x1b[" not in result.err
+    assert "the image build failed at 4/" in result.err and "returned a non-zero code" in result.err
+    assert "No matching distribution found" in result.err
+    assert "hint: " in result.err
+
+
+def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docker_client) -> None:
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/deployments"}
+    (image,) = _build(image_repo, "models/iris", "--env", "production", env=env)["images"]
+    assert (image["version"], image["versions"], image["deployments"]) == \
+        ("1.0.0_1.1.0_1.2.0", ["1.0.0", "1.1.0", "1.2.0"], ["production"])
+    try:
+        smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=image_repo, timeout=300)
+        assert smoked.code == 0, smoked.err
+        assert json.loads(smoked.out)["smoke"][0]["served_by"] in ("1.0.0", "1.1.0")
+    finally:
+        docker_client.images.remove(image["ref"], force=True)
