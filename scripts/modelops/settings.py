@@ -1,0 +1,85 @@
+"""Platform settings: `[tool.modelops]` in the repository's pyproject.toml, overridden by the environment.
+
+| setting        | environment (first set wins)                 | default                                  |
+|----------------|----------------------------------------------|------------------------------------------|
+| tracking_uri   | MODELOPS_TRACKING_URI, MLFLOW_TRACKING_URI   | sqlite:///<root>/.modelops/mlflow.db     |
+| image_registry | MODELOPS_IMAGE_REGISTRY                      | 127.0.0.1:5000/models                    |
+| base_image     | MODELOPS_BASE_IMAGE                          | python:3.11-slim                         |
+| lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds)              | 600                                      |
+
+Credentials are never settings: MLflow reads its own (MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN, cloud
+credentials for the artifact store) from the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+
+STATE_DIR = ".modelops"
+_ENV = {
+    "tracking_uri": ("MODELOPS_TRACKING_URI", "MLFLOW_TRACKING_URI"),
+    "image_registry": ("MODELOPS_IMAGE_REGISTRY",),
+    "base_image": ("MODELOPS_BASE_IMAGE",),
+    "lock_timeout": ("MODELOPS_LOCK_TIMEOUT",),
+}
+_DEFAULTS = {"tracking_uri": "", "image_registry": "127.0.0.1:5000/models", "base_image": "python:3.11-slim",
+             "lock_timeout": "600"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved settings of one repository."""
+
+    root: Path
+    tracking_uri: str
+    image_registry: str
+    base_image: str
+    lock_timeout: float
+
+    @property
+    def embedded(self) -> bool:
+        """True when the registry is the embedded SQLite store under `.modelops/`."""
+        return self.tracking_uri == embedded_uri(self.root)
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where the embedded store keeps model files; None for a server (it decides)."""
+        return (self.root / STATE_DIR / "artifacts").as_uri() if self.embedded else None
+
+
+def embedded_uri(root: Path) -> str:
+    return f"sqlite:///{(root / STATE_DIR / 'mlflow.db').as_posix()}"
+
+
+def load(root: Path) -> Settings:
+    """Settings for the repository at `root`; MLflow's telemetry is turned off unless the user set it."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    values = dict(_DEFAULTS)
+    pyproject = root / "pyproject.toml"
+    if pyproject.is_file():
+        try:
+            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("modelops", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
+        unknown = sorted(set(table) - set(_DEFAULTS))
+        if unknown:
+            raise ModelopsError(f"unknown setting {unknown[0]!r}", file="pyproject.toml", field="tool.modelops",
+                                hint="allowed settings are: " + ", ".join(sorted(_DEFAULTS)))
+        values.update({key: str(value) for key, value in table.items()})
+    for key, names in _ENV.items():
+        for name in names:
+            if os.environ.get(name):
+                values[key] = os.environ[name]
+                break
+    try:
+        lock_timeout = float(values["lock_timeout"])
+    except ValueError:
+        raise ModelopsError(f"lock_timeout {values['lock_timeout']!r} is not a number of seconds",
+                            field="tool.modelops.lock_timeout") from None
+    return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root), image_registry=values["image_registry"],
+                    base_image=values["base_image"], lock_timeout=lock_timeout)
