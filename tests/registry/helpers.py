@@ -1,0 +1,92 @@
+"""Helpers for the registry tests: model copies, `mlflow server` processes, running the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+MLFLOW = Path(sys.executable).with_name("mlflow")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def missing_service(reason: str) -> None:
+    """Skip, unless the CI asks that every service be there."""
+    if os.environ.get("MODELOPS_REQUIRE_SERVICES") == "1":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def copy_model(root: Path, source: str, name: str | None = None) -> Path:
+    """Copy example model `source` into `root/models/<name>`, renamed in its manifest."""
+    name = name or source
+    folder = root / "models" / name
+    shutil.copytree(MODELS / source, folder)
+    manifest = folder / "model.yaml"
+    manifest.write_text(manifest.read_text().replace(f"name: {source}\n", f"name: {name}\n", 1))
+    return folder
+
+
+
+class Server:
+    """A running `mlflow server` we started, stopped by its fixture."""
+
+    def __init__(self, backend: str, work: Path) -> None:
+        port = free_port()
+        self.uri = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        self.log = (work / "mlflow-server.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(MLFLOW), "server", "-w", "1", "--host", "127.0.0.1", "--port", str(port),
+             "--backend-store-uri", backend, "--artifacts-destination", str(work / "artifacts"),
+             "--serve-artifacts"], stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.5)
+        self.stop()
+        missing_service(f"mlflow server did not start: see {work / 'mlflow-server.log'}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.close()
+
+
+
+def run(root: Path, *args: str, uri: str | None = None, check: int | None = 0) -> subprocess.CompletedProcess:
+    """`modelops ARGS` in `root`, as a user runs it; `uri` None means the embedded default."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
+    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120")
+    if uri:
+        env["MLFLOW_TRACKING_URI"] = uri
+    done = subprocess.run([sys.executable, "-m", "modelops", *args], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=600, check=False)
+    if check is not None and done.returncode != check:
+        raise AssertionError(f"modelops {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
+    return done
