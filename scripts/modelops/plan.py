@@ -12,8 +12,17 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from modelops.errors import Problem
-from modelops.state import (COMPLETE, DEPLOYMENTS, PROVENANCE, SHA256, VERSION, ActualModel, ActualVersion,
-                            DesiredModel, DesiredVersion)
+from modelops.state import (
+    COMPLETE,
+    DEPLOYMENTS,
+    PROVENANCE,
+    SHA256,
+    VERSION,
+    ActualModel,
+    ActualVersion,
+    DesiredModel,
+    DesiredVersion,
+)
 
 # Execution order of action kinds.
 KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "update-version",

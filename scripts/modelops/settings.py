@@ -81,5 +81,6 @@ def load(root: Path) -> Settings:
     except ValueError:
         raise ModelopsError(f"lock_timeout {values['lock_timeout']!r} is not a number of seconds",
                             field="tool.modelops.lock_timeout") from None
-    return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root), image_registry=values["image_registry"],
-                    base_image=values["base_image"], lock_timeout=lock_timeout)
+    return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
+                    image_registry=values["image_registry"], base_image=values["base_image"],
+                    lock_timeout=lock_timeout)
