@@ -79,14 +79,64 @@ class Server:
 
 
 
-def run(root: Path, *args: str, uri: str | None = None, check: int | None = 0) -> subprocess.CompletedProcess:
-    """`modelops ARGS` in `root`, as a user runs it; `uri` None means the embedded default."""
+def _env(root: Path, uri: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
-    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120")
+    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120", **(extra or {}))
     if uri:
         env["MLFLOW_TRACKING_URI"] = uri
-    done = subprocess.run([sys.executable, "-m", "modelops", *args], cwd=root, env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+    return env
+
+
+def run(root: Path, *args: str, uri: str | None = None, check: int | None = 0,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`modelops ARGS` in `root`, as a user runs it; `uri` None means the embedded default."""
+    done = subprocess.run([sys.executable, "-m", "modelops", *args], cwd=root, env=_env(root, uri, env),
+                          capture_output=True, text=True, timeout=600, check=False)
     if check is not None and done.returncode != check:
         raise AssertionError(f"modelops {' '.join(args)} exited {done.returncode}\n{done.stdout}\n{done.stderr}")
     return done
+
+
+def popen(root: Path, *args: str, uri: str | None = None) -> subprocess.Popen:
+    """`modelops ARGS` started in the background (stdout and stderr captured as text)."""
+    return subprocess.Popen([sys.executable, "-m", "modelops", *args], cwd=root, env=_env(root, uri, None),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def snapshot(uri: str, *names: str) -> dict:
+    """Everything the registry holds about `names`: descriptions, tags, aliases and versions."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    state = {}
+    for name in names:
+        try:
+            model = client.get_registered_model(name)
+        except Exception:
+            state[name] = None
+            continue
+        versions = client.search_model_versions(f"name = '{name}'")
+        by_number = {v.version: v.tags.get("modelops.version", "?") for v in versions}
+        state[name] = {
+            "description": model.description, "tags": dict(model.tags),
+            "aliases": {alias: by_number.get(number) for alias, number in model.aliases.items()},
+            "versions": sorted((v.tags.get("modelops.version", "?"), v.description,
+                                sorted(v.tags.items())) for v in versions),
+        }
+    return state
+
+
+def score(uri: str, name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) -> list:
+    """Predictions of `models:/<name>@production`, loaded with plain MLflow, on the folder's example."""
+    import json
+
+    import mlflow
+    import pandas as pd
+
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow refuses pickles otherwise
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    model = mlflow.pyfunc.load_model(f"models:/{name}@production")
+    example = json.loads((folder / "example.json").read_text())
+    return list(model.predict(pd.DataFrame(example["inputs"])))
