@@ -140,3 +140,14 @@ def score(uri: str, name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) ->
     model = mlflow.pyfunc.load_model(f"models:/{name}@production")
     example = json.loads((folder / "example.json").read_text())
     return list(model.predict(pd.DataFrame(example["inputs"])))
+
+
+def snapshot_in_child(uri: str, *names: str) -> dict:
+    """`snapshot` taken by another process: MLflow keeps SQLite connections open, and a test that wipes
+    the database file must not read it through one of them."""
+    import json
+
+    code = "import json, sys; from tests.registry.helpers import snapshot; print(json.dumps(snapshot(*sys.argv[1:])))"
+    done = subprocess.run([sys.executable, "-c", code, uri, *names], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2], timeout=300)
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,59 @@
+"""plan and apply on the embedded default (SQLite under .modelops/): nothing to start, as the README runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.registry.helpers import run, score, snapshot, snapshot_in_child
+
+
+def embedded_uri(root) -> str:
+    return f"sqlite:///{root / '.modelops' / 'mlflow.db'}"
+
+
+def test_apply_plan_and_disaster_recovery(make_repo, monkeypatch) -> None:
+    root = make_repo()
+    uri = embedded_uri(root)
+    assert json.loads(run(root, "plan", "--format", "json").stdout)["actions"][0] == {
+        "kind": "create-model", "model": "diabetes", "tags": {"modelops.managed": "true",
+                                                              "modelops.owners": "@ml-team, @health/analytics"},
+        "description": "One-year disease progression from ten baseline measurements (scaled)"}
+    applied = run(root, "apply")
+    assert applied.stdout.endswith(f"applied 14 action(s) to {uri}\n")
+    assert run(root, "apply").stdout == f"nothing to do: the registry at {uri} matches git\n"
+    assert run(root, "plan").stdout == "no changes: the registry matches git\n"
+    assert (root / ".modelops/artifacts").is_dir()
+    before = snapshot_in_child(uri, "iris", "diabetes")
+
+    (root / ".modelops/mlflow.db").unlink()  # the registry's database is lost
+    shutil.rmtree(root / ".modelops/artifacts")
+    lost = run(root, "plan", "--format", "json", "--detailed-exitcode", check=2)
+    assert len(json.loads(lost.stdout)["actions"]) == 14
+    run(root, "apply")
+    run(root, "plan", "--detailed-exitcode", check=0)
+    assert json.loads(json.dumps(snapshot(uri, "iris", "diabetes"))) == before
+    assert score(uri, "iris", root / "models/iris", monkeypatch) == [0, 1, 2]
+
+
+def test_model_removed_from_git_is_reported_and_kept(make_repo) -> None:
+    root = make_repo()
+    run(root, "apply")
+    shutil.rmtree(root / "models/diabetes")
+    plan = json.loads(run(root, "plan", "--format", "json", "--detailed-exitcode", check=2).stdout)
+    assert plan == {"actions": [], "drift": [{
+        "kind": "not-in-git", "model": "diabetes", "subject": "diabetes", "blocking": False,
+        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}]}
+    applied = run(root, "apply").stdout
+    assert "  ! registered model diabetes has no folder in git" in applied
+    assert snapshot(embedded_uri(root), "diabetes")["diabetes"] is not None
+
+
+def test_invalid_manifest_is_refused_before_any_write(make_repo) -> None:
+    root = make_repo(iris="iris")
+    manifest = root / "models/iris/model.yaml"
+    manifest.write_text(manifest.read_text().replace("staging:\n    version: 1.2.0", "staging:\n    version: 2.0.0"))
+    done = run(root, "apply", check=1)
+    assert done.stderr.startswith("models/iris/model.yaml:")
+    assert "deployments.staging.version: version 2.0.0 is not in versions" in done.stderr
+    assert snapshot(embedded_uri(root), "iris") == {"iris": None}
