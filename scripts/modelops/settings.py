@@ -66,11 +66,7 @@ def load(root: Path) -> Settings:
             table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("modelops", {})
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
-        unknown = sorted(set(table) - set(_DEFAULTS))
-        if unknown:
-            raise ModelopsError(f"unknown setting {unknown[0]!r}", file="pyproject.toml", field="tool.modelops",
-                                hint="allowed settings are: " + ", ".join(sorted(_DEFAULTS)))
-        values.update({key: str(value) for key, value in table.items()})
+        values.update({key: str(table[key]) for key in _DEFAULTS if key in table})
     for key, names in _ENV.items():
         for name in names:
             if os.environ.get(name):
