@@ -36,7 +36,7 @@ class Registry:
         import mlflow
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
-        if settings.embedded:
+        if settings.artifact_root:
             (settings.root / STATE_DIR).mkdir(exist_ok=True)
         self.settings = settings
         # The stores resolve `models:/<model id>` sources through the process-wide URIs: set them too.

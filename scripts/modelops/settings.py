@@ -48,8 +48,11 @@ class Settings:
 
     @property
     def artifact_root(self) -> str | None:
-        """Where the embedded store keeps model files; None for a server (it decides)."""
-        return (self.root / STATE_DIR / "artifacts").as_uri() if self.embedded else None
+        """Where model files go when the client writes them itself (a database URI): `.modelops/artifacts`.
+        None for a server, which stores them where it is configured to."""
+        if self.tracking_uri.startswith(("http://", "https://", "databricks")):
+            return None
+        return (self.root / STATE_DIR / "artifacts").as_uri()
 
 
 def embedded_uri(root: Path) -> str:
