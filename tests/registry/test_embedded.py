@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+from modelops.artifacts import digest
 from tests.registry.helpers import run, score, snapshot, snapshot_in_child
 
 
@@ -57,3 +58,14 @@ def test_invalid_manifest_is_refused_before_any_write(make_repo) -> None:
     assert done.stderr.startswith("models/iris/model.yaml:")
     assert "deployments.staging.version: version 2.0.0 is not in versions" in done.stderr
     assert snapshot(embedded_uri(root), "iris") == {"iris": None}
+
+
+def test_single_pickle_file_is_wrapped_into_a_loadable_mlflow_model(make_repo, monkeypatch) -> None:
+    root = make_repo(**{"iris-pickle": "iris"})
+    folder = root / "models/iris-pickle"
+    pickle_file = folder / "artifacts/1.0.0/model.pkl"
+    text = (folder / "model.yaml").read_text().replace("uri: artifacts/1.0.0/", "uri: artifacts/1.0.0/model.pkl")
+    (folder / "model.yaml").write_text(text.replace(
+        "839faf83e5f76f9c34d714d7cbf4c8ac5c8d2ef9e9e3a33c9ebcfbacb34ae18a", digest(pickle_file)))
+    run(root, "apply")
+    assert score(embedded_uri(root), "iris-pickle", folder, monkeypatch) == [0, 1, 2]
