@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
     "render-kubernetes": ("modelops.commands.render_kubernetes", "Kubernetes manifests for GitOps."),
-    "plan": ("modelops.commands.plan", "What apply would change in the MLflow registry, and drift."),
+    "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
 }
 
