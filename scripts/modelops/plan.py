@@ -177,8 +177,8 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
                        f"the manifest says {version.sha256}")
             drift.append(Drift("digest", name, version.version, message, blocking=True))
             conflicts.append(Problem(file=model.display, line=version.line, field="sha256", message=message,
-                                     hint="a registered version never changes: give the new artifact a new "
-                                          "version (and restore this one's sha256)"))
+                                     hint="a registered version never changes: bump the version (list the new "
+                                          "artifact as a new version) and restore this one's sha256"))
             continue
         actions += _version_repair(model, version, keep, drift)
     for v in ordered:

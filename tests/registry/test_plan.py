@@ -95,7 +95,7 @@ def test_changed_digest_of_a_registered_version_blocks(iris: DesiredModel) -> No
     plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
     assert [(d.kind, d.blocking) for d in plan.drift] == [("digest", True)]
     assert plan.conflicts[0].file == "models/iris/model.yaml" and plan.conflicts[0].line == 21
-    assert "new version" in plan.conflicts[0].hint
+    assert plan.conflicts[0].hint.startswith("a registered version never changes: bump the version")
 
 
 def test_half_registered_version_is_finished_not_doubled(iris: DesiredModel) -> None:

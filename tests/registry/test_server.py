@@ -104,7 +104,7 @@ def test_changed_artifact_of_a_registered_version_is_refused_with_nothing_writte
     assert refused.stdout == ""
     assert refused.stderr.startswith("models/iris-changed/model.yaml:21: sha256: iris-changed 1.0.0 is registered "
                                      "with artifact sha256 839faf83e5f7")
-    assert "hint: a registered version never changes: give the new artifact a new version" in refused.stderr
+    assert "hint: a registered version never changes: bump the version" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert snapshot(mlflow_server.uri, "iris-changed") == before
     assert lock_models(mlflow_server.uri) == []
