@@ -81,7 +81,8 @@ class Server:
 
 def _env(root: Path, uri: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
-    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120", **(extra or {}))
+    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120", MODELOPS_CACHE=str(root.parent / "cache"),
+               **(extra or {}))
     if uri:
         env["MLFLOW_TRACKING_URI"] = uri
     return env
@@ -151,3 +152,15 @@ def snapshot_in_child(uri: str, *names: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code, uri, *names], capture_output=True, text=True, check=True,
                           cwd=Path(__file__).resolve().parents[2], timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def wait_for_port(port: int, timeout: float = 30) -> None:
+    """Wait until something accepts connections on 127.0.0.1:`port`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 from modelops.artifacts import digest
-from tests.registry.helpers import run, score, snapshot, snapshot_in_child
+from tests.registry.helpers import free_port, run, score, snapshot, snapshot_in_child, wait_for_port
 
 
 def embedded_uri(root) -> str:
@@ -69,3 +71,34 @@ def test_single_pickle_file_is_wrapped_into_a_loadable_mlflow_model(make_repo, m
         "839faf83e5f76f9c34d714d7cbf4c8ac5c8d2ef9e9e3a33c9ebcfbacb34ae18a", digest(pickle_file)))
     run(root, "apply")
     assert score(embedded_uri(root), "iris-pickle", folder, monkeypatch) == [0, 1, 2]
+
+
+def test_unreachable_artifact_half_way_then_the_next_apply_converges(make_repo, tmp_path) -> None:
+    root = make_repo(diabetes="diabetes")
+    folder = root / "models/diabetes"
+    served = tmp_path / "served"
+    served.mkdir()
+    port = free_port()
+    sha = digest(folder / "artifacts/1.0.0/model.skops")
+    text = (folder / "model.yaml").read_text().replace("deployments:\n", f"  - version: 1.1.0\n    artifact:\n"
+                                                       f"      uri: http://127.0.0.1:{port}/model.skops\n"
+                                                       f"      sha256: {sha}\ndeployments:\n")
+    (folder / "model.yaml").write_text(text.replace("production: {version: 1.0.0}", "production: {version: 1.1.0}"))
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=served,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        failed = run(root, "apply", check=1)  # the artifact is not there yet: 404
+        assert "  + register diabetes 1.0.0" in failed.stdout and "1.1.0" not in failed.stdout
+        assert failed.stderr.startswith(f"error: cannot fetch 'http://127.0.0.1:{port}/model.skops'")
+        assert "Traceback" not in failed.stderr
+        half = snapshot_in_child(embedded_uri(root), "diabetes")["diabetes"]
+        assert [v[0] for v in half["versions"]] == ["1.0.0"] and half["aliases"] == {}
+
+        shutil.copyfile(folder / "artifacts/1.0.0/model.skops", served / "model.skops")
+        converged = run(root, "apply").stdout
+        assert "  + register diabetes 1.1.0" in converged and "register diabetes 1.0.0" not in converged
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    run(root, "plan", "--detailed-exitcode", check=0)
