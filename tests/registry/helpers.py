@@ -81,8 +81,8 @@ class Server:
 
 def _env(root: Path, uri: str | None, extra: dict[str, str] | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "MODELOPS_"))}
-    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120", MODELOPS_CACHE=str(root.parent / "cache"),
-               **(extra or {}))
+    env.update(MODELOPS_ROOT=str(root), MODELOPS_LOCK_TIMEOUT="120", MODELOPS_CACHE=str(root.parent / "cache"))
+    env.update(extra or {})
     if uri:
         env["MLFLOW_TRACKING_URI"] = uri
     return env

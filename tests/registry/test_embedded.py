@@ -6,6 +6,9 @@ import json
 import shutil
 import subprocess
 import sys
+import time
+
+from mlflow import MlflowClient
 
 from modelops.artifacts import digest
 from tests.registry.helpers import free_port, run, score, snapshot, snapshot_in_child, wait_for_port
@@ -102,3 +105,21 @@ def test_unreachable_artifact_half_way_then_the_next_apply_converges(make_repo, 
         server.terminate()
         server.wait(timeout=10)
     run(root, "plan", "--detailed-exitcode", check=0)
+
+
+def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None:
+    root = make_repo(iris="iris")
+    uri = embedded_uri(root)
+    run(root, "plan")  # creates the database
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    lock = "iris.modelops-lock"
+    client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
+                                               "modelops.lock.expires": str(int(time.time()) + 3600)})
+    waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
+    assert waited.stderr == ("error: another apply has been changing iris for over 2s\n"
+                             f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
+    assert snapshot(uri, "iris") == {"iris": None}
+
+    client.set_registered_model_tag(lock, "modelops.lock.expires", str(int(time.time()) - 1))  # its holder died
+    assert "  + register iris 1.2.0" in run(root, "apply").stdout
+    assert [m.name for m in client.search_registered_models()] == ["iris"]
