@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("modelops.commands.render", "Write the build context (Dockerfile, model, runner) of each image."),
     "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),
     "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),
+    "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
+    "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
 }
 
 

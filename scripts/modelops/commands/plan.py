@@ -1,0 +1,31 @@
+"""`modelops plan [PATHS]`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from modelops import repo
+
+
+@click.command("plan")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(("text", "markdown", "json")), default="text",
+              show_default=True, help="text for people, markdown for a pull request comment, json for machines.")
+@click.option("--detailed-exitcode", is_flag=True,
+              help="Exit 2 when there is something to do or drift (0: in sync, 1: error).")
+def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool) -> None:
+    """Show what `apply` would change in the MLflow registry, and any drift from git.
+
+    PATHS are model folders (default: every folder under models/; then registered models that git no
+    longer lists are reported too).
+    """
+    from modelops import api, settings
+    from modelops.plan import render
+
+    root = repo.root()
+    result = api.plan(repo.model_folders(paths, root), root, settings.load(root), every_model=not paths)
+    click.echo(render(result, fmt))
+    api.refuse(result)
+    sys.exit(2 if detailed_exitcode and (result.actions or result.drift) else 0)

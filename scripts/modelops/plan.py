@@ -1,0 +1,270 @@
+"""The plan: `diff(desired, actual)` lists the actions that make the registry match git, and the drift.
+
+Pure: no I/O. Drift is whatever differs from git without git having asked for it: an alias moved by
+hand (it differs from what apply last set), a version tag edited or removed, a registered version whose
+artifact digest differs from git (blocking: apply refuses, "bump the version"), and versions or models
+that git no longer lists (reported, never deleted).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from modelops.errors import Problem
+from modelops.state import (
+    COMPLETE,
+    DEPLOYMENTS,
+    PROVENANCE,
+    SHA256,
+    VERSION,
+    ActualModel,
+    ActualVersion,
+    DesiredModel,
+    DesiredVersion,
+)
+
+# Execution order of action kinds.
+KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "update-version",
+         "set-alias", "delete-alias", "update-model")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One change to the registry. `version` is semantic; `number` is MLflow's version number."""
+
+    kind: str
+    model: str
+    version: str = ""
+    number: str = ""
+    alias: str = ""
+    old: str = ""
+    new: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    description: str | None = None
+
+    def text(self) -> str:
+        where = f"{self.model} {self.version}".strip()
+        return {
+            "create-model": f"create registered model {self.model}",
+            "delete-incomplete": f"delete half-registered {where} (MLflow version {self.number})",
+            "register": f"register {where} (sha256 {self.new[:12]}…)",
+            "finish-version": f"finish half-registered {where} (MLflow version {self.number})",
+            "update-version": f"update {where} (MLflow version {self.number}): {self._changes()}",
+            "set-alias": f"{'move' if self.old else 'set'} alias {self.model}@{self.alias}: "
+                         f"{self.old + ' -> ' if self.old else ''}{self.new}",
+            "delete-alias": f"delete alias {self.model}@{self.alias} (was {self.old})",
+            "update-model": f"update registered model {self.model}: {self._changes()}",
+        }[self.kind]
+
+    def _changes(self) -> str:
+        changed = sorted(self.tags) + (["description"] if self.description is not None else [])
+        return "set " + ", ".join(changed)
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v not in ("", None, {})}
+
+
+@dataclass(frozen=True)
+class Drift:
+    """A difference between the registry and git that git did not ask for."""
+
+    kind: str  # alias | tag | digest | not-in-git | duplicate
+    model: str
+    subject: str
+    message: str
+    blocking: bool = False
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    drift: tuple[Drift, ...]
+    conflicts: tuple[Problem, ...] = ()
+
+    def for_model(self, name: str) -> tuple[Action, ...]:
+        return tuple(a for a in self.actions if a.model == name)
+
+    def to_json(self) -> dict:
+        return {"actions": [a.to_json() for a in self.actions], "drift": [d.to_json() for d in self.drift]}
+
+
+def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: set[str] | None = None) -> Plan:
+    """The plan for `desired` models against `actual` (by name). `managed`: every managed model in the
+    registry, to report those git no longer lists (None when only some models are planned)."""
+    actions: list[Action] = []
+    drift: list[Drift] = []
+    conflicts: list[Problem] = []
+    for model in desired:
+        a, d, c = _diff_model(model, actual.get(model.name))
+        actions += a
+        drift += d
+        conflicts += c
+    known = {m.name for m in desired}
+    for name in sorted((managed or set()) - known):
+        drift.append(Drift("not-in-git", name, name, f"registered model {name} has no folder in git "
+                                                     "(kept; delete it in MLflow if it is retired)"))
+    actions.sort(key=lambda a: (a.model, KINDS.index(a.kind)))
+    return Plan(tuple(actions), tuple(drift), tuple(conflicts))
+
+
+def _diff_model(model: DesiredModel, actual: ActualModel | None
+                ) -> tuple[list[Action], list[Drift], list[Problem]]:
+    name = model.name
+    if actual is None:
+        actions = [Action("create-model", name, tags=model.model_tags(), description=model.description)]
+        actions += [_register(model, v) for v in model.versions]
+        actions += [Action("set-alias", name, alias=a, new=v) for a, v in sorted(model.aliases.items())]
+        actions.append(Action("update-model", name, tags={DEPLOYMENTS: model.deployments}))
+        return actions, [], []
+    actions, drift, conflicts, numbers = _diff_versions(model, actual)
+    actions += _diff_aliases(model, actual, numbers, drift)
+    tags = {k: v for k, v in {**model.model_tags(), DEPLOYMENTS: model.deployments}.items()
+            if actual.tags.get(k) != v}
+    description = model.description if actual.description != model.description else None
+    if tags or description is not None:
+        actions.append(Action("update-model", name, tags=tags, description=description))
+    return actions, drift, conflicts
+
+
+def _register(model: DesiredModel, version: DesiredVersion) -> Action:
+    return Action("register", model.name, version=version.version, new=version.sha256,
+                  tags=model.version_tags(version), description=version.description)
+
+
+def _diff_versions(model: DesiredModel, actual: ActualModel
+                   ) -> tuple[list[Action], list[Drift], list[Problem], dict[str, str]]:
+    """Match git's versions to registered ones; `numbers` maps MLflow version numbers to semver."""
+    name = model.name
+    actions: list[Action] = []
+    drift: list[Drift] = []
+    conflicts: list[Problem] = []
+    numbers: dict[str, str] = {}
+    ordered = sorted(actual.versions, key=lambda v: int(v.number))
+    wanted = {v.version for v in model.versions}
+    claimed: set[str] = set()
+    for version in model.versions:
+        same = [v for v in ordered if v.semver == version.version]
+        complete = [v for v in same if v.complete]
+        incomplete = [v for v in same if not v.complete]
+        if not same:  # a version whose semver tag was edited keeps its digest
+            complete = [v for v in ordered if v.complete and v.semver not in wanted and v.number not in claimed
+                        and v.tags.get(SHA256) == version.sha256][:1]
+        keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256),
+                                                 None)
+        for v in same:
+            if v is not keep and not v.complete:
+                actions.append(Action("delete-incomplete", name, version=version.version, number=v.number))
+            elif v is not keep:
+                drift.append(Drift("duplicate", name, version.version, f"{name} {version.version} is registered "
+                                   f"again as MLflow version {v.number} (kept {keep.number})"))
+        if keep is None:
+            actions.append(_register(model, version))
+            continue
+        claimed.add(keep.number)
+        numbers[keep.number] = version.version
+        if not keep.complete:
+            tags = {**model.version_tags(version), COMPLETE: "true"}
+            actions.append(Action("finish-version", name, version=version.version, number=keep.number,
+                                  tags={k: v for k, v in tags.items() if keep.tags.get(k) != v},
+                                  description=version.description))
+            continue
+        if keep.tags.get(SHA256) != version.sha256:
+            message = (f"{name} {version.version} is registered with artifact sha256 {keep.tags.get(SHA256)}; "
+                       f"the manifest says {version.sha256}")
+            drift.append(Drift("digest", name, version.version, message, blocking=True))
+            conflicts.append(Problem(file=model.display, line=version.line, field="sha256", message=message,
+                                     hint="a registered version never changes: bump the version (list the new "
+                                          "artifact as a new version) and restore this one's sha256"))
+            continue
+        actions += _version_repair(model, version, keep, drift)
+    for v in ordered:
+        if v.number in claimed or (v.semver in wanted and not v.complete):
+            continue
+        if not v.complete and v.semver:
+            actions.append(Action("delete-incomplete", name, version=v.semver, number=v.number))
+        elif v.semver not in wanted:
+            label = v.semver or "(no modelops.version tag)"
+            drift.append(Drift("not-in-git", name, v.number, f"{name} MLflow version {v.number} {label} is not "
+                               "in the manifest (kept, never deleted)"))
+    return actions, drift, conflicts, numbers
+
+
+def _version_repair(model: DesiredModel, version: DesiredVersion, keep: ActualVersion,
+                    drift: list[Drift]) -> list[Action]:
+    expected = model.version_tags(version)
+    tags = {VERSION: version.version} if keep.semver != version.version else {}
+    tags |= {k: expected[k] for k in PROVENANCE if k not in keep.tags}
+    for key in tags:
+        was = f"was {keep.tags[key]!r}" if key in keep.tags else "was removed"
+        drift.append(Drift("tag", model.name, version.version,
+                           f"{model.name} {version.version} (MLflow version {keep.number}): tag {key} {was}"))
+    description = version.description if keep.description != version.description else None
+    if not tags and description is None:
+        return []
+    return [Action("update-version", model.name, version=version.version, number=keep.number, tags=tags,
+                   description=description)]
+
+
+def _diff_aliases(model: DesiredModel, actual: ActualModel, numbers: dict[str, str],
+                  drift: list[Drift]) -> list[Action]:
+    applied = actual.applied_aliases
+    actions = []
+
+    def label(number: str | None) -> str:
+        return "" if number is None else numbers.get(number) or f"MLflow version {number}"
+
+    by_semver = {semver: number for number, semver in numbers.items()}
+    for alias in sorted(set(model.aliases) | set(actual.aliases) | set(applied or {})):
+        want = model.aliases.get(alias)
+        have = actual.aliases.get(alias)
+        have_label = label(have)
+        if applied is not None and have_label != applied.get(alias, ""):
+            was = f"points at {have_label}" if have else "was deleted"
+            last = applied.get(alias) or "nothing"
+            drift.append(Drift("alias", model.name, alias, f"{model.name}@{alias} {was}; apply last set {last}"))
+        if want is None and have is not None:
+            actions.append(Action("delete-alias", model.name, alias=alias, old=have_label))
+        elif want is not None and (have is None or by_semver.get(want) != have):
+            actions.append(Action("set-alias", model.name, alias=alias, old=have_label, new=want,
+                                  number=by_semver.get(want, "")))
+    return actions
+
+
+def render(plan: Plan, fmt: str) -> str:
+    """The plan as text, a markdown table (for a pull request comment) or JSON."""
+    if fmt == "json":
+        return json.dumps(plan.to_json(), indent=2)
+    if fmt == "markdown":
+        return _markdown(plan)
+    lines = [f"  + {a.text()}" for a in plan.actions]
+    lines += [f"  ! drift: {d.message}" + ("  [blocks apply]" if d.blocking else "") for d in plan.drift]
+    summary = (f"{len(plan.actions)} action(s), {len(plan.drift)} drift" if plan.actions or plan.drift
+               else "no changes: the registry matches git")
+    return "\n".join([*lines, summary])
+
+
+def _markdown(plan: Plan) -> str:
+    if not plan.actions and not plan.drift:
+        return "### modelops plan\n\nNo changes: the registry matches git."
+    out = ["### modelops plan", ""]
+    if plan.actions:
+        out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
+        for a in plan.actions:
+            subject = f"@{a.alias}" if a.alias else a.version
+            new = a.new[:12] + "…" if a.kind == "register" else a.new
+            out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(a.old)} | {_cell(new)} |")
+        out.append("")
+    if plan.drift:
+        out += ["**Drift** (the registry differs from git; apply restores git):", ""]
+        out += [f"- {'**blocks apply**: ' if d.blocking else ''}{_cell(d.message)}" for d in plan.drift]
+        out.append("")
+    out.append(f"{len(plan.actions)} action(s), {len(plan.drift)} drift.")
+    return "\n".join(out)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

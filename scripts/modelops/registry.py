@@ -1,0 +1,224 @@
+"""The MLflow adapter: read the registry's state in batches, carry out one action, and lock a model.
+
+Works against any tracking URI MLflow's client accepts (the embedded SQLite store, `http(s)://` servers,
+databases). Versions are registered without a run: the verified artifact is uploaded as a logged model
+(`create_logged_model` -> `log_model_artifacts` -> `finalize_logged_model`) in the `modelops`
+experiment, then registered from `models:/<model id>`, so the registry owns a copy of the files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from modelops import artifacts, wrap
+from modelops.errors import ModelopsError
+from modelops.plan import Action
+from modelops.settings import STATE_DIR, Settings
+from modelops.state import COMPLETE, ActualModel, ActualVersion, DesiredModel
+
+EXPERIMENT = "modelops"
+LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
+_HOLDER, _EXPIRES = "modelops.lock.holder", "modelops.lock.expires"
+_NAMES_PER_QUERY = 50
+
+
+class Registry:
+    """One MLflow tracking/registry URI."""
+
+    def __init__(self, settings: Settings) -> None:
+        import mlflow
+
+        logging.getLogger("mlflow").setLevel(logging.ERROR)
+        if settings.artifact_root:
+            (settings.root / STATE_DIR).mkdir(exist_ok=True)
+        self.settings = settings
+        # The stores resolve `models:/<model id>` sources through the process-wide URIs: set them too.
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.set_registry_uri(settings.tracking_uri)
+        self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        self._experiment_id = ""
+
+    # reading -----------------------------------------------------------------------------------------
+    def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str]]:
+        """The named models (those that exist) and the names of every managed model, in a few requests."""
+        wanted = set(names)
+        found, managed = {}, set()
+        for model in _pages(lambda token: self.client.search_registered_models(max_results=1000, page_token=token)):
+            if model.tags.get("modelops.managed") == "true":
+                managed.add(model.name)
+            if model.name in wanted:
+                found[model.name] = model
+        versions = self._versions(sorted(found))
+        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed
+
+    def read_one(self, name: str) -> ActualModel | None:
+        """One model, read afresh (under its lock)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            model = self.client.get_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return None
+            raise
+        return _actual(model, self._versions([name]).get(name, []))
+
+    def _versions(self, names: list[str]) -> dict[str, list[Any]]:
+        by_model: dict[str, list[Any]] = {}
+        for start in range(0, len(names), _NAMES_PER_QUERY):
+            chunk = ", ".join(f"'{n}'" for n in names[start:start + _NAMES_PER_QUERY])
+            query = f"name IN ({chunk})"
+            for version in _pages(lambda token, q=query: self.client.search_model_versions(
+                    filter_string=q, max_results=10000, page_token=token)):
+                by_model.setdefault(version.name, []).append(version)
+        return by_model
+
+    # writing -----------------------------------------------------------------------------------------
+    def execute(self, action: Action, model: DesiredModel, numbers: dict[str, str]) -> None:
+        """Carry out `action`; `numbers` maps semantic versions registered by this apply to MLflow numbers."""
+        c, name = self.client, action.model
+        if action.kind == "create-model":
+            c.create_registered_model(name, tags=action.tags, description=action.description)
+        elif action.kind == "delete-incomplete":
+            c.delete_model_version(name, action.number)
+        elif action.kind == "register":
+            numbers[action.version] = self._register(action, model)
+        elif action.kind in ("finish-version", "update-version"):
+            if action.description is not None:
+                c.update_model_version(name, action.number, description=action.description)
+            for key in sorted(action.tags, key=lambda k: k == COMPLETE):  # complete last
+                c.set_model_version_tag(name, action.number, key, action.tags[key])
+        elif action.kind == "set-alias":
+            c.set_registered_model_alias(name, action.alias, action.number or numbers[action.new])
+        elif action.kind == "delete-alias":
+            c.delete_registered_model_alias(name, action.alias)
+        elif action.kind == "update-model":
+            if action.description is not None:
+                c.update_registered_model(name, description=action.description)
+            for key, value in action.tags.items():
+                c.set_registered_model_tag(name, key, value)
+        else:
+            raise ValueError(action.kind)
+
+    def _register(self, action: Action, model: DesiredModel) -> str:
+        from mlflow.entities import LoggedModelStatus
+
+        version = next(v for v in model.versions if v.version == action.version)
+        path = artifacts.fetch(version.uri, model.folder, version.sha256)
+        with tempfile.TemporaryDirectory(prefix="modelops-register-") as work:
+            source = wrap.model_dir(path, model.manifest, model.folder, Path(work))
+            logged = self.client.create_logged_model(self._experiment(), name=_logged_name(model.name, version.version),
+                                                     tags={k: action.tags[k] for k in sorted(action.tags)})
+            self.client.log_model_artifacts(logged.model_id, str(source))
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        created = self.client.create_model_version(model.name, source=f"models:/{logged.model_id}",
+                                                   model_id=logged.model_id, tags=action.tags,
+                                                   description=action.description)
+        self.client.set_model_version_tag(model.name, created.version, COMPLETE, "true")
+        return created.version
+
+    def _experiment(self) -> str:
+        """The `modelops` experiment that holds the uploaded models (created once)."""
+        from mlflow.exceptions import MlflowException
+
+        if not self._experiment_id:
+            found = self.client.get_experiment_by_name(EXPERIMENT)
+            if found is None:
+                with contextlib.suppress(MlflowException):  # a concurrent apply may create it first
+                    self.client.create_experiment(EXPERIMENT, artifact_location=self.settings.artifact_root)
+                found = self.client.get_experiment_by_name(EXPERIMENT)
+            if found.lifecycle_stage == "deleted":
+                self.client.restore_experiment(found.experiment_id)
+            self._experiment_id = found.experiment_id
+        return self._experiment_id
+
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic)."""
+        from mlflow.exceptions import MlflowException
+
+        lock, holder = name + LOCK_SUFFIX, uuid.uuid4().hex
+        timeout = self.settings.lock_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.create_registered_model(
+                    lock, tags={_HOLDER: holder, _EXPIRES: f"{time.time() + timeout:.0f}"},
+                    description=f"modelops apply is changing {name}; deleted when it is done")
+                break
+            except MlflowException as exc:
+                if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                    raise
+            held = self._lock_tags(lock)
+            if held and float(held.get(_EXPIRES, 0)) < time.time():  # its holder died: take it over
+                self._release(lock, held.get(_HOLDER, ""))
+            elif time.monotonic() > deadline:
+                raise ModelopsError(f"another apply has been changing {name} for over {timeout:.0f}s",
+                                    hint=f"retry later; if no apply is running, delete the registered model {lock}")
+            else:
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            self._release(lock, holder)
+
+    def _lock_tags(self, lock: str) -> dict[str, str] | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(self.client.get_registered_model(lock).tags)
+        except MlflowException:
+            return None
+
+    def _release(self, lock: str, holder: str) -> None:
+        from mlflow.exceptions import MlflowException
+
+        held = self._lock_tags(lock)
+        if held is not None and held.get(_HOLDER) == holder:
+            with contextlib.suppress(MlflowException):
+                self.client.delete_registered_model(lock)
+
+
+def _logged_name(model: str, version: str) -> str:
+    """A logged model's name (no dots allowed): iris-v1_2_0."""
+    return f"{model}-v{version.replace('.', '_')}"
+
+
+def _actual(model: Any, versions: list[Any]) -> ActualModel:
+    return ActualModel(name=model.name, description=model.description or "", tags=dict(model.tags),
+                       aliases={alias: str(number) for alias, number in (model.aliases or {}).items()},
+                       versions=tuple(ActualVersion(number=str(v.version), description=v.description or "",
+                                                    tags=dict(v.tags)) for v in versions))
+
+
+def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:
+    token = None
+    while True:
+        page = search(token)
+        yield from page
+        token = page.token
+        if not token:
+            return
+
+
+@contextlib.contextmanager
+def errors(settings: Settings) -> Iterator[None]:
+    """Turn MLflow and transport failures into one user error naming the registry."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield
+    except MlflowException as exc:
+        raise ModelopsError(f"the registry at {settings.tracking_uri} refused: {str(exc.message)[:500]}",
+                            hint="check the tracking URI, the credentials in the environment, and retry: "
+                                 "apply resumes where it stopped") from None
+    except OSError as exc:
+        raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {exc}",
+                            hint="is the MLflow server running? apply resumes where it stopped") from None

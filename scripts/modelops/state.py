@@ -1,0 +1,153 @@
+"""Desired state (what git says) and actual state (what the registry holds), as plain frozen data.
+
+The registry projection of a manifest:
+- one registered model per manifest, tagged `modelops.managed=true` and `modelops.owners`, described by
+  the manifest's description; `modelops.deployments` records the deployments apply last carried out;
+- one model version per manifest version, tagged with the semantic version, the artifact's sha256, the
+  manifest's sha256 and git commit and owners at registration, and `modelops.complete=true`, set last;
+- one alias per environment (`production`), plus `<env>-canary` and `<env>-shadow-<i>` for a canary
+  and shadow variants.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+from modelops.manifest import LoadedManifest, Manifest
+
+MANAGED = "modelops.managed"
+OWNERS = "modelops.owners"
+DEPLOYMENTS = "modelops.deployments"
+VERSION = "modelops.version"
+SHA256 = "modelops.sha256"
+MANIFEST_SHA256 = "modelops.manifest_sha256"
+GIT_COMMIT = "modelops.git_commit"
+COMPLETE = "modelops.complete"
+# Written once at registration: their values are provenance, only their presence is checked.
+PROVENANCE = (MANIFEST_SHA256, GIT_COMMIT, OWNERS)
+_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class DesiredVersion:
+    """A manifest version: what must be registered."""
+
+    version: str
+    uri: str
+    sha256: str
+    description: str
+    line: int | None  # of its sha256 in the manifest, for errors
+
+
+@dataclass(frozen=True)
+class DesiredModel:
+    """A manifest, projected: the registered model, its versions and its aliases."""
+
+    name: str
+    display: str  # the manifest's path, for errors
+    folder: Path
+    description: str
+    owners: str
+    manifest_sha256: str
+    git_commit: str
+    versions: tuple[DesiredVersion, ...]
+    aliases: dict[str, str]  # alias -> semantic version
+    deployments: str  # canonical JSON of the manifest's deployments
+    manifest: Manifest
+
+    def model_tags(self) -> dict[str, str]:
+        return {MANAGED: "true", OWNERS: self.owners}
+
+    def version_tags(self, version: DesiredVersion) -> dict[str, str]:
+        """The tags a version is registered with (all but COMPLETE, which is set last)."""
+        return {VERSION: version.version, SHA256: version.sha256, MANIFEST_SHA256: self.manifest_sha256,
+                GIT_COMMIT: self.git_commit, OWNERS: self.owners}
+
+
+@dataclass(frozen=True)
+class ActualVersion:
+    """A model version as the registry holds it."""
+
+    number: str
+    description: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def semver(self) -> str:
+        return self.tags.get(VERSION, "")
+
+    @property
+    def complete(self) -> bool:
+        return self.tags.get(COMPLETE) == "true"
+
+
+@dataclass(frozen=True)
+class ActualModel:
+    """A registered model as the registry holds it."""
+
+    name: str
+    description: str
+    tags: dict[str, str]
+    aliases: dict[str, str]  # alias -> version number
+    versions: tuple[ActualVersion, ...]
+
+    @property
+    def applied_aliases(self) -> dict[str, str] | None:
+        """The aliases apply last set (alias -> semantic version), None when not recorded."""
+        try:
+            return aliases_of(json.loads(self.tags[DEPLOYMENTS]))
+        except (KeyError, ValueError, TypeError, AttributeError):
+            return None
+
+
+def aliases_of(deployments: dict) -> dict[str, str]:
+    """alias -> semantic version for deployments as the manifest writes them (plain data)."""
+    aliases = {}
+    for env, deployment in deployments.items():
+        aliases[env] = deployment["version"]
+        if deployment.get("canary"):
+            aliases[f"{env}-canary"] = deployment["canary"]["version"]
+        for i, version in enumerate(deployment.get("shadow") or []):
+            aliases[f"{env}-shadow-{i}"] = version
+    return aliases
+
+
+def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
+    """The registry projection of one (validated) manifest."""
+    m = loaded.manifest
+    deployments = {env: d.model_dump(exclude_defaults=True) for env, d in m.deployments.items()}
+    aliases = aliases_of(deployments)
+    for alias in aliases:
+        if _RESERVED_ALIAS.match(alias):
+            env = alias.split("-")[0]
+            raise ModelopsError(f"environment {env!r} makes the alias {alias!r}, which MLflow reserves",
+                                file=loaded.display, line=loaded.line("deployments", env),
+                                field=f"deployments.{env}", hint="rename the environment (not latest, not v<N>)")
+    if len(aliases) != sum(1 + bool(d.canary) + len(d.shadow) for d in m.deployments.values()):
+        raise ModelopsError("two environments make the same alias (e.g. `prod-canary` and prod's canary)",
+                            file=loaded.display, line=loaded.line("deployments"), field="deployments",
+                            hint="rename one environment")
+    versions = tuple(DesiredVersion(version=v.version, uri=v.artifact.uri, sha256=v.artifact.sha256,
+                                    description=v.description, line=loaded.line("versions", i, "artifact", "sha256"))
+                     for i, v in enumerate(m.versions))
+    manifest_sha = hashlib.sha256((loaded.folder / "model.yaml").read_bytes()).hexdigest()
+    return DesiredModel(name=m.name, display=loaded.display, folder=loaded.folder, description=m.description,
+                        owners=", ".join(m.owners), manifest_sha256=manifest_sha, git_commit=git_commit,
+                        versions=versions, aliases=aliases,
+                        deployments=json.dumps(deployments, sort_keys=True, separators=(",", ":")), manifest=m)
+
+
+def git_commit(root: Path) -> str:
+    """The commit checked out at `root` ("unknown" outside git)."""
+    try:
+        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=30, check=False)
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() if done.returncode == 0 else "unknown"

@@ -1,0 +1,75 @@
+"""Make an MLflow model directory of a verified artifact, so plain MLflow can load the registered version.
+
+An MLflow model directory (it has an `MLmodel`) is used as it is. A single scikit-learn file is wrapped
+without being loaded: it is copied next to an `MLmodel` that names it (sklearn flavor, `skops` or
+`pickle` serialization, python_function entry point), the manifest's signature and its requirements.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+from modelops.flavors import _TRUSTED_SKOPS_PREFIXES
+from modelops.manifest import Manifest
+
+_FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle"}
+
+
+def model_dir(artifact: Path, manifest: Manifest, folder: Path, work: Path) -> Path:
+    """`artifact` itself when it is an MLflow model directory, else a directory made in `work`."""
+    if artifact.is_dir():
+        if not (artifact / "MLmodel").is_file():
+            raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
+                                hint="an artifact folder is an MLflow model directory (mlflow.<flavor>.save_model)")
+        return artifact
+    fmt = _FORMATS.get(artifact.suffix)
+    if manifest.flavor != "sklearn" or fmt is None:
+        raise ModelopsError(f"cannot make an MLflow model of {artifact.name} (flavor {manifest.flavor})",
+                            hint="use an MLflow model directory, or a scikit-learn .skops or .pkl file")
+    import mlflow.pyfunc
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    def schema(columns: list) -> Schema:
+        return Schema([ColSpec(c.type, c.name, required=c.required) for c in columns])
+
+    target = work / "model"
+    target.mkdir()
+    filename = f"model{artifact.suffix}"
+    shutil.copyfile(artifact, target / filename)
+    requirements = folder / manifest.requirements
+    pins = requirements.read_text() if requirements.is_file() else ""
+    (target / "requirements.txt").write_text(pins)
+    mlmodel = Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
+    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename)
+    mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
+                       sklearn_version=_pinned(pins, "scikit-learn"),
+                       skops_trusted_types=_skops_types(artifact) if fmt == "skops" else None)
+    mlmodel.save(str(target / "MLmodel"))
+    return target
+
+
+def _pinned(requirements: str, package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}\s*==\s*([^\s;#]+)", requirements, re.MULTILINE | re.IGNORECASE)
+    if match:
+        return match.group(1)
+    try:
+        return installed_version(package)
+    except PackageNotFoundError:
+        return ""
+
+
+def _skops_types(path: Path) -> list[str]:
+    """The non-default types the skops file needs, all within scikit-learn, NumPy and SciPy."""
+    import skops.io
+
+    types = skops.io.get_untrusted_types(file=path)
+    refused = [t for t in types if not t.startswith(_TRUSTED_SKOPS_PREFIXES)]
+    if refused:
+        raise ModelopsError(f"the skops file holds types outside scikit-learn: {', '.join(refused)}")
+    return list(types)

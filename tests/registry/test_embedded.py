@@ -1,0 +1,125 @@
+"""plan and apply on the embedded default (SQLite under .modelops/): nothing to start, as the README runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+
+from mlflow import MlflowClient
+
+from modelops.artifacts import digest
+from tests.registry.helpers import free_port, run, score, snapshot, snapshot_in_child, wait_for_port
+
+
+def embedded_uri(root) -> str:
+    return f"sqlite:///{root / '.modelops' / 'mlflow.db'}"
+
+
+def test_apply_plan_and_disaster_recovery(make_repo, monkeypatch) -> None:
+    root = make_repo()
+    uri = embedded_uri(root)
+    assert json.loads(run(root, "plan", "--format", "json").stdout)["actions"][0] == {
+        "kind": "create-model", "model": "diabetes", "tags": {"modelops.managed": "true",
+                                                              "modelops.owners": "@ml-team, @health/analytics"},
+        "description": "One-year disease progression from ten baseline measurements (scaled)"}
+    applied = run(root, "apply")
+    assert applied.stdout.endswith(f"applied 14 action(s) to {uri}\n")
+    assert run(root, "apply").stdout == f"nothing to do: the registry at {uri} matches git\n"
+    assert run(root, "plan").stdout == "no changes: the registry matches git\n"
+    assert (root / ".modelops/artifacts").is_dir()
+    before = snapshot_in_child(uri, "iris", "diabetes")
+
+    (root / ".modelops/mlflow.db").unlink()  # the registry's database is lost
+    shutil.rmtree(root / ".modelops/artifacts")
+    lost = run(root, "plan", "--format", "json", "--detailed-exitcode", check=2)
+    assert len(json.loads(lost.stdout)["actions"]) == 14
+    run(root, "apply")
+    run(root, "plan", "--detailed-exitcode", check=0)
+    assert json.loads(json.dumps(snapshot(uri, "iris", "diabetes"))) == before
+    assert score(uri, "iris", root / "models/iris", monkeypatch) == [0, 1, 2]
+
+
+def test_model_removed_from_git_is_reported_and_kept(make_repo) -> None:
+    root = make_repo()
+    run(root, "apply")
+    shutil.rmtree(root / "models/diabetes")
+    plan = json.loads(run(root, "plan", "--format", "json", "--detailed-exitcode", check=2).stdout)
+    assert plan == {"actions": [], "drift": [{
+        "kind": "not-in-git", "model": "diabetes", "subject": "diabetes", "blocking": False,
+        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}]}
+    applied = run(root, "apply").stdout
+    assert "  ! registered model diabetes has no folder in git" in applied
+    assert snapshot(embedded_uri(root), "diabetes")["diabetes"] is not None
+
+
+def test_invalid_manifest_is_refused_before_any_write(make_repo) -> None:
+    root = make_repo(iris="iris")
+    manifest = root / "models/iris/model.yaml"
+    manifest.write_text(manifest.read_text().replace("staging:\n    version: 1.2.0", "staging:\n    version: 2.0.0"))
+    done = run(root, "apply", check=1)
+    assert done.stderr.startswith("models/iris/model.yaml:")
+    assert "deployments.staging.version: version 2.0.0 is not in versions" in done.stderr
+    assert snapshot(embedded_uri(root), "iris") == {"iris": None}
+
+
+def test_single_pickle_file_is_wrapped_into_a_loadable_mlflow_model(make_repo, monkeypatch) -> None:
+    root = make_repo(**{"iris-pickle": "iris"})
+    folder = root / "models/iris-pickle"
+    pickle_file = folder / "artifacts/1.0.0/model.pkl"
+    text = (folder / "model.yaml").read_text().replace("uri: artifacts/1.0.0/", "uri: artifacts/1.0.0/model.pkl")
+    (folder / "model.yaml").write_text(text.replace(
+        "839faf83e5f76f9c34d714d7cbf4c8ac5c8d2ef9e9e3a33c9ebcfbacb34ae18a", digest(pickle_file)))
+    run(root, "apply")
+    assert score(embedded_uri(root), "iris-pickle", folder, monkeypatch) == [0, 1, 2]
+
+
+def test_unreachable_artifact_half_way_then_the_next_apply_converges(make_repo, tmp_path) -> None:
+    root = make_repo(diabetes="diabetes")
+    folder = root / "models/diabetes"
+    served = tmp_path / "served"
+    served.mkdir()
+    port = free_port()
+    sha = digest(folder / "artifacts/1.0.0/model.skops")
+    text = (folder / "model.yaml").read_text().replace("deployments:\n", f"  - version: 1.1.0\n    artifact:\n"
+                                                       f"      uri: http://127.0.0.1:{port}/model.skops\n"
+                                                       f"      sha256: {sha}\ndeployments:\n")
+    (folder / "model.yaml").write_text(text.replace("production: {version: 1.0.0}", "production: {version: 1.1.0}"))
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"], cwd=served,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        failed = run(root, "apply", check=1)  # the artifact is not there yet: 404
+        assert "  + register diabetes 1.0.0" in failed.stdout and "1.1.0" not in failed.stdout
+        assert failed.stderr.startswith(f"error: cannot fetch 'http://127.0.0.1:{port}/model.skops'")
+        assert "Traceback" not in failed.stderr
+        half = snapshot_in_child(embedded_uri(root), "diabetes")["diabetes"]
+        assert [v[0] for v in half["versions"]] == ["1.0.0"] and half["aliases"] == {}
+
+        shutil.copyfile(folder / "artifacts/1.0.0/model.skops", served / "model.skops")
+        converged = run(root, "apply").stdout
+        assert "  + register diabetes 1.1.0" in converged and "register diabetes 1.0.0" not in converged
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    run(root, "plan", "--detailed-exitcode", check=0)
+
+
+def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None:
+    root = make_repo(iris="iris")
+    uri = embedded_uri(root)
+    run(root, "plan")  # creates the database
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    lock = "iris.modelops-lock"
+    client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
+                                               "modelops.lock.expires": str(int(time.time()) + 3600)})
+    waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
+    assert waited.stderr == ("error: another apply has been changing iris for over 2s\n"
+                             f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
+    assert snapshot(uri, "iris") == {"iris": None}
+
+    client.set_registered_model_tag(lock, "modelops.lock.expires", str(int(time.time()) - 1))  # its holder died
+    assert "  + register iris 1.2.0" in run(root, "apply").stdout
+    assert [m.name for m in client.search_registered_models()] == ["iris"]

@@ -1,0 +1,158 @@
+"""The pure diff: desired state (from a real manifest) against hand-built registry states."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from modelops import manifest, state
+from modelops.errors import ModelopsError
+from modelops.plan import diff, render
+from modelops.state import ActualModel, ActualVersion, DesiredModel
+
+
+def load(root: Path, edit: tuple[str, str] = ("", "")) -> DesiredModel:
+    """iris's desired state, after replacing edit[0] by edit[1] in its manifest."""
+    path = root / "models" / "iris" / "model.yaml"
+    path.write_text(path.read_text().replace(*edit))
+    return state.desired(manifest.load(path.parent, root), "abc123")
+
+
+@pytest.fixture
+def root(make_repo) -> Path:
+    return make_repo(iris="iris")
+
+
+@pytest.fixture
+def iris(root: Path) -> DesiredModel:
+    return load(root)
+
+
+def in_sync(model: DesiredModel) -> ActualModel:
+    """The registry exactly as apply leaves it for `model` (versions numbered 1, 2, 3 in manifest order)."""
+    versions = tuple(ActualVersion(str(i), v.description, {**model.version_tags(v), state.COMPLETE: "true"})
+                     for i, v in enumerate(model.versions, start=1))
+    numbers = {v.version: str(i) for i, v in enumerate(model.versions, start=1)}
+    return ActualModel(model.name, model.description, {**model.model_tags(), state.DEPLOYMENTS: model.deployments},
+                       {alias: numbers[semver] for alias, semver in model.aliases.items()}, versions)
+
+
+def kinds(plan) -> list[tuple[str, str]]:
+    return [(a.kind, a.alias or a.version) for a in plan.actions]
+
+
+def test_aliases_follow_the_documented_naming(iris: DesiredModel) -> None:
+    assert iris.aliases == {"staging": "1.2.0", "production": "1.0.0", "production-canary": "1.1.0",
+                            "production-shadow-0": "1.2.0"}
+
+
+def test_in_sync_plans_nothing(iris: DesiredModel) -> None:
+    plan = diff([iris], {"iris": in_sync(iris)}, {"iris"})
+    assert plan.to_json() == {"actions": [], "drift": []}
+    assert render(plan, "text") == "no changes: the registry matches git"
+
+
+def test_empty_registry_plans_everything_in_order(iris: DesiredModel) -> None:
+    plan = diff([iris], {}, set())
+    assert kinds(plan) == [("create-model", ""), ("register", "1.0.0"), ("register", "1.1.0"), ("register", "1.2.0"),
+                           ("set-alias", "production"), ("set-alias", "production-canary"),
+                           ("set-alias", "production-shadow-0"), ("set-alias", "staging"), ("update-model", "")]
+    assert plan.drift == ()
+
+
+def test_alias_moved_by_hand_is_drift_and_repaired(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    actual = replace(actual, aliases={**actual.aliases, "production": "3"})
+    plan = diff([iris], {"iris": actual})
+    assert kinds(plan) == [("set-alias", "production")]
+    assert plan.actions[0].old == "1.2.0" and plan.actions[0].new == "1.0.0" and plan.actions[0].number == "1"
+    assert [(d.kind, d.subject) for d in plan.drift] == [("alias", "production")]
+
+
+def test_promotion_in_git_is_an_action_not_drift(root: Path, iris: DesiredModel) -> None:
+    promoted = load(root, ("  staging:\n    version: 1.2.0", "  staging:\n    version: 1.1.0"))
+    plan = diff([promoted], {"iris": in_sync(iris)})
+    assert kinds(plan) == [("set-alias", "staging"), ("update-model", "")]
+    assert plan.actions[1].tags == {state.DEPLOYMENTS: promoted.deployments}
+    assert plan.drift == ()
+
+
+def test_alias_added_by_hand_is_deleted(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    actual = replace(actual, aliases={**actual.aliases, "experiment": "2"})
+    plan = diff([iris], {"iris": actual})
+    assert kinds(plan) == [("delete-alias", "experiment")]
+    assert plan.drift[0].message == "iris@experiment points at 1.1.0; apply last set nothing"
+
+
+def test_changed_digest_of_a_registered_version_blocks(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    first = actual.versions[0]
+    edited = replace(first, tags={**first.tags, state.SHA256: "0" * 64})
+    plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
+    assert [(d.kind, d.blocking) for d in plan.drift] == [("digest", True)]
+    assert plan.conflicts[0].file == "models/iris/model.yaml" and plan.conflicts[0].line == 21
+    assert plan.conflicts[0].hint.startswith("a registered version never changes: bump the version")
+
+
+def test_half_registered_version_is_finished_not_doubled(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    last = actual.versions[2]
+    half = replace(last, tags={k: v for k, v in last.tags.items() if k != state.COMPLETE})
+    plan = diff([iris], {"iris": replace(actual, versions=(*actual.versions[:2], half))})
+    assert kinds(plan) == [("finish-version", "1.2.0")]
+    assert plan.actions[0].tags == {state.COMPLETE: "true"} and plan.actions[0].number == "3"
+
+
+def test_half_registered_version_of_another_artifact_is_replaced(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    last = actual.versions[2]
+    half = replace(last, tags={state.VERSION: "1.2.0", state.SHA256: "f" * 64})
+    actual = replace(actual, versions=(*actual.versions[:2], half),
+                     aliases={k: v for k, v in actual.aliases.items() if v != "3"})
+    plan = diff([iris], {"iris": actual})
+    assert kinds(plan) == [("delete-incomplete", "1.2.0"), ("register", "1.2.0"), ("set-alias", "production-shadow-0"),
+                           ("set-alias", "staging")]
+
+
+def test_edited_version_tag_is_drift_and_repaired(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    first = actual.versions[0]
+    edited = replace(first, tags={**{k: v for k, v in first.tags.items() if k != state.GIT_COMMIT},
+                                  state.VERSION: "9.9.9"})
+    plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
+    assert kinds(plan) == [("update-version", "1.0.0")]
+    assert plan.actions[0].tags == {state.VERSION: "1.0.0", state.GIT_COMMIT: "abc123"}
+    assert sorted(d.message for d in plan.drift) == [
+        "iris 1.0.0 (MLflow version 1): tag modelops.git_commit was removed",
+        "iris 1.0.0 (MLflow version 1): tag modelops.version was '9.9.9'"]
+
+
+def test_versions_and_models_git_no_longer_lists_are_reported_never_deleted(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    extra = ActualVersion("4", "", {state.VERSION: "0.9.0", state.SHA256: "e" * 64, state.COMPLETE: "true"})
+    manual = ActualVersion("5", "registered by hand", {})
+    plan = diff([iris], {"iris": replace(actual, versions=(*actual.versions, extra, manual))}, {"iris", "retired"})
+    assert plan.actions == ()
+    assert [(d.kind, d.subject) for d in plan.drift] == [("not-in-git", "4"), ("not-in-git", "5"),
+                                                          ("not-in-git", "retired")]
+
+
+def test_markdown_and_json_renderings(root: Path, iris: DesiredModel) -> None:
+    promoted = load(root, ("    version: 1.0.0\n    canary", "    version: 1.2.0\n    canary"))
+    plan = diff([promoted], {"iris": in_sync(iris)})
+    markdown = render(plan, "markdown")
+    assert "| iris | set-alias | @production | 1.0.0 | 1.2.0 |" in markdown
+    data = json.loads(render(plan, "json"))
+    assert data["drift"] == []
+    assert data["actions"][0] == {"kind": "set-alias", "model": "iris", "number": "3", "alias": "production",
+                                  "old": "1.0.0", "new": "1.2.0"}
+
+
+def test_reserved_alias_names_are_refused(root: Path) -> None:
+    with pytest.raises(ModelopsError, match="MLflow reserves") as caught:
+        load(root, ("  staging:\n", "  latest:\n"))
+    assert caught.value.problem.field == "deployments.latest"

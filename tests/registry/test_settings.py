@@ -1,0 +1,50 @@
+"""Settings: pyproject.toml's [tool.modelops], overridden by the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from modelops import settings
+from modelops.errors import ModelopsError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MODELOPS_TRACKING_URI", "MLFLOW_TRACKING_URI", "MODELOPS_IMAGE_REGISTRY", "MODELOPS_BASE_IMAGE",
+                 "MODELOPS_LOCK_TIMEOUT", "MLFLOW_DISABLE_TELEMETRY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_defaults_are_the_embedded_registry_and_no_telemetry(tmp_path: Path) -> None:
+    config = settings.load(tmp_path)
+    assert config.tracking_uri == f"sqlite:///{tmp_path}/.modelops/mlflow.db"
+    assert config.embedded and config.artifact_root == (tmp_path / ".modelops" / "artifacts").as_uri()
+    assert (config.image_registry, config.base_image, config.lock_timeout) == \
+        ("127.0.0.1:5000/models", "python:3.11-slim", 600.0)
+    assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+
+
+def test_pyproject_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.modelops]\ntracking_uri = "http://mlflow:5000"\n'
+                                            'base_image = "python:3.12-slim"\n')
+    config = settings.load(tmp_path)
+    assert (config.tracking_uri, config.base_image, config.embedded) == ("http://mlflow:5000", "python:3.12-slim",
+                                                                         False)
+    assert config.artifact_root is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://other:5000")
+    assert settings.load(tmp_path).tracking_uri == "http://other:5000"
+    monkeypatch.setenv("MODELOPS_TRACKING_URI", "postgresql://db/mlflow")
+    assert settings.load(tmp_path).tracking_uri == "postgresql://db/mlflow"
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("[tool.modelops\n", "invalid TOML"),
+    ('[tool.modelops]\nlock_timeout = "soon"\n', "lock_timeout 'soon' is not a number of seconds"),
+])
+def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    with pytest.raises(ModelopsError, match=message):
+        settings.load(tmp_path)
