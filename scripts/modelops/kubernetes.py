@@ -33,7 +33,7 @@ KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "pod
          "kserve": ("inferenceservice",)}
 PORT = 8080
 UID = 10001  # the runner images' numeric user (runAsNonRoot needs a number to check)
-HEADER = "# Rendered by `modelops render-kubernetes`"
+HEADER = "# Rendered by `modelops render`"
 GITOPS = "gitops"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
