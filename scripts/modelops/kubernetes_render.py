@@ -19,7 +19,7 @@ def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, imag
     `target` is "kubernetes" (Deployment, Service, HPA, PDB) or "kserve" (an InferenceService).
     PATHS are model folders (default: every model, and then the tree is pruned to them).
     """
-    from modelops import kubernetes
+    from modelops import kubernetes, settings
     from modelops.errors import ModelopsError
     from modelops.manifest import load
     from modelops.validate import validate
@@ -35,7 +35,7 @@ def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, imag
         raise ModelopsError(f"no model deploys to {env!r}",
                             hint=f"environments are: {', '.join(envs) or 'none'}")
     refs = _image_refs(images) if images else {}
-    registry = kubernetes.settings(root).image_registry
+    registry = settings.load(root).image_registry
     # everything is rendered in memory first: a bad value writes nothing
     rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target, refs.get(m.manifest.name, {}),
                                                         registry, root)
