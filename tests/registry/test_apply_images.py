@@ -84,7 +84,7 @@ def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server,
         deploy = root / "deploy"
         run(root, "render-kubernetes", f"models/{name}", "--images", str(out), "--out", str(deploy), uri=uri, env=env)
         production = (deploy / "production" / name / "deployment.yaml").read_text()
-        assert f"image: {address}/models/{name}@{images['1.0.0_1.1.0_1.2.0']['digest']}" in production
+        assert f'image: "{address}/models/{name}@{images["1.0.0_1.1.0_1.2.0"]["digest"]}"' in production
 
         # The recorded reference pulls by digest and the image it names answers.
         ref = state["tags"]["modelops.image.production"]
