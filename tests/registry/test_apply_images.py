@@ -7,6 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from mlflow import MlflowClient
+
 from tests.registry.helpers import free_port, run, snapshot
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -37,6 +39,21 @@ def test_plan_lists_images_only_when_asked_or_managed(make_repo) -> None:
         ("build-image", "1.0.0_1.1.0_1.2.0", ["production"])]
     markdown = run(root, "plan", "--images", "--format", "markdown", env=env).stdout
     assert "| iris | build-image | 1.0.0_1.1.0_1.2.0 (production) |  | registry.example.com/models/iris:" in markdown
+
+    # Images recorded as an earlier apply --build --push left them, before production gained its canary
+    # and shadow: plan now lists images by default, and only production's, which names other versions.
+    uri = f"sqlite:///{root / '.modelops' / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    refs = {v: f"registry.example.com/models/iris:{v}@sha256:{str(i) * 64}" for i, v in
+            enumerate(("1.0.0", "1.1.0", "1.2.0"), 1)}
+    for version in client.search_model_versions("name = 'iris'"):
+        client.set_model_version_tag("iris", version.version, "modelops.image", refs[version.tags["modelops.version"]])
+    client.set_registered_model_tag("iris", "modelops.image.staging", refs["1.2.0"])
+    client.set_registered_model_tag("iris", "modelops.image.production", refs["1.0.0"])
+    stale = run(root, "plan", "--detailed-exitcode", env=env, check=2).stdout
+    assert stale == ("  + build image registry.example.com/models/iris:1.0.0_1.1.0_1.2.0 for production "
+                     f"(recorded: {refs['1.0.0']})\n1 action(s), 0 drift\n")
+    assert "no changes" in run(root, "plan", "--no-images", "--detailed-exitcode", env=env).stdout
 
 
 def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server, docker_client, base_image,
