@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from modelops import manifest, state
+from modelops import imagetags, manifest, state
 from modelops.errors import ModelopsError
+from modelops.images import context
 from modelops.plan import Action, Plan, diff
 from modelops.registry import Registry, errors
 from modelops.settings import Settings
 from modelops.state import DesiredModel
 from modelops.validate import validate
+
+if TYPE_CHECKING:
+    from modelops.images.build import Image
 
 
 def desired(folders: list[Path], root: Path) -> list[DesiredModel]:
@@ -23,13 +29,25 @@ def desired(folders: list[Path], root: Path) -> list[DesiredModel]:
     return [state.desired(manifest.load(folder, root), commit) for folder in folders]
 
 
-def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bool) -> Plan:
-    """What apply would do; `every_model` also reports managed models that git no longer lists."""
+def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
+         images: bool | None = False) -> Plan:
+    """What apply would do; `every_model` also reports managed models that git no longer lists.
+
+    `images`: also list the runner images with no recorded reference (`build-image`, done by
+    `apply --build --push`); None lists them when the registry records images for any planned model.
+    """
     models = desired(folders, root)
     registry = Registry(settings)
     with errors(settings):
         actual, managed = registry.read(m.name for m in models)
-    return diff(models, actual, managed if every_model else None)
+    result = diff(models, actual, managed if every_model else None)
+    if images is None:
+        images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
+    if not images:
+        return result
+    image_registry = context.registry(root)
+    builds = [a for m in models for a in imagetags.missing(m, actual.get(m.name), image_registry)]
+    return replace(result, actions=result.actions + tuple(builds))
 
 
 def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
@@ -57,6 +75,37 @@ def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: b
                     carried.append(action)
                     done(action)
     return Plan(tuple(carried), first.drift)
+
+
+def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: bool, log: Callable[[str], None],
+                 done: Callable[[Action], None] = lambda action: None) -> tuple[list[Image], list[Action]]:
+    """Build (and push) every runner image of each model, then record each pushed image on the registry.
+
+    Run after `apply`. A model's tags are written only once all its images are pushed, each with the
+    registry's digest, and only where they differ: a second run with nothing changed writes nothing.
+    Returns the images (as `build --format json` lists them) and the tag updates carried out.
+    """
+    from modelops.images.build import build
+
+    models = desired(folders, root)
+    registry = Registry(settings)
+    built: list[Image] = []
+    recorded: list[Action] = []
+    for model in models:
+        loaded = manifest.load(model.folder, root)
+        images = build(loaded, root, context.targets(loaded.manifest), push_images=push, log=log)
+        built += images
+        if not push:
+            continue
+        with errors(settings), registry.lock(model.name):
+            actual = registry.read_one(model.name)
+            if actual is None:
+                raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")
+            for action in imagetags.record(model, actual, images):
+                registry.execute(action, model, {})
+                recorded.append(action)
+                done(action)
+    return built, recorded
 
 
 def refuse(plan: Plan) -> None:

@@ -26,7 +26,7 @@ from modelops.state import (
 
 # Execution order of action kinds.
 KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "update-version",
-         "set-alias", "delete-alias", "update-model")
+         "set-alias", "delete-alias", "update-model", "build-image")
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class Action:
     new: str = ""
     tags: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    envs: tuple[str, ...] = ()  # build-image: the environments the image serves
 
     def text(self) -> str:
         where = f"{self.model} {self.version}".strip()
@@ -55,6 +56,8 @@ class Action:
                          f"{self.old + ' -> ' if self.old else ''}{self.new}",
             "delete-alias": f"delete alias {self.model}@{self.alias} (was {self.old})",
             "update-model": f"update registered model {self.model}: {self._changes()}",
+            "build-image": f"build image {self.new}{' for ' + ', '.join(self.envs) if self.envs else ''} "
+                           f"({'recorded: ' + self.old if self.old else 'no image recorded'})",
         }[self.kind]
 
     def _changes(self) -> str:
@@ -62,7 +65,7 @@ class Action:
         return "set " + ", ".join(changed)
 
     def to_json(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v not in ("", None, {})}
+        return {k: v for k, v in asdict(self).items() if v not in ("", None, {}, ())}
 
 
 @dataclass(frozen=True)
@@ -254,7 +257,7 @@ def _markdown(plan: Plan) -> str:
     if plan.actions:
         out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
         for a in plan.actions:
-            subject = f"@{a.alias}" if a.alias else a.version
+            subject = f"@{a.alias}" if a.alias else a.version + (f" ({', '.join(a.envs)})" if a.envs else "")
             new = a.new[:12] + "…" if a.kind == "register" else a.new
             out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(a.old)} | {_cell(new)} |")
         out.append("")

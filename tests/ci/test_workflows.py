@@ -91,7 +91,19 @@ def test_main_applies_one_at_a_time_behind_an_environment():
     assert flow["concurrency"] == {"group": "modelops-apply", "cancel-in-progress": False}
     job = flow["jobs"]["apply"]
     assert job["environment"] == {"name": "production"}
-    assert any(s.get("run") == ".venv/bin/modelops apply --build --push" for s in job["steps"])
+    assert any(s.get("run") == ".venv/bin/modelops apply --build --push --images-out images.json"
+               for s in job["steps"])
+    assert flow["permissions"] == {"contents": "read"} and "permissions" not in job
+
+
+def test_main_publishes_the_manifests_pinned_by_digest_from_a_job_without_secrets():
+    text = (PROJECT / ".github" / "workflows" / "main.yml").read_text()
+    publish = load("main.yml")["jobs"]["publish"]
+    assert publish["needs"] == "apply" and publish["permissions"] == {"contents": "write"}
+    assert "secrets." not in yaml.safe_dump(publish) and "secrets." in text
+    assert publish["steps"][-1]["run"] == "scripts/publish-kubernetes.sh --images images.json"
+    checkout = next(s for s in publish["steps"] if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout.get("with", {}).get("persist-credentials", True) is True  # the script pushes with it
 
 
 def test_the_drift_check_is_scheduled_and_fails_on_drift():

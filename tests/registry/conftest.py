@@ -1,4 +1,5 @@
-"""Fixtures for the registry: temporary model repositories and one real `mlflow server` per session."""
+"""Fixtures for the registry: temporary model repositories, one real `mlflow server` per session, and for
+`apply --build`, the Docker engine and base image of tests/images plus a `docker-registry`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.registry.helpers import Server, copy_model
+from tests.images import harness
+from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixtures shared with tests/images)
+from tests.registry.helpers import Server, copy_model, missing_service
 
 
 @pytest.fixture
@@ -31,3 +34,14 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     server = Server(f"sqlite:///{work / 'mlflow.db'}", work)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def image_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Registry]:
+    """Debian's docker-registry on a free 127.0.0.1 port, for the session."""
+    try:
+        registry = harness.Registry(tmp_path_factory.mktemp("image-registry"))
+    except harness.Unavailable as exc:
+        missing_service(str(exc))
+    yield registry
+    registry.close()

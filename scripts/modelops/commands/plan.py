@@ -15,7 +15,10 @@ from modelops import repo
               show_default=True, help="text for people, markdown for a pull request comment, json for machines.")
 @click.option("--detailed-exitcode", is_flag=True,
               help="Exit 2 when there is something to do or drift (0: in sync, 1: error).")
-def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool) -> None:
+@click.option("--images/--no-images", default=None,
+              help="List the runner images with no recorded reference (built by `apply --build --push`). "
+                   "Default: when the registry records images for any planned model.")
+def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, images: bool | None) -> None:
     """Show what `apply` would change in the MLflow registry, and any drift from git.
 
     PATHS are model folders (default: every folder under models/; then registered models that git no
@@ -25,7 +28,8 @@ def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool) -> None:
     from modelops.plan import render
 
     root = repo.root()
-    result = api.plan(repo.model_folders(paths, root), root, settings.load(root), every_model=not paths)
+    result = api.plan(repo.model_folders(paths, root), root, settings.load(root), every_model=not paths,
+                      images=images)
     click.echo(render(result, fmt))
     api.refuse(result)
     sys.exit(2 if detailed_exitcode and (result.actions or result.drift) else 0)

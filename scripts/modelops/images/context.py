@@ -70,17 +70,21 @@ def targets(m: Manifest, versions: tuple[str, ...] = (), envs: tuple[str, ...] =
     for env, deployment in m.deployments.items():
         if (versions or envs) and env not in envs:
             continue
-        served = [deployment.version, *([deployment.canary.version] if deployment.canary else []),
-                  *deployment.shadow]
-        routed.setdefault(tuple(dict.fromkeys(served)), []).append(env)
-    for served, names in routed.items():
-        target = Target(m.name, served, tuple(names)) if len(served) > 1 else Target(m.name, served)
+        routed.setdefault(served(deployment), []).append(env)
+    for versions_served, names in routed.items():
+        target = Target(m.name, versions_served, tuple(names) if len(versions_served) > 1 else ())
         if len(target.tag) > 110:
             raise ModelopsError(f"{m.name}: the image tag {target.tag!r} is too long",
                                 hint="Docker tags hold 128 characters: route to fewer or shorter versions")
         if target not in chosen:
             chosen.append(target)
     return chosen
+
+
+def served(deployment) -> tuple[str, ...]:
+    """The versions a deployment routes to, main first (canary, then shadows), each once: its image's key."""
+    return tuple(dict.fromkeys([deployment.version, *([deployment.canary.version] if deployment.canary else []),
+                                *deployment.shadow]))
 
 
 @dataclass
