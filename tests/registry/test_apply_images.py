@@ -99,7 +99,8 @@ def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server,
         assert snapshot(uri, name)[name] == state
 
         deploy = root / "deploy"
-        run(root, "render-kubernetes", f"models/{name}", "--images", str(out), "--out", str(deploy), uri=uri, env=env)
+        run(root, "render", "--target", "kubernetes", f"models/{name}", "--images", str(out), "--out", str(deploy),
+            uri=uri, env=env)
         production = (deploy / "production" / name / "deployment.yaml").read_text()
         assert f'image: "{address}/models/{name}@{images["1.0.0_1.1.0_1.2.0"]["digest"]}"' in production
 

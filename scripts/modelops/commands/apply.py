@@ -19,7 +19,7 @@ from modelops import repo
 @click.option("--push", "push_images", is_flag=True,
               help="With --build: push the images and record each reference with its digest in the registry.")
 @click.option("--images-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --build: write the images as `build --format json` does (for render-kubernetes --images).")
+              help="With --build: write the images as `build --format json` does (for `render --images`).")
 def command(paths: tuple[str, ...], build_images: bool, push_images: bool, images_out: Path | None) -> None:
     """Make the MLflow registry match git: register versions, set tags, move aliases. Idempotent.
 
