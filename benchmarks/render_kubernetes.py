@@ -1,4 +1,4 @@
-"""Time `modelops render-kubernetes` over many models: a first render, and a second that changes nothing.
+"""Time `modelops render --target kubernetes` over many models: a first render, and a second that changes nothing.
 
 usage: python benchmarks/render_kubernetes.py [--models 200]
 """
@@ -35,8 +35,8 @@ def make_repo(folder: Path, count: int) -> None:
 
 def timed(folder: Path) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "modelops", "render-kubernetes", "--out", "deploy"], cwd=folder,
-                   check=True, capture_output=True, env={**os.environ, "MODELOPS_ROOT": str(folder)})
+    subprocess.run([sys.executable, "-m", "modelops", "render", "--target", "kubernetes", "--out", "deploy"],
+                   cwd=folder, check=True, capture_output=True, env={**os.environ, "MODELOPS_ROOT": str(folder)})
     return time.perf_counter() - start
 
 
@@ -49,7 +49,7 @@ def main() -> None:
         make_repo(folder, count)
         first, again = timed(folder), timed(folder)
         files = sum(1 for _ in (folder / "deploy").rglob("*.yaml"))
-    print(f"render-kubernetes, {count} models, {files} files (validate --offline included)")
+    print(f"render --target kubernetes, {count} models, {files} files (validate --offline included)")
     print(f"  first render      {first:6.2f} s")
     print(f"  render unchanged  {again:6.2f} s")
 

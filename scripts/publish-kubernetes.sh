@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Render the Kubernetes tree and commit it to the deployment branch that Argo CD or Flux watches.
-#   usage: scripts/publish-kubernetes.sh [render-kubernetes options, e.g. --images images.json]
+#   usage: scripts/publish-kubernetes.sh [render --target kubernetes options, e.g. --images images.json]
 # Settings (environment): MODELOPS_GITOPS_BRANCH (default deploy), MODELOPS_GITOPS_REMOTE (default origin).
 # Idempotent: when the rendered tree equals the branch, nothing is committed or pushed.
 set -euo pipefail
@@ -22,7 +22,7 @@ else  # first publication: an empty branch with no history of the source tree
     git -C "$work" rm -rfq .
 fi
 
-"$modelops" render-kubernetes --out "$work" "$@"
+"$modelops" render --target kubernetes --out "$work" "$@"
 
 git -C "$work" add -A
 if git -C "$work" diff --cached --quiet; then

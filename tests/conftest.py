@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,3 +41,16 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MODELOPS_ROOT", str(target))
     monkeypatch.setenv("MODELOPS_CACHE", str(tmp_path / "cache"))
     return target
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_uris() -> Iterator[None]:
+    """In-process calls of the registry adapter set MLflow's process-wide URIs (as the CLI must):
+    forget them after each test, so the next test's MLFLOW_TRACKING_URI is the one in force."""
+    yield
+    if "mlflow" in sys.modules:
+        from mlflow.tracking._model_registry import utils as registry_utils
+        from mlflow.tracking._tracking_service import utils as tracking_utils
+
+        tracking_utils._tracking_uri = None
+        registry_utils._registry_uri = None

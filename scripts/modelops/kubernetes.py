@@ -15,69 +15,26 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import yaml
 
+from modelops import settings
 from modelops.errors import ModelopsError
+from modelops.images.context import PORT, UID
 from modelops.manifest import Deployment, LoadedManifest
+from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")
 KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget"),
          "kserve": ("inferenceservice",)}
-PORT = 8080
-UID = 10001  # the runner images' numeric user (runAsNonRoot needs a number to check)
-HEADER = "# Rendered by `modelops render-kubernetes`"
+HEADER = "# Rendered by `modelops render`"
 GITOPS = "gitops"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-_REGISTRY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)*$")
-_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*(:[0-9]{1,5})?(/[a-z0-9]+([._-][a-z0-9]+)*)+"
-                    r"(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127})?(@sha256:[0-9a-f]{64})?$")
-_REPOSITORY = re.compile(r"^(https://|ssh://|git@)[^\s\"'\\]+$")
-_BRANCH = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$")
-
-
-@dataclass(frozen=True)
-class Settings:
-    """`[tool.modelops]` settings this module reads; each has a MODELOPS_<KEY> environment override."""
-
-    image_registry: str
-    gitops_repository: str
-    gitops_branch: str
-
-
-def settings(root: Path) -> Settings:
-    """Read the settings from `root/pyproject.toml`, overridden by the environment, and check them."""
-    table: dict = {}
-    path = root / "pyproject.toml"
-    if path.is_file():
-        try:
-            table = tomllib.loads(path.read_text()).get("tool", {}).get("modelops", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
-    defaults = {"image_registry": "127.0.0.1:5000/models",
-                "gitops_repository": "https://git.example.com/models.git", "gitops_branch": "deploy"}
-    checks = {"image_registry": (_REGISTRY, "a registry and path such as registry.example.com/models"),
-              "gitops_repository": (_REPOSITORY, "the https:// or ssh:// URL the GitOps engine clones"),
-              "gitops_branch": (_BRANCH, "a branch name such as deploy")}
-    values = {}
-    for key, default in defaults.items():
-        env = f"MODELOPS_{key.upper()}"
-        value = os.environ.get(env) or str(table.get(key) or default)
-        pattern, hint = checks[key]
-        if not pattern.match(value):
-            where = env if env in os.environ else "pyproject.toml"
-            raise ModelopsError(f"{value!r} is not valid", file=where, field=f"tool.modelops.{key}",
-                                hint=f"set {hint}")
-        values[key] = value.rstrip("/")
-    return Settings(**values)
 
 
 def namespace(env: str) -> str:
@@ -100,7 +57,7 @@ def image_key(deployment: Deployment) -> str:
 def image_ref(name: str, key: str, image_refs: dict[str, str], registry: str) -> str:
     """`image_refs[key]` (a digest reference, from `build`) when known, else `<registry>/<name>:<key>`."""
     ref = image_refs.get(key) or f"{registry}/{name}:{key}"
-    if not _IMAGE.match(ref):
+    if not IMAGE_RE.fullmatch(ref):
         raise ModelopsError(f"image reference {ref!r} for {name} {key} is not valid",
                             hint="use registry/name@sha256:<64 hex> or registry/name:tag")
     return ref
@@ -191,7 +148,7 @@ def render(loaded: LoadedManifest, root: Path, out_dir: Path, env: str | None = 
 
     Returns the files of the model and the kustomizations (written or already identical).
     """
-    registry = settings(root).image_registry
+    registry = settings.load(root).image_registry
     wanted = [env] if env else sorted(loaded.manifest.deployments)
     rendered = {e: objects(loaded, e, target, image_refs or {}, registry, root)
                 for e in wanted if e in loaded.manifest.deployments}
@@ -232,7 +189,7 @@ def kustomize(root: Path, out_dir: Path, env: str) -> list[Path]:
 def gitops(root: Path, out_dir: Path) -> list[Path]:
     """Write the example Argo CD Applications and Flux objects for every environment under `out_dir`;
     they expect `out_dir` to be the root of the deployment branch (`<env>/` at its top)."""
-    conf = settings(root)
+    conf = settings.load(root)
     envs = sorted(p.parent.name for p in _owned(out_dir.glob("*/kustomization.yaml")))
     common = {"repository": conf.gitops_repository, "branch": conf.gitops_branch}
     argo, flux = {}, {}

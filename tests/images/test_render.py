@@ -112,7 +112,8 @@ def test_requirements_never_reach_the_dockerfile(repo: Path) -> None:
 @pytest.mark.parametrize("value", ["python:3.11\nRUN touch /pwned", "python 3.11", "python:3.11 AS x"])
 def test_a_bad_base_image_setting_is_refused(repo: Path, value: str) -> None:
     result = run_cli("render", "models/diabetes", cwd=repo, env={"MODELOPS_BASE_IMAGE": value})
-    assert result.code == 1 and "is not an image reference" in result.err and "Traceback" not in result.err
+    assert result.code == 1 and "MODELOPS_BASE_IMAGE: tool.modelops.base_image: " in result.err
+    assert "is not valid" in result.err and "Traceback" not in result.err
 
 
 def test_a_model_folder_template_overrides_the_default(repo: Path) -> None:

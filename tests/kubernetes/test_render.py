@@ -1,4 +1,4 @@
-"""`modelops render-kubernetes`: strictly valid objects, deterministic bytes, a tree that follows git."""
+"""`modelops render --target kubernetes|kserve`: strictly valid objects, deterministic bytes, a tree following git."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def documents(folder: Path, kinds: set[str]) -> list[tuple[Path, dict]]:
 
 @pytest.mark.parametrize("version", ["1.27.0", "1.37.0"])
 def test_every_core_object_passes_kubernetes_validate_strict(repo, modelops, version):
-    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
     files = [p for p, _ in documents(repo / "deploy", CORE_KINDS)]
     # 2 environments x 2 models x 4 objects, plus one namespace per environment
     assert len(files) == 18
@@ -46,7 +46,7 @@ def test_every_core_object_passes_kubernetes_validate_strict(repo, modelops, ver
 
 
 def test_the_environment_kustomization_lists_what_was_rendered(repo, modelops):
-    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
     kustomization = yaml.safe_load((repo / "deploy/production/kustomization.yaml").read_text())
     on_disk = sorted(p.relative_to(repo / "deploy/production").as_posix()
                      for p in (repo / "deploy/production").glob("*/*.yaml"))
@@ -59,12 +59,12 @@ def test_the_environment_kustomization_lists_what_was_rendered(repo, modelops):
     assert (flux["spec"]["path"], flux["spec"]["sourceRef"]["name"]) == ("./production", "models")
 
 
-@pytest.mark.parametrize("target", ["deployment", "kserve"])
+@pytest.mark.parametrize("target", ["kubernetes", "kserve"])
 def test_kustomize_builds_each_environment(repo, modelops, target):
     kubectl = shutil.which("kubectl")
     if not kubectl:  # not a Debian package: an optional tool, never required
         pytest.skip("kubectl (with its built-in kustomize) is not installed")
-    assert modelops("render-kubernetes", "--out", "deploy", "--target", target).returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy", "--target", target).returncode == 0
     for env in ("production", "staging"):
         built = subprocess.run([kubectl, "kustomize", str(repo / "deploy" / env)], capture_output=True,
                                text=True, timeout=120)
@@ -78,7 +78,7 @@ def test_kustomize_builds_each_environment(repo, modelops, target):
 
 
 def test_the_deployment_runs_the_environment_hardened(repo, modelops):
-    assert modelops("render-kubernetes", "--out", "deploy", "--env", "production").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "production").returncode == 0
     deployment = yaml.safe_load((repo / "deploy/production/iris/deployment.yaml").read_text())
     pod = deployment["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -96,7 +96,7 @@ def test_the_deployment_runs_the_environment_hardened(repo, modelops):
 
 
 def test_the_inference_service_passes_the_kserve_schema(repo, modelops):
-    result = modelops("render-kubernetes", "--out", "deploy", "--target", "kserve")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy", "--target", "kserve")
     assert result.returncode == 0, result.stderr
     assert "KServe mirrors no traffic, so 1.2.0 is not shadowed" in result.stderr
     schema = json.loads((SCHEMAS / "inferenceservice-v1beta1.json").read_text())
@@ -113,7 +113,7 @@ def test_the_inference_service_passes_the_kserve_schema(repo, modelops):
 
 
 def test_the_kserve_schema_is_strict_and_kubernetes_validate_has_none(repo, modelops):
-    assert modelops("render-kubernetes", "--out", "deploy", "--target", "kserve").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy", "--target", "kserve").returncode == 0
     path = repo / "deploy/production/iris/inferenceservice.yaml"
     service = yaml.safe_load(path.read_text())
     service["spec"]["predictor"]["canaryPercent"] = 10
@@ -126,23 +126,23 @@ def test_the_kserve_schema_is_strict_and_kubernetes_validate_has_none(repo, mode
 
 
 def test_rendering_twice_gives_identical_bytes_and_writes_nothing(repo, modelops):
-    assert modelops("render-kubernetes", "--out", "first").returncode == 0
-    assert modelops("render-kubernetes", "--out", "second").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "first").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "second").returncode == 0
     first = tree(repo / "first")
     assert first == tree(repo / "second")
     times = {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")}
-    assert modelops("render-kubernetes", "--out", "first").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "first").returncode == 0
     assert {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")} == times
 
 
 def test_a_new_version_changes_only_the_image_and_labels(repo, modelops, edit_manifest):
-    assert modelops("render-kubernetes", "--out", "before").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "before").returncode == 0
 
     def promote(data: dict) -> None:
         data["deployments"]["staging"]["version"] = "1.1.0"
 
     edit_manifest("iris", promote)
-    assert modelops("render-kubernetes", "--out", "after").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "after").returncode == 0
     before, after = tree(repo / "before"), tree(repo / "after")
     assert before.keys() == after.keys()
     changed = {name for name in before if before[name] != after[name]}
@@ -165,7 +165,8 @@ def test_images_by_digest_from_build_output(repo, modelops):
          "digest": DIGEST},
         {"model": "diabetes", "version": "1.0.0", "ref": f"registry.example.com/models/diabetes@{DIGEST}"}]}
     (repo / "images.json").write_text(json.dumps(images))
-    result = modelops("render-kubernetes", "--out", "deploy", "--env", "staging", "--images", "images.json")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "staging",
+                      "--images", "images.json")
     assert result.returncode == 0, result.stderr
     for model in ("iris", "diabetes"):
         deployment = yaml.safe_load((repo / f"deploy/staging/{model}/deployment.yaml").read_text())
@@ -175,12 +176,12 @@ def test_images_by_digest_from_build_output(repo, modelops):
 
 def test_the_registry_setting_and_its_environment_override(repo, modelops, monkeypatch):
     monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "registry.internal:5443/ml")
-    assert modelops("render-kubernetes", "--out", "deploy", "--env", "staging").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "staging").returncode == 0
     deployment = yaml.safe_load((repo / "deploy/staging/diabetes/deployment.yaml").read_text())
     image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "registry.internal:5443/ml/diabetes:1.0.0"
     monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "bad registry\nkind: Secret")
-    result = modelops("render-kubernetes", "--out", "deploy", "--env", "staging")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "staging")
     assert result.returncode == 1
     assert result.stderr.startswith(
         "MODELOPS_IMAGE_REGISTRY: tool.modelops.image_registry: 'bad registry\\nkind")
@@ -188,7 +189,7 @@ def test_the_registry_setting_and_its_environment_override(repo, modelops, monke
 
 
 def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, edit_manifest):
-    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
     (repo / "deploy/README.md").write_text("notes kept by people\n")
     (repo / "deploy/staging/extra.yaml").write_text("kind: ConfigMap\n")
 
@@ -196,14 +197,14 @@ def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, 
         del data["deployments"]["staging"]
 
     edit_manifest("diabetes", drop_staging)
-    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
     assert not (repo / "deploy/staging/diabetes").exists()
     staging = yaml.safe_load((repo / "deploy/staging/kustomization.yaml").read_text())
     assert not [r for r in staging["resources"] if r.startswith("diabetes/")]
     assert (repo / "deploy/production/diabetes/deployment.yaml").is_file()
 
     shutil.rmtree(repo / "models/iris")
-    assert modelops("render-kubernetes", "--out", "deploy").returncode == 0
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
     assert not (repo / "deploy/staging/kustomization.yaml").exists()  # no model left in staging
     assert not (repo / "deploy/gitops/argocd/staging.yaml").exists()
     assert not list((repo / "deploy").rglob("iris"))
@@ -216,7 +217,7 @@ def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):
         data["deployments"]["staging"]["scale"] = {"replicas": 3}
 
     edit_manifest("diabetes", fixed)
-    result = modelops("render-kubernetes", "models/diabetes", "--out", "deploy", "--env", "staging")
+    result = modelops("render", "--target", "kubernetes", "models/diabetes", "--out", "deploy", "--env", "staging")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (repo / "deploy/staging/diabetes").iterdir()) == [
         "deployment.yaml", "poddisruptionbudget.yaml", "service.yaml"]
@@ -225,7 +226,7 @@ def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):
 
 
 def test_an_unknown_environment_is_refused(repo, modelops):
-    result = modelops("render-kubernetes", "--out", "deploy", "--env", "qa")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "qa")
     assert result.returncode == 1
     assert result.stderr == "error: no model deploys to 'qa'\n  hint: environments are: production, staging\n"
     assert not (repo / "deploy").exists()
@@ -237,7 +238,7 @@ def test_an_invalid_manifest_writes_nothing(repo, modelops, edit_manifest):
                                                                                  "memory": "1Gi"}}}
 
     edit_manifest("iris", typo)
-    result = modelops("render-kubernetes", "--out", "deploy")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy")
     assert result.returncode == 1
     assert "production.scale.resources.requests.cpu: not a Kubernetes CPU quantity" in result.stderr
     assert not (repo / "deploy").exists()
@@ -265,7 +266,7 @@ def test_the_gitops_folder_name_is_not_an_environment(repo, modelops, edit_manif
         data["deployments"]["gitops"] = data["deployments"].pop("staging")
 
     edit_manifest("diabetes", rename)
-    result = modelops("render-kubernetes", "--out", "deploy")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy")
     assert result.returncode == 1
     assert result.stderr == ("models/diabetes/model.yaml: deployments.gitops: environment name 'gitops' is reserved "
                              "for the Argo CD and Flux objects\n  hint: name the environment otherwise\n")

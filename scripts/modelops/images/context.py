@@ -31,10 +31,6 @@ UID = 10001
 MODEL_DIR = "/model"
 # The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
 SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
-# Docker image references: [host[:port]/]path[:tag][@sha256:digest], lowercase path.
-IMAGE_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-                      r"(@sha256:[0-9a-f]{64})?$")
-REGISTRY_RE = re.compile(r"^[A-Za-z0-9.-]+(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*$")
 
 
 @dataclass(frozen=True)
@@ -113,23 +109,13 @@ def git_commit(root: Path) -> str:
 
 
 def base_image(root: Path) -> str:
-    """The base image from settings, checked to be a plain image reference."""
-    image = settings.load(root).base_image
-    if not IMAGE_RE.fullmatch(image):
-        raise ModelopsError(f"base_image {image!r} is not an image reference", field="base_image",
-                            hint="e.g. python:3.11-slim or python:3.11-slim@sha256:<digest> "
-                                 "([tool.modelops] base_image or MODELOPS_BASE_IMAGE)")
-    return image
+    """The base image from settings (checked there)."""
+    return settings.load(root).base_image
 
 
 def registry(root: Path) -> str:
-    """The image registry (and path) from settings, checked."""
-    value = settings.load(root).image_registry.rstrip("/")
-    if not REGISTRY_RE.fullmatch(value):
-        raise ModelopsError(f"image_registry {value!r} is not a registry path", field="image_registry",
-                            hint="e.g. registry.example.com/models ([tool.modelops] image_registry "
-                                 "or MODELOPS_IMAGE_REGISTRY)")
-    return value
+    """The image registry (and path) from settings (checked there)."""
+    return settings.load(root).image_registry
 
 
 def runner_requirements() -> str:

@@ -1,4 +1,4 @@
-"""`modelops render-kubernetes [PATHS] [--env ENV] [--out DIR] [--target deployment|kserve]`."""
+"""`modelops render --target kubernetes|kserve`: the manifests a GitOps engine syncs to a cluster."""
 
 from __future__ import annotations
 
@@ -11,24 +11,15 @@ from modelops import repo
 from modelops.output import echo_json
 
 
-@click.command("render-kubernetes")
-@click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--env", "env", help="Only this environment (default: every environment of each model).")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=Path("deploy"),
-              show_default=True, help="Folder of the rendered tree (the one a GitOps engine watches).")
-@click.option("--target", type=click.Choice(("deployment", "kserve")), default="deployment",
-              show_default=True, help="Deployment+Service+HPA+PDB, or a KServe InferenceService.")
-@click.option("--images", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="`modelops build --format json` output: deploy those images by digest.")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def command(paths: tuple[str, ...], env: str | None, out: Path, target: str, images: Path | None,
-            fmt: str) -> None:
+def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, images: Path | None,
+           fmt: str) -> None:
     """Write Kubernetes manifests per model and environment, a kustomization per environment, and example
     Argo CD / Flux objects; files of models or environments that are gone are removed.
 
+    `target` is "kubernetes" (Deployment, Service, HPA, PDB) or "kserve" (an InferenceService).
     PATHS are model folders (default: every model, and then the tree is pruned to them).
     """
-    from modelops import kubernetes
+    from modelops import kubernetes, settings
     from modelops.errors import ModelopsError
     from modelops.manifest import load
     from modelops.validate import validate
@@ -44,7 +35,7 @@ def command(paths: tuple[str, ...], env: str | None, out: Path, target: str, ima
         raise ModelopsError(f"no model deploys to {env!r}",
                             hint=f"environments are: {', '.join(envs) or 'none'}")
     refs = _image_refs(images) if images else {}
-    registry = kubernetes.settings(root).image_registry
+    registry = settings.load(root).image_registry
     # everything is rendered in memory first: a bad value writes nothing
     rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target, refs.get(m.manifest.name, {}),
                                                         registry, root)
