@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
 
 from modelops import manifest
 from modelops.errors import ModelopsError
 from modelops.images import build, context, smoke, wheelhouse
+from modelops.scan import sbom
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
+from tests.scan.conftest import SAFETY_DB
 
 MB = 1_000_000
 
@@ -169,7 +172,8 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
 def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,
                                                        docker_client) -> None:
     loaded = manifest.load(image_repo / "models" / "iris", image_repo)
-    house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image))
+    house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image),
+                               separately=(context.SBOM_TOOL,))
     carried = tmp_path / "carried"
     shutil.copytree(house, carried)
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
@@ -196,5 +200,61 @@ def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docke
         smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=image_repo, timeout=300)
         assert smoked.code == 0, smoked.err
         assert json.loads(smoked.out)["smoke"][0]["served_by"] in ("1.0.0", "1.1.0")
+    finally:
+        docker_client.images.remove(image["ref"], force=True)
+
+
+# In the image: the SBOM's purls, the purls of what the venv really holds, and whether the SBOM tool came along.
+_LIST_SBOM = """
+import importlib.metadata, json, os, sys
+document = json.load(open(sys.argv[1]))
+print(json.dumps({"sbom": [c["purl"] for c in document["components"]],
+                  "venv": [[d.name, d.version] for d in importlib.metadata.distributions()],
+                  "tool": os.path.exists("/opt/sbom-tool")}))
+"""
+
+
+def _flagging(db: Path, name: str, version: str) -> Path:
+    """A copy of the test safety database that also flags `name` below the version after `version`."""
+    shutil.copytree(SAFETY_DB, db)
+    fixed = version.rsplit(".", 1)[0] + "." + str(int(version.rsplit(".", 1)[1]) + 1)
+    index, full = (json.loads((db / f).read_text()) for f in ("insecure.json", "insecure_full.json"))
+    index["vulnerable_packages"][name] = [f"<{fixed}"]
+    full["vulnerable_packages"][name] = [{
+        "specs": [f"<{fixed}"], "ids": [{"type": "pyup", "id": "99001"}],
+        "advisory": f"{name} before {fixed}: a test advisory.", "fixed_versions": [fixed],
+        "affected_versions": [version], "more_info_path": "/v/99001/0",
+        "transitive": False, "published_date": "2026-01-01"}]
+    (db / "insecure.json").write_text(json.dumps(index))
+    (db / "insecure_full.json").write_text(json.dumps(full))
+    return db
+
+
+def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Path, tmp_path: Path,
+                                                                 docker_client) -> None:
+    env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/sbom"}
+    (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    try:
+        assert docker_client.api.inspect_image(image["ref"])["Config"]["Labels"][sbom.LABEL] == sbom.IMAGE_PATH
+        listed = docker_client.containers.run(image["ref"], ["python", "-c", _LIST_SBOM, sbom.IMAGE_PATH],
+                                              network_mode="none", remove=True)
+        contents = json.loads(listed)
+        assert not contents["tool"]  # the tool's venv stays in the builder stage
+        listed = {(canonicalize_name(p[len("pkg:pypi/"):].partition("@")[0]), p.partition("@")[2])
+                  for p in contents["sbom"]}
+        assert listed == {(canonicalize_name(name), version) for name, version in contents["venv"]}
+        assert {("scikit-learn", "1.9.1"), ("numpy", "2.4.6")} <= listed
+        assert not {name for name, _ in listed} & {"cyclonedx-bom", "watchfiles", "pip", "setuptools"}
+
+        clean = run_cli("scan", "--db", str(SAFETY_DB), "--image", image["ref"], "--format", "json", cwd=image_repo)
+        assert clean.code == 0, clean.err
+        assert json.loads(clean.out)["findings"] == []
+        flagging = _flagging(tmp_path / "db", "scikit-learn", "1.9.1")
+        flagged = run_cli("scan", "--db", str(flagging), "--image", image["ref"], "--format", "json", cwd=image_repo)
+        assert flagged.code == 1, flagged.err
+        report = json.loads(flagged.out)
+        assert report["targets"] == [f"image {image['ref']}"]
+        assert [(f["package"], f["version"], f["advisory"]) for f in report["findings"]] == \
+            [("scikit-learn", "1.9.1", "99001")]
     finally:
         docker_client.images.remove(image["ref"], force=True)

@@ -59,5 +59,6 @@ def _render_images(paths: tuple[str, ...], versions: tuple[str, ...], envs: tupl
                             hint="name one model folder and one --version or --env")
     for loaded, chosen in picked:
         for target in chosen:
-            written = context.render(loaded, target, root, out or context.default_out(root, target), wheels)
+            written = context.render(loaded, target, root, out or context.default_out(root, target), wheels,
+                                     log=lambda line: click.echo(line, err=True))
             click.echo(written.path)

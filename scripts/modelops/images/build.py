@@ -182,8 +182,9 @@ def build(loaded: LoadedManifest, root: Path, targets: list[ctx.Target], *, push
     images = []
     for target in targets:
         out = ctx.default_out(root, target)
-        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded), wheelhouse.probe(engine, base), log)
-        context = ctx.render(loaded, target, root, out, wheels=house)
+        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded), wheelhouse.probe(engine, base), log,
+                                             separately=(ctx.SBOM_TOOL,))
+        context = ctx.render(loaded, target, root, out, wheels=house, log=log)
         image = build_context(engine, context, tags(registry, target, commit), log)
         if push_images:
             push(engine, image, log)

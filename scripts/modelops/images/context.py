@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,12 +21,16 @@ import yaml
 import modelops
 from modelops import artifacts, settings, templates
 from modelops.errors import ModelopsError
+from modelops.images import strip
 from modelops.manifest import LoadedManifest, Manifest
+from modelops.scan import sbom
 from modelops.validate import requirement_problems
 
 PORT = 8080
 UID = 10001
 MODEL_DIR = "/model"
+# The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
+SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
 
 
 @dataclass(frozen=True)
@@ -161,15 +166,17 @@ def _copy(source: Path, destination: Path) -> None:
         shutil.copy2(source, destination)
 
 
-def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels: Path | None) -> Context:
+def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels: Path | None,
+          log: Callable[[str], None]) -> Context:
     m = loaded.manifest
     (out / "requirements").mkdir(parents=True)
     runner_txt, model_txt = out / "requirements" / "runner.txt", out / "requirements" / "model.txt"
     for path, text in zip((runner_txt, model_txt), requirement_texts(loaded), strict=True):
         path.write_text(text)
+    (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "wheels").mkdir()
     if wheels is not None:
-        for wheel in sorted(wheels.glob("*.whl")):
+        for wheel in strip.wheels(wheels, log):
             try:
                 os.link(wheel, out / "wheels" / wheel.name)
             except OSError:
@@ -205,6 +212,7 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
         "io.modelops.model.name": m.name,
         "io.modelops.model.version": target.primary,
         "io.modelops.model.artifact.sha256": digests[target.primary],
+        sbom.LABEL: sbom.IMAGE_PATH,
     }
     if target.envs:
         labels["io.modelops.deployments"] = ",".join(target.envs)
@@ -213,19 +221,23 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
     healthcheck = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
                    "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
     values = {"model": m.name, "tag": target.tag, "base_image": base_image(root), "labels": labels,
-              "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID,
+              "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
               "default_env": target.envs[0] if target.envs else ""}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)
 
 
-def render(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels: Path | None = None) -> Context:
-    """Write the build context of `target` to `out` (replaced whole, never left half-written)."""
+def render(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels: Path | None = None,
+           log: Callable[[str], None] = print) -> Context:
+    """Write the build context of `target` to `out` (replaced whole, never left half-written).
+
+    The wheels of `wheels` go in with their shared libraries stripped (see `strip`); `log` tells when.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
-        context = _fill(loaded, target, root, staging, wheels)
+        context = _fill(loaded, target, root, staging, wheels, log)
         old = out.with_name(f".{out.name}-old")
         shutil.rmtree(old, ignore_errors=True)
         if out.exists():

@@ -78,33 +78,47 @@ def probe(client, image: str) -> Platform:  # client: docker.DockerClient
     return platform
 
 
-def prepare(requirements: list[str], platform: Platform, log=print) -> Path:
-    """A folder of wheels for `requirements` (texts of requirements files) on `platform`, cached."""
-    key = hashlib.sha256(json.dumps({"requirements": requirements,
-                                     "platform": asdict(platform)}, sort_keys=True).encode()).hexdigest()[:24]
+def prepare(requirements: list[str], platform: Platform, log=print, *, separately: tuple[str, ...] = ()) -> Path:
+    """A folder of wheels for `requirements` (texts of requirements files) on `platform`, cached.
+
+    `requirements` are resolved together (they go into one venv); each text of `separately` is resolved
+    on its own into the same folder (a tool of the builder stage, with a venv of its own, so that its
+    dependencies never constrain the image's).
+    """
+    wanted = {"requirements": requirements, "platform": asdict(platform),
+              **({"separately": list(separately)} if separately else {})}
+    key = hashlib.sha256(json.dumps(wanted, sort_keys=True).encode()).hexdigest()[:24]
     target = cache_dir() / "wheelhouse" / key
     if (target / ".complete").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
-    command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
-               "--dest", str(staging), *platform.pip_args()]
-    for i, text in enumerate(requirements):
-        (staging / f".requirements-{i}.txt").write_text(text)
-        command += ["--requirement", str(staging / f".requirements-{i}.txt")]
     log(f"downloading wheels for Python {platform.python} on {platform.machine} into the wheelhouse")
     try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            tail = "\n".join(done.stderr.strip().splitlines()[-8:])
-            raise ModelopsError(f"pip could not download the wheels:\n{tail}",
-                                hint="every requirement needs a binary wheel for the image's platform; "
-                                     "for air-gapped builds pass --wheelhouse DIR with the wheels in it")
-        for listed in staging.glob(".requirements-*.txt"):
-            listed.unlink()
+        for group, texts in enumerate([requirements, *([text] for text in separately)]):
+            _download(staging, group, texts, platform)
         (staging / ".complete").write_text("\n".join(sorted(p.name for p in staging.glob("*.whl"))) + "\n")
         shutil.rmtree(target, ignore_errors=True)
         staging.rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _download(dest: Path, group: int, texts: list[str], platform: Platform) -> None:
+    """`pip download` the wheels of `texts`, resolved together, into `dest`."""
+    command = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
+               "--dest", str(dest), *platform.pip_args()]
+    listed = []
+    for i, text in enumerate(texts):
+        listed.append(dest / f".requirements-{group}-{i}.txt")
+        listed[-1].write_text(text)
+        command += ["--requirement", str(listed[-1])]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    for path in listed:
+        path.unlink()
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-8:])
+        raise ModelopsError(f"pip could not download the wheels:\n{tail}",
+                            hint="every requirement needs a binary wheel for the image's platform; "
+                                 "for air-gapped builds pass --wheelhouse DIR with the wheels in it")
