@@ -98,15 +98,6 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main() -> None:
-    started = harness.engine()  # the dockerd this run started, if any: stopped at the end
-    try:
-        measure()
-    finally:
-        if started is not None:
-            harness.stop(started)
-
-
 def measure() -> None:
     base = harness.base_image()
     os.environ["MODELOPS_BASE_IMAGE"] = base
@@ -129,4 +120,4 @@ def measure() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    harness.with_engine(measure)

@@ -27,15 +27,6 @@ from modelops import artifacts, manifest  # noqa: E402
 from modelops.images import build, context  # noqa: E402
 
 
-def main() -> None:
-    started = harness.engine()  # the dockerd this run started, if any: stopped at the end
-    try:
-        measure()
-    finally:
-        if started is not None:
-            harness.stop(started)
-
-
 def measure() -> None:
     os.environ["MODELOPS_BASE_IMAGE"] = harness.base_image()
     os.environ.setdefault("MODELOPS_IMAGE_REGISTRY", "modelops-bench/models")
@@ -69,4 +60,4 @@ def measure() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    harness.with_engine(measure)

@@ -74,6 +74,15 @@ def save_skops(model, path: Path) -> None:
             dst.writestr(zipfile.ZipInfo(target, ZIP_TIME), data, compress_type=zipfile.ZIP_DEFLATED)
 
 
+def manifest_text(header: str, head: str, inputs: list[str], output: tuple[str, str], versions: str,
+                  deployments: str) -> str:
+    """A model.yaml: `head` holds name, description and owners; inputs are doubles; one output column."""
+    columns = "".join(f"    - {{name: {n}, type: double}}\n" for n in inputs)
+    return (f"{header}\n{head}flavor: sklearn\nsignature:\n  inputs:\n{columns}  outputs:\n"
+            f"    - {{name: {output[0]}, type: {output[1]}}}\nexample: example.json\nrequirements: requirements.txt\n"
+            f"versions:\n{versions}deployments:\n{deployments}")
+
+
 def write_model(name: str, manifest: str, example: dict, requirements: str, readme: str) -> None:
     folder = MODELS / name
     (folder / "model.yaml").write_text(manifest)
@@ -106,26 +115,12 @@ def iris() -> None:
     entries = "".join(f"  - version: {n}\n    description: {type(m).__name__}\n"
                       f"    artifact:\n      uri: artifacts/{n}/\n      sha256: {digests[n]}\n"
                       for n, m in versions.items())
-    manifest = f"""# Iris species classifier: the example of a model with several versions, a canary and a shadow.
-name: iris
-description: Iris species classifier (0 setosa, 1 versicolor, 2 virginica)
-owners: ["@ml-team"]
-flavor: sklearn
-signature:
-  inputs:
-{"".join(f"    - {{name: {n}, type: double}}{chr(10)}" for n in IRIS_INPUTS)}  outputs:
-    - {{name: species, type: long}}
-example: example.json
-requirements: requirements.txt
-versions:
-{entries}deployments:
-  staging:
-    version: 1.2.0
-  production:
-    version: 1.0.0
-    canary: {{version: 1.1.0, weight: 10}}
-    shadow: [1.2.0]
-"""
+    manifest = manifest_text(
+        "# Iris species classifier: the example of a model with several versions, a canary and a shadow.",
+        "name: iris\ndescription: Iris species classifier (0 setosa, 1 versicolor, 2 virginica)\n"
+        'owners: ["@ml-team"]\n', IRIS_INPUTS, ("species", "long"), entries,
+        "  staging:\n    version: 1.2.0\n  production:\n    version: 1.0.0\n"
+        "    canary: {version: 1.1.0, weight: 10}\n    shadow: [1.2.0]\n")
     readme = ("# iris\n\nClassifies iris flowers into 0 setosa, 1 versicolor, 2 virginica from four measurements"
               " in cm.\n\n- 1.0.0: logistic regression\n- 1.1.0: random forest (50 trees)\n"
               "- 1.2.0: gradient boosting (30 trees)\n\nTrained on scikit-learn's bundled iris data by "
@@ -142,27 +137,13 @@ def diabetes() -> None:
     path = folder / "artifacts" / "1.0.0" / "model.skops"
     save_skops(model, path)
     example = {"inputs": [dict(zip(names, map(float, data.data[i]), strict=True)) for i in range(2)]}
-    manifest = f"""# Diabetes progression regressor: a RandomForest (100 trees) in one .skops file.
-name: diabetes
-description: One-year disease progression from ten baseline measurements (scaled)
-owners: ["@ml-team", "@health/analytics"]
-flavor: sklearn
-signature:
-  inputs:
-{"".join(f"    - {{name: {n}, type: double}}{chr(10)}" for n in names)}  outputs:
-    - {{name: progression, type: double}}
-example: example.json
-requirements: requirements.txt
-versions:
-  - version: 1.0.0
-    description: RandomForestRegressor, 100 trees
-    artifact:
-      uri: artifacts/1.0.0/model.skops
-      sha256: {digest(path)}
-deployments:
-  staging: {{version: 1.0.0}}
-  production: {{version: 1.0.0}}
-"""
+    entry = (f"  - version: 1.0.0\n    description: RandomForestRegressor, 100 trees\n    artifact:\n"
+             f"      uri: artifacts/1.0.0/model.skops\n      sha256: {digest(path)}\n")
+    manifest = manifest_text(
+        "# Diabetes progression regressor: a RandomForest (100 trees) in one .skops file.",
+        "name: diabetes\ndescription: One-year disease progression from ten baseline measurements (scaled)\n"
+        'owners: ["@ml-team", "@health/analytics"]\n', names, ("progression", "double"), entry,
+        "  staging: {version: 1.0.0}\n  production: {version: 1.0.0}\n")
     readme = ("# diabetes\n\nPredicts a quantitative measure of diabetes progression one year after baseline"
               " from age, sex, BMI, blood pressure and six blood serum measurements (each mean-centred and"
               " scaled).\n\nA RandomForestRegressor with 100 trees, trained on scikit-learn's bundled diabetes"

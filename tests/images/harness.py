@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +59,16 @@ def engine() -> subprocess.Popen | None:
         time.sleep(0.5)
     stop(process)
     raise Unavailable(f"dockerd did not answer within 60 s; see {log.name}")
+
+
+def with_engine(work: Callable[[], None]) -> None:
+    """Run `work` with a Docker engine; one this call had to start is stopped afterwards."""
+    started = engine()
+    try:
+        work()
+    finally:
+        if started is not None:
+            stop(started)
 
 
 def stop(process: subprocess.Popen) -> None:
