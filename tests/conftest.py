@@ -45,9 +45,17 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(autouse=True)
 def _forget_mlflow_uris() -> Iterator[None]:
-    """In-process calls of the registry adapter set MLflow's process-wide URIs (as the CLI must):
-    forget them after each test, so the next test's MLFLOW_TRACKING_URI is the one in force."""
+    """In-process calls of the registry adapter set MLflow's process-wide URIs (as the CLI must), which
+    MLflow also copies into the environment: forget them after each test, so that the next test's
+    MLFLOW_TRACKING_URI is the one in force."""
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    before = {name: os.environ.get(name) for name in names}
     yield
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
     if "mlflow" in sys.modules:
         from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service import utils as tracking_utils
