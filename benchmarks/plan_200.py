@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +19,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import free_port, stop_group  # noqa: E402
+
 COUNT = 200
 PARALLEL_APPLIES = 4
 GOAL_SECONDS = 30.0
@@ -38,9 +40,7 @@ def make_repo(target: Path, count: int) -> list[str]:
 
 
 def start_server(work: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     mlflow = Path(sys.executable).with_name("mlflow")
     process = subprocess.Popen(
         [str(mlflow), "server", "-w", "1", "--host", "127.0.0.1", "--port", str(port), "--backend-store-uri",
@@ -54,7 +54,7 @@ def start_server(work: Path) -> tuple[subprocess.Popen, str]:
                 return process, uri
         except OSError:
             time.sleep(0.5)
-    os.killpg(process.pid, signal.SIGTERM)
+    stop_group(process)
     raise SystemExit("mlflow server did not start")
 
 
@@ -87,8 +87,7 @@ def main() -> int:
                     print(done.stdout[-2000:], done.stderr[-2000:])
                     return 1
         finally:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
+            stop_group(server, timeout=30)
     best = min(timings)
     verdict = "met" if best < GOAL_SECONDS else "MISSED"
     print(f"apply (first, {COUNT} models, {3 * COUNT} versions, {PARALLEL_APPLIES} applies in parallel): "

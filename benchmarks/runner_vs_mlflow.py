@@ -16,8 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,14 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.processes import free_port, stop_group  # noqa: E402
+
 MODEL = ROOT / "models" / "diabetes"
 GOALS = {1: 5.0, 100: 2.0}  # requests/s ratio the runner must reach, by rows per request
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def bodies() -> dict[int, str]:
@@ -82,13 +78,7 @@ def server(command: list[str], port: int, log: Path) -> Iterator[subprocess.Pope
             time.sleep(0.3)
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
 
 
 def predictions(port: int, body: str) -> list:

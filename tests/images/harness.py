@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,6 +17,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+
+from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_TAG = "modelops-base/python:3.11-bookworm"
@@ -91,12 +92,6 @@ def base_image() -> str:
     if done.returncode != 0:
         raise Unavailable(f"cannot build the base image: {done.stderr.strip()[-500:]}")
     return BASE_TAG
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Registry:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,15 +20,10 @@ from modelops.artifacts import digest
 from modelops.runner.app import create_app
 from modelops.runner.loading import resolve
 from modelops.runner.runtime import Settings
+from tests.processes import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS = ROOT / "models" / "iris"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> Path:
@@ -106,13 +99,7 @@ class Servers:
     def stop_all(self) -> None:
         for process, client in self.started:
             client.close()
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_group(process)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.runner.conftest import IRIS, free_port
+from tests.processes import free_port, stop_group
+from tests.runner.conftest import IRIS
 
 
 @pytest.fixture
@@ -50,9 +50,7 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
         monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
         yield uri
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        stop_group(process, timeout=30)
 
 
 def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serve: Callable,
