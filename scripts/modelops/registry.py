@@ -154,7 +154,9 @@ class Registry:
                     description=f"modelops apply is changing {name}; deleted when it is done")
                 break
             except MlflowException as exc:
-                if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+                # RESOURCE_DOES_NOT_EXIST: the store saw the lock, then its holder released it before the
+                # store could read it back to report the conflict; try again.
+                if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
                     raise
             held = self._lock_tags(lock)
             if held and float(held.get(_EXPIRES, 0)) < time.time():  # its holder died: take it over

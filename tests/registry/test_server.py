@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+from dataclasses import replace
 
 import pytest
 from mlflow import MlflowClient
 
+from modelops import settings as modelops_settings
 from modelops.artifacts import digest
+from modelops.registry import Registry
 from tests.registry.helpers import free_port, popen, run, score, snapshot
 
 
@@ -159,3 +163,31 @@ def test_unreachable_registry_is_a_clear_error(make_repo) -> None:
                env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
     assert done.stderr.startswith("error: the registry at http://127.0.0.1:")
     assert "Traceback" not in done.stderr
+
+
+def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, mlflow_server) -> None:
+    """Eight holders take one model's lock 25 times each: the store often sees the lock, then loses it."""
+    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=120)
+    inside, most, failures = [0], [0], []
+    guard = threading.Lock()
+
+    def hold() -> None:
+        registry = Registry(settings)
+        try:
+            for _ in range(25):
+                with registry.lock("contended"):
+                    with guard:
+                        inside[0] += 1
+                        most[0] = max(most[0], inside[0])
+                    with guard:
+                        inside[0] -= 1
+        except Exception as exc:  # reported by the assertion below
+            failures.append(repr(exc))
+
+    holders = [threading.Thread(target=hold) for _ in range(8)]
+    for holder in holders:
+        holder.start()
+    for holder in holders:
+        holder.join(timeout=300)
+    assert failures == [] and most[0] == 1
+    assert lock_models(mlflow_server.uri) == []
