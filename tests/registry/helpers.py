@@ -124,7 +124,6 @@ def score(uri: str, name: str, folder: Path, monkeypatch: pytest.MonkeyPatch) ->
     import mlflow
     import pandas as pd
 
-    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")  # MLflow refuses pickles otherwise
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
