@@ -120,12 +120,18 @@ def _shadow_counts(metrics: str) -> dict[tuple[str, str], float]:
 
 def test_several_workers_serve(serve: Callable) -> None:
     client = serve(str(IRIS), "--version", "1.0.0", "--workers", "2")
+    close = {"Connection": "close"}  # a new connection each time, so both workers answer some
     deadline = time.monotonic() + 60
-    while sum(client.get("/ready").status_code == 200 for _ in range(10)) < 10:  # both workers loaded
+    while sum(client.get("/ready", headers=close).status_code == 200 for _ in range(10)) < 10:  # both loaded
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    response = client.post("/predict", json={"inputs": EXAMPLE})
-    assert response.json() == {"outputs": [{"species": 0}, {"species": 1}, {"species": 2}], "version": "1.0.0"}
+    for _ in range(20):
+        response = client.post("/predict", json={"inputs": EXAMPLE}, headers=close)
+        assert response.json() == {"outputs": [{"species": 0}, {"species": 1}, {"species": 2}], "version": "1.0.0"}
+    # Whichever worker answers /metrics counts the requests of both.
+    served = 'modelops_requests_total{code="200",endpoint="predict",version="1.0.0"} 20.0'
+    assert all(served in client.get("/metrics", headers=close).text for _ in range(6))
+    assert 'modelops_ready{model="iris"} 1.0' in client.get("/metrics").text
 
 
 @pytest.mark.parametrize(("args", "words"), [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 import click
 import uvicorn
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 
 from modelops.runner.app import create_app
 from modelops.runner.loading import resolve
+from modelops.runner.metrics import MULTIPROCESS_DIR
 from modelops.runner.runtime import Settings
 
 _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
@@ -30,7 +33,14 @@ def run(target: str, environment: str | None, version: str | None, *, host: str,
         return
     os.environ.update({_TARGET: target, _ENV: environment or "", _VERSION: version or ""})
     os.environ.update({f"MODELOPS_{k.upper()}": str(v) for k, v in vars(settings).items()})
-    uvicorn.run("modelops.runner.serve:app_from_environment", factory=True, workers=workers, **options)
+    own_dir = "" if os.environ.get(MULTIPROCESS_DIR) else tempfile.mkdtemp(prefix="modelops-metrics-")
+    if own_dir:  # the workers add up their metrics through files there (set before they start)
+        os.environ[MULTIPROCESS_DIR] = own_dir
+    try:
+        uvicorn.run("modelops.runner.serve:app_from_environment", factory=True, workers=workers, **options)
+    finally:
+        if own_dir:
+            shutil.rmtree(own_dir, ignore_errors=True)
 
 
 def app_from_environment() -> FastAPI:
