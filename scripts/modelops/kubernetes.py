@@ -13,16 +13,13 @@ same bytes and a model or environment that disappears from the manifests disappe
 
 from __future__ import annotations
 
-import functools
-import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
 
-import jinja2
 import yaml
 
-from modelops import settings
+from modelops import settings, templates
 from modelops.errors import ModelopsError
 from modelops.images.context import PORT, UID
 from modelops.manifest import Deployment, LoadedManifest
@@ -63,38 +60,9 @@ def image_ref(name: str, key: str, image_refs: dict[str, str], registry: str) ->
     return ref
 
 
-@functools.cache
-def _environment(folder: Path) -> jinja2.Environment:
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(folder), undefined=jinja2.StrictUndefined,
-                             autoescape=False, keep_trailing_newline=True, trim_blocks=True,
-                             lstrip_blocks=True)
-    env.filters["q"] = _quote
-    env.filters["mapping"] = _mapping
-    return env
-
-
-def _template(root: Path, name: str) -> jinja2.Template:
-    folder = root / "templates" / "kubernetes"
-    try:
-        return _environment(folder).get_template(f"{name}.yaml.j2")
-    except jinja2.TemplateNotFound:
-        raise ModelopsError(f"template {name}.yaml.j2 is missing", file=str(folder.relative_to(root)),
-                            hint="restore templates/kubernetes/ from the modelops repository") from None
-
-
-def _quote(value: object) -> str:
-    """A YAML scalar (or flow sequence) that cannot break out of its line: JSON is valid YAML."""
-    return json.dumps(value if isinstance(value, list | int) else str(value), ensure_ascii=True)
-
-
-def _mapping(items: dict[str, str], indent: int) -> str:
-    """A block mapping of strings (labels, selectors), `indent` spaces in, without a final newline."""
-    return "\n".join(f"{' ' * indent}{key}: {_quote(value)}" for key, value in items.items())
-
-
 def _fill(root: Path, name: str, context: dict) -> str:
     """Render one template and check it is one YAML mapping, so no value can have changed its shape."""
-    text = _template(root, name).render(header=context.pop("header", HEADER), **context)
+    text = templates.render(f"kubernetes/{name}.yaml.j2", {"header": HEADER, **context}, root, blocks=True)
     documents = list(yaml.load_all(text, Loader=_LOADER))
     if len(documents) != 1 or not isinstance(documents[0], dict):
         raise ModelopsError(f"templates/kubernetes/{name}.yaml.j2 did not render one YAML mapping",

@@ -1,11 +1,13 @@
 """The Jinja environment over the repository's `templates/` folder (StrictUndefined: a missing value is an error).
 
 Templates run sandboxed: a model folder may carry its own copy of a template (a per-model override),
-and manifests and their folders are untrusted input.
+and manifests and their folders are untrusted input. Filters: `quote` and `exec_form` for Dockerfiles,
+`json`, and for YAML `q` (a scalar that cannot break out of its line) and `mapping`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -28,30 +30,48 @@ def exec_form(words: list[str]) -> str:
     return json.dumps([str(word) for word in words])
 
 
-def environment(root: Path, *extra_dirs: Path) -> jinja2.Environment:
-    """Templates from `extra_dirs` first (per-model overrides), then `<root>/templates`."""
+def yaml_scalar(value: object) -> str:
+    """A YAML scalar (or flow sequence) that cannot break out of its line: JSON is valid YAML."""
+    return json.dumps(value if isinstance(value, list | int) else str(value), ensure_ascii=True)
+
+
+def yaml_mapping(items: dict[str, str], indent: int) -> str:
+    """A block mapping of strings (labels, selectors), `indent` spaces in, without a final newline."""
+    return "\n".join(f"{' ' * indent}{key}: {yaml_scalar(value)}" for key, value in items.items())
+
+
+@functools.cache
+def environment(root: Path, *extra_dirs: Path, blocks: bool = False) -> jinja2.Environment:
+    """Templates from `extra_dirs` first (per-model overrides), then `<root>/templates`.
+
+    `blocks` trims the newline after a block tag and the indentation before it (for YAML).
+    """
     loader = jinja2.FileSystemLoader([str(d) for d in extra_dirs] + [str(root / "templates")])
-    env = ImmutableSandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined,
-                                        keep_trailing_newline=True, autoescape=False)
-    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
-    env.filters["quote"] = dockerfile_quote
-    env.filters["exec_form"] = exec_form
+    env = ImmutableSandboxedEnvironment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                        autoescape=False, trim_blocks=blocks, lstrip_blocks=blocks)
+    env.filters.update({"json": lambda value: json.dumps(value, ensure_ascii=False), "quote": dockerfile_quote,
+                        "exec_form": exec_form, "q": yaml_scalar, "mapping": yaml_mapping})
     return env
 
 
-def render(name: str, values: dict, root: Path, *extra_dirs: Path) -> str:
+def render(name: str, values: dict, root: Path, *extra_dirs: Path, blocks: bool = False) -> str:
     """Render template `name` with `values`; a broken template is a ModelopsError naming file and line."""
-    env = environment(root, *extra_dirs)
+    env = environment(root, *extra_dirs, blocks=blocks)
     try:
-        template = env.get_template(name)
-    except jinja2.TemplateNotFound:
-        raise ModelopsError(f"template {name} not found", file=f"templates/{name}",
+        return env.get_template(name).render(**values)
+    except jinja2.TemplateNotFound as exc:  # `name`, or a template it imports
+        raise ModelopsError(f"template {exc.name} not found", file=f"templates/{exc.name}",
                             hint="restore it from the modelops repository") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise ModelopsError(f"template syntax error: {exc.message}", file=exc.filename or name,
+        raise ModelopsError(f"template syntax error: {exc.message}", file=_shown(exc.filename or name, root),
                             line=exc.lineno) from None
-    try:
-        return template.render(**values)
     except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as exc:
-        raise ModelopsError(f"template error: {exc}", file=template.filename or name,
-                            hint="templates may use only the documented variables (docs/images.md)") from None
+        raise ModelopsError(f"template error: {exc}", file=_shown(env.get_template(name).filename or name, root),
+                            hint="templates may use only the documented variables "
+                                 "(docs/images.md, docs/kubernetes.md)") from None
+
+
+def _shown(filename: str, root: Path) -> str:
+    """A template's file as errors show it: relative to the repository when inside it."""
+    path = Path(filename)
+    return str(path.relative_to(root)) if path.is_relative_to(root) else filename

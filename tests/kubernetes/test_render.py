@@ -271,3 +271,17 @@ def test_the_gitops_folder_name_is_not_an_environment(repo, modelops, edit_manif
     assert result.stderr == ("models/diabetes/model.yaml: deployments.gitops: environment name 'gitops' is reserved "
                              "for the Argo CD and Flux objects\n  hint: name the environment otherwise\n")
     assert not (repo / "deploy").exists()
+
+
+@pytest.mark.parametrize(("edit", "words"), [
+    (lambda text: text.replace("{{ header }}", "{% if header %}", 1), "templates/kubernetes/service.yaml.j2:"),
+    (lambda text: text.replace("{{ name", "{{ nam", 1), "'nam' is undefined"),
+    (lambda text: text + "{{ ''.__class__.__mro__ }}\n", "__class__"),
+], ids=["syntax", "undefined", "sandbox"])
+def test_a_broken_template_is_a_clear_error_and_writes_nothing(repo, modelops, edit, words):
+    template = repo / "templates/kubernetes/service.yaml.j2"
+    template.write_text(edit(template.read_text()))
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert done.returncode == 1
+    assert words in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not (repo / "deploy").exists()
