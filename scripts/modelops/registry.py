@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -166,10 +167,28 @@ class Registry:
                                     hint=f"retry later; if no apply is running, delete the registered model {lock}")
             else:
                 time.sleep(0.5)
+        stop = threading.Event()
+        heartbeat = threading.Thread(target=self._renew, args=(lock, holder, stop), daemon=True)
+        heartbeat.start()
         try:
             yield
         finally:
+            stop.set()
+            heartbeat.join()
             self._release(lock, holder)
+
+    def _renew(self, lock: str, holder: str, stop: threading.Event) -> None:
+        """Push the lock's expiry forward every third of lock_timeout while its holder works, so only a
+        holder that died (and stopped renewing) is ever taken over."""
+        import mlflow
+
+        timeout = self.settings.lock_timeout
+        client = mlflow.MlflowClient(tracking_uri=self.settings.tracking_uri, registry_uri=self.settings.tracking_uri)
+        while not stop.wait(timeout / 3):
+            try:
+                client.set_registered_model_tag(lock, _EXPIRES, f"{time.time() + timeout:.0f}")
+            except Exception as exc:  # a missed renewal is retried; the holder's own requests report outages
+                logging.getLogger(__name__).debug("could not renew %s: %s", lock, exc)
 
     def _lock_tags(self, lock: str) -> dict[str, str] | None:
         from mlflow.exceptions import MlflowException

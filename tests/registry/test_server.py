@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import threading
+import time
 from dataclasses import replace
 
 import pytest
@@ -12,6 +13,7 @@ from mlflow import MlflowClient
 
 from modelops import settings as modelops_settings
 from modelops.artifacts import digest
+from modelops.errors import ModelopsError
 from modelops.registry import Registry
 from tests.registry.helpers import free_port, popen, run, score, snapshot
 
@@ -190,4 +192,27 @@ def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, m
     for holder in holders:
         holder.join(timeout=300)
     assert failures == [] and most[0] == 1
+    assert lock_models(mlflow_server.uri) == []
+
+
+def test_a_held_lock_is_renewed_so_a_long_apply_is_never_taken_over(tmp_path, mlflow_server) -> None:
+    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=3)
+    taken, released = threading.Event(), threading.Event()
+
+    def long_apply() -> None:
+        with Registry(settings).lock("long"):
+            taken.set()
+            time.sleep(8)  # well past lock_timeout: only the renewals keep the lock
+        released.set()
+
+    holder = threading.Thread(target=long_apply)
+    holder.start()
+    assert taken.wait(60)
+    waiter = Registry(settings)
+    with pytest.raises(ModelopsError, match="another apply has been changing long for over 3s"), waiter.lock("long"):
+        pass
+    assert not released.is_set()
+    holder.join(60)
+    with Registry(settings).lock("long"):  # free again once released
+        pass
     assert lock_models(mlflow_server.uri) == []
