@@ -135,8 +135,11 @@ def router(runtime: Runtime) -> APIRouter:
     """The /v2 routes of the Open Inference Protocol."""
     target = runtime.target
     api = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
-    Name = Annotated[str, Path(description="The model's name", examples=[target.model])]
-    Version = Annotated[str, Path(description="A loaded version", examples=list(target.loaders))]
+    # The names this server answers for, as enums in the document; any other is a 404 naming them.
+    Name = Annotated[str, Path(description="The model's name", examples=[target.model],
+                               json_schema_extra={"enum": [target.model]})]
+    Version = Annotated[str, Path(description="A loaded version", examples=list(target.loaders),
+                                  json_schema_extra={"enum": list(target.loaders)})]
 
     def check(name: str, version: str | None = None) -> None:
         if name != target.model:
