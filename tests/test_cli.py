@@ -90,3 +90,11 @@ def test_changed_with_an_unknown_base(repo: Path) -> None:
     result = run_cli("changed", "--base", "no-such-ref", cwd=repo)
     assert result.code == 1
     assert "git cannot compare with 'no-such-ref'" in result.err
+
+
+def test_a_full_disk_is_one_line_and_exit_1() -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "modelops", "schema"], stdout=full, stderr=subprocess.PIPE,
+                              text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr == "error: No space left on device\n"

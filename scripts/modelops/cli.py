@@ -57,12 +57,21 @@ def main() -> None:
     """Entry point: user errors are printed once, without a traceback, and exit 1."""
     from modelops.errors import ModelopsError
 
+    traceback = bool(os.environ.get("MODELOPS_TRACEBACK")) or "--traceback" in sys.argv
     try:
         cli.main(standalone_mode=False)
+        sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
     except ModelopsError as exc:
-        if os.environ.get("MODELOPS_TRACEBACK") or "--traceback" in sys.argv:
+        if traceback:
             raise
         click.echo(exc.render(), err=True)
+        sys.exit(1)
+    except OSError as exc:  # the file system or the network refused: say what and where
+        if traceback:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+        _settle_stdout()
         sys.exit(1)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
@@ -74,3 +83,11 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _settle_stdout() -> None:
+    """Flush stdout; when it takes no more (full disk, closed pipe), point it at /dev/null so exit is quiet."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
