@@ -55,6 +55,8 @@ def test_csv_predict_and_v2_score_like_the_model(client: TestClient, iris_model:
     csv_body = ",".join(NAMES) + "\n" + "\n".join(",".join(map(str, r)) for r in ROWS) + "\n"
     csv = client.post("/invocations", content=csv_body, headers={"Content-Type": "text/csv"})
     assert csv.json() == {"predictions": expected}
+    with_bom = client.post("/invocations", content="\ufeff" + csv_body, headers={"Content-Type": "text/csv"})
+    assert with_bom.json() == {"predictions": expected}  # as spreadsheets export it
     typed = client.post("/predict", json={"inputs": EXAMPLE})
     assert typed.json() == {"outputs": [{"species": v} for v in expected], "version": "1.1.0"}
     v2 = client.post("/v2/models/iris/infer", json=_v2(ROWS))
@@ -73,6 +75,8 @@ BAD = [  # (what, path, body, headers, status, field, words in the message)
     ("no Content-Type", "/invocations", json.dumps(_split(ROWS)), {}, 415, "Content-Type", "no Content-Type"),
     ("wrong Content-Type", "/invocations", json.dumps(_split(ROWS)), {"Content-Type": "text/plain"}, 415,
      "Content-Type", "'text/plain' is not supported"),
+    ("compressed body", "/invocations", json.dumps(_split(ROWS)), {**JSON, "Content-Encoding": "gzip"}, 415,
+     "Content-Encoding", "'gzip' is not supported"),
     ("malformed JSON", "/invocations", '{"dataframe_split": ', JSON, 400, "body", "malformed JSON"),
     ("not an object", "/invocations", "[1, 2]", JSON, 400, "body", "expected a JSON object"),
     ("empty batch", "/invocations", json.dumps(_split([])), JSON, 400, "dataframe_split.data", "empty"),

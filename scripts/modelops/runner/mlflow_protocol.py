@@ -95,7 +95,7 @@ def parse_invocation(signature: CompiledSignature, body: bytes, content_type: st
 def parse_csv(signature: CompiledSignature, body: bytes) -> np.ndarray:
     """CSV with a header row; values are converted by the signature's column types."""
     try:
-        lines = list(csv.reader(io.StringIO(body.decode("utf-8"))))
+        lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))  # -sig: a spreadsheet's BOM is no column
     except (UnicodeDecodeError, csv.Error) as exc:
         raise RequestError(f"unreadable CSV: {exc}", "body") from None
     if not lines:

@@ -143,7 +143,11 @@ class Runtime:
         return self.batchers[version]
 
     async def read_body(self, request: Request) -> bytes:
-        """The request body, refused with 413 past `max_body_bytes`."""
+        """The request body, refused with 413 past `max_body_bytes` and 415 when it is compressed."""
+        encoding = request.headers.get("content-encoding", "identity").strip().lower()
+        if encoding != "identity":
+            raise RequestError(f"Content-Encoding {encoding!r} is not supported; send the body uncompressed",
+                               "Content-Encoding", 415)
         limit = self.settings.max_body_bytes
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
