@@ -85,6 +85,31 @@ def test_changed_reports_touched_and_deleted_models(repo: Path) -> None:
     assert changed() == {"models": ["iris"], "deleted": ["diabetes"], "all": True}
 
 
+def test_changed_sees_names_git_would_quote(repo: Path) -> None:
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
+
+    def changed() -> dict:
+        result = run_cli("changed", "--base", "main", cwd=repo)
+        assert result.code == 0, result.err
+        return json.loads(result.out)
+
+    (repo / "models/iris/notes-é.txt").write_text("untracked\n")
+    assert changed()["models"] == ["iris"]
+    git(repo, "add", "-A")
+    assert changed()["models"] == ["iris"]
+    git(repo, "rm", "-q", "--cached", "models/iris/notes-é.txt")
+    (repo / "models/iris/notes-é.txt").unlink()
+    (repo / "models/diabetes/a \"quoted\"\tname.txt").write_text("tracked\n")
+    git(repo, "add", "-A")
+    assert changed() == {"models": ["diabetes"], "deleted": [], "all": False}
+    git(repo, "reset", "-q")
+    (repo / "models/diabetes/a \"quoted\"\tname.txt").unlink()
+    (repo / "templates/notes-é.txt").write_text("platform\n")
+    assert changed()["all"] is True
+
+
 def test_changed_with_an_unknown_base(repo: Path) -> None:
     git(repo, "init", "-q")
     result = run_cli("changed", "--base", "no-such-ref", cwd=repo)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,19 +14,24 @@ from modelops.repo import MODELS_DIR
 PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
 
 
+def _paths(output: bytes) -> set[str]:
+    """The paths of git's NUL-separated output (`-z`: never quoted, whatever the name holds)."""
+    return {os.fsdecode(path) for path in output.split(b"\0") if path}
+
+
 def changed_files(root: Path, base: str) -> list[str]:
     """Files that differ between the merge base of `base` and HEAD, and the working tree."""
     try:
-        done = subprocess.run(["git", "diff", "--name-only", "--no-renames", "--merge-base", base, "--"],
-                              cwd=root, capture_output=True, text=True, check=False)
+        done = subprocess.run(["git", "diff", "-z", "--name-only", "--no-renames", "--merge-base", base, "--"],
+                              cwd=root, capture_output=True, check=False)
     except FileNotFoundError:
         raise ModelopsError("git is not installed", hint="install git") from None
     if done.returncode != 0:
-        raise ModelopsError(f"git cannot compare with {base!r}: {done.stderr.strip()[:300]}",
+        raise ModelopsError(f"git cannot compare with {base!r}: {os.fsdecode(done.stderr).strip()[:300]}",
                             hint="fetch the base first, e.g. git fetch origin main, and pass --base origin/main")
-    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=root,
-                               capture_output=True, text=True, check=False).stdout
-    return sorted(set(done.stdout.split("\n") + untracked.split("\n")) - {""})
+    untracked = subprocess.run(["git", "ls-files", "-z", "--others", "--exclude-standard"], cwd=root,
+                               capture_output=True, check=False).stdout
+    return sorted(_paths(done.stdout) | _paths(untracked))
 
 
 def changed(root: Path, base: str) -> dict:
