@@ -117,6 +117,23 @@ def test_changed_with_an_unknown_base(repo: Path) -> None:
     assert "git cannot compare with 'no-such-ref'" in result.err
 
 
+def test_changed_refuses_an_option_as_base(repo: Path, tmp_path: Path) -> None:
+    git(repo, "init", "-q")
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    result = run_cli("changed", f"--base=--output={victim}", cwd=repo)
+    assert result.code == 1
+    assert f"--base: '--output={victim}' is not a git ref" in result.err
+    assert victim.read_text() == "keep\n"
+
+
+def test_changed_outside_git(repo: Path) -> None:
+    result = run_cli("changed", "--base", "main", cwd=repo, env={"GIT_CEILING_DIRECTORIES": str(repo.parent)})
+    assert result.code == 1
+    assert result.err.startswith(f"error: not a git repository: {repo}")
+    assert "usage" not in result.err
+
+
 def test_a_full_disk_is_one_line_and_exit_1() -> None:
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "-m", "modelops", "schema"], stdout=full, stderr=subprocess.PIPE,
