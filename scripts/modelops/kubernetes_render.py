@@ -42,6 +42,7 @@ def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, imag
                                   for e in sorted(m.manifest.deployments) if env in (None, e)}
                 for m in loaded}
     out = out if out.is_absolute() else Path.cwd() / out
+    kubernetes.check_tree(out, rendered)
     files: list[Path] = []
     touched: set[str] = set()
     for name, environments in rendered.items():

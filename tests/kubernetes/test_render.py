@@ -285,3 +285,29 @@ def test_a_broken_template_is_a_clear_error_and_writes_nothing(repo, modelops, e
     assert done.returncode == 1
     assert words in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (repo / "deploy").exists()
+
+
+@pytest.mark.parametrize(("blocker", "words"), [
+    ("staging", "deploy/staging: is not a folder, but files go in it"),
+    ("gitops/argocd", "deploy/gitops/argocd: is not a folder, but files go in it"),
+    ("staging/iris/service.yaml/", "deploy/staging/iris/service.yaml: is a folder where a file goes"),
+])
+def test_a_file_in_the_way_is_found_before_anything_is_written(repo, modelops, blocker, words):
+    path = repo / "deploy" / blocker
+    path.parent.mkdir(parents=True)
+    path.mkdir() if blocker.endswith("/") else path.write_text("in the way\n")
+    before = sorted((repo / "deploy").rglob("*"))
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{repo / words}\n  hint: move it away"), done.stderr
+    assert sorted((repo / "deploy").rglob("*")) == before
+
+
+def test_an_output_that_is_not_a_folder_is_refused(repo, modelops):
+    done = modelops("render", "--target", "kubernetes", "--out", "/dev/null")
+    assert done.returncode == 1
+    assert done.stderr.startswith("/dev/null: is not a folder, but files go in it\n"), done.stderr
+    (repo / "blocker").write_text("a file\n")
+    done = modelops("render", "models/iris", "--env", "staging", "--out", "blocker/context")
+    assert done.returncode == 1
+    assert done.stderr.startswith("blocker: is not a folder, but files go in it\n"), done.stderr
