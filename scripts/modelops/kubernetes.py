@@ -52,9 +52,16 @@ def image_key(deployment: Deployment) -> str:
     return "_".join(served(deployment))
 
 
-def image_ref(name: str, key: str, image_refs: dict[str, str], registry: str) -> str:
-    """`image_refs[key]` (a digest reference, from `build`) when known, else `<registry>/<name>:<key>`."""
-    ref = image_refs.get(key) or f"{registry}/{name}:{key}"
+def image_ref(name: str, key: str, image_refs: dict[str, str] | None, registry: str) -> str:
+    """`image_refs[key]` (a digest reference, from `build`); without `image_refs`, `<registry>/<name>:<key>`."""
+    if image_refs is None:
+        ref = f"{registry}/{name}:{key}"
+    elif key in image_refs:
+        ref = image_refs[key]
+    else:
+        raise ModelopsError(f"--images holds no image of {name} with key {key}",
+                            hint="build and push the images of every model first (modelops apply --build --push "
+                                 "--images-out images.json), then render with that file")
     if not IMAGE_RE.fullmatch(ref):
         raise ModelopsError(f"image reference {ref!r} for {name} {key} is not valid",
                             hint="use registry/name@sha256:<64 hex> or registry/name:tag")
@@ -71,9 +78,10 @@ def _fill(root: Path, name: str, context: dict) -> str:
     return text
 
 
-def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str],
+def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str] | None,
             registry: str, root: Path) -> dict[str, str]:
-    """The files of one model in one environment: {file name: text}. Pure: writes nothing."""
+    """The files of one model in one environment: {file name: text}; images by tag when `image_refs` is
+    None. Pure: writes nothing."""
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
@@ -119,7 +127,7 @@ def render(loaded: LoadedManifest, root: Path, out_dir: Path, env: str | None = 
     """
     registry = settings.load(root).image_registry
     wanted = [env] if env else sorted(loaded.manifest.deployments)
-    rendered = {e: objects(loaded, e, target, image_refs or {}, registry, root)
+    rendered = {e: objects(loaded, e, target, image_refs, registry, root)
                 for e in wanted if e in loaded.manifest.deployments}
     check_tree(out_dir, {loaded.manifest.name: rendered})
     paths, touched = write(out_dir, loaded.manifest.name, rendered, env)

@@ -311,3 +311,27 @@ def test_an_output_that_is_not_a_folder_is_refused(repo, modelops):
     done = modelops("render", "models/iris", "--env", "staging", "--out", "blocker/context")
     assert done.returncode == 1
     assert done.stderr.startswith("blocker: is not a folder, but files go in it\n"), done.stderr
+
+
+def test_images_must_hold_every_rendered_image(repo, modelops):
+    (repo / "images.json").write_text('{"images": []}')
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy", "--images", "images.json")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: --images holds no image of diabetes with key 1.0.0\n"
+                                  "  hint: build and push the images of every model first"), done.stderr
+    assert not (repo / "deploy").exists()
+
+
+def test_a_malformed_images_file_names_the_entry_and_field(repo, modelops):
+    images = {"images": [
+        {"model": "iris", "version": "1.2.0", "ref": "registry.example.com/models/iris:1.2.0", "digest": DIGEST},
+        {"model": ["x"], "version": {}, "ref": 1, "digest": None},
+        {"model": "iris", "version": "1.1.0", "ref": "registry.example.com/models/iris:1.1.0", "digest": "sha256:1"}]}
+    (repo / "images.json").write_text(json.dumps(images))
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy", "--images", "images.json")
+    assert done.returncode == 1
+    fields = [line.split(": ")[1] for line in done.stderr.splitlines() if line.startswith("images.json: ")]
+    assert fields == ["images[1].model", "images[1].version", "images[1].ref", "images[2].digest"], done.stderr
+    assert "images[1].ref: Input should be a valid string (got 1)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (repo / "deploy").exists()
