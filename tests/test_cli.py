@@ -85,11 +85,53 @@ def test_changed_reports_touched_and_deleted_models(repo: Path) -> None:
     assert changed() == {"models": ["iris"], "deleted": ["diabetes"], "all": True}
 
 
+def test_changed_sees_names_git_would_quote(repo: Path) -> None:
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
+
+    def changed() -> dict:
+        result = run_cli("changed", "--base", "main", cwd=repo)
+        assert result.code == 0, result.err
+        return json.loads(result.out)
+
+    (repo / "models/iris/notes-é.txt").write_text("untracked\n")
+    assert changed()["models"] == ["iris"]
+    git(repo, "add", "-A")
+    assert changed()["models"] == ["iris"]
+    git(repo, "rm", "-q", "--cached", "models/iris/notes-é.txt")
+    (repo / "models/iris/notes-é.txt").unlink()
+    (repo / "models/diabetes/a \"quoted\"\tname.txt").write_text("tracked\n")
+    git(repo, "add", "-A")
+    assert changed() == {"models": ["diabetes"], "deleted": [], "all": False}
+    git(repo, "reset", "-q")
+    (repo / "models/diabetes/a \"quoted\"\tname.txt").unlink()
+    (repo / "templates/notes-é.txt").write_text("platform\n")
+    assert changed()["all"] is True
+
+
 def test_changed_with_an_unknown_base(repo: Path) -> None:
     git(repo, "init", "-q")
     result = run_cli("changed", "--base", "no-such-ref", cwd=repo)
     assert result.code == 1
     assert "git cannot compare with 'no-such-ref'" in result.err
+
+
+def test_changed_refuses_an_option_as_base(repo: Path, tmp_path: Path) -> None:
+    git(repo, "init", "-q")
+    victim = tmp_path / "victim"
+    victim.write_text("keep\n")
+    result = run_cli("changed", f"--base=--output={victim}", cwd=repo)
+    assert result.code == 1
+    assert f"--base: '--output={victim}' is not a git ref" in result.err
+    assert victim.read_text() == "keep\n"
+
+
+def test_changed_outside_git(repo: Path) -> None:
+    result = run_cli("changed", "--base", "main", cwd=repo, env={"GIT_CEILING_DIRECTORIES": str(repo.parent)})
+    assert result.code == 1
+    assert result.err.startswith(f"error: not a git repository: {repo}")
+    assert "usage" not in result.err
 
 
 def test_a_full_disk_is_one_line_and_exit_1() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -13,19 +14,31 @@ from modelops.repo import MODELS_DIR
 PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
 
 
-def changed_files(root: Path, base: str) -> list[str]:
-    """Files that differ between the merge base of `base` and HEAD, and the working tree."""
+def _paths(output: bytes) -> set[str]:
+    """The paths of git's NUL-separated output (`-z`: never quoted, whatever the name holds)."""
+    return {os.fsdecode(path) for path in output.split(b"\0") if path}
+
+
+def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        done = subprocess.run(["git", "diff", "--name-only", "--no-renames", "--merge-base", base, "--"],
-                              cwd=root, capture_output=True, text=True, check=False)
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
     except FileNotFoundError:
         raise ModelopsError("git is not installed", hint="install git") from None
+
+
+def changed_files(root: Path, base: str) -> list[str]:
+    """Files that differ between the merge base of `base` and HEAD, and the working tree."""
+    if base.startswith("-"):
+        raise ModelopsError(f"{base!r} is not a git ref", field="--base",
+                            hint="pass a branch, tag or commit, e.g. --base origin/main")
+    if _git(root, "rev-parse", "--is-inside-work-tree").stdout.strip() != b"true":
+        raise ModelopsError(f"not a git repository: {root}", hint="run modelops changed in a git clone")
+    done = _git(root, "diff", "-z", "--name-only", "--no-renames", "--merge-base", "--end-of-options", base, "--")
     if done.returncode != 0:
-        raise ModelopsError(f"git cannot compare with {base!r}: {done.stderr.strip()[:300]}",
+        raise ModelopsError(f"git cannot compare with {base!r}: {os.fsdecode(done.stderr).strip()[:300]}",
                             hint="fetch the base first, e.g. git fetch origin main, and pass --base origin/main")
-    untracked = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=root,
-                               capture_output=True, text=True, check=False).stdout
-    return sorted(set(done.stdout.split("\n") + untracked.split("\n")) - {""})
+    untracked = _git(root, "ls-files", "-z", "--others", "--exclude-standard").stdout
+    return sorted(_paths(done.stdout) | _paths(untracked))
 
 
 def changed(root: Path, base: str) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from modelops import manifest, repo
+from modelops import files, manifest, repo
 from modelops.errors import ModelopsError, Problem
 
 PATH = ".github/CODEOWNERS"
@@ -19,22 +19,14 @@ HINT = "run modelops codeowners (and commit .github/CODEOWNERS)"
 _FOLDER = re.compile(manifest.NAME_RE)
 
 
-def block(root: Path, *, strict: bool) -> str:
-    """The generated block: one `/models/<name>/ owner...` line per model, in folder order.
-
-    With `strict`, an invalid manifest is an error; otherwise it is left out (validate reports it).
-    """
+def block(root: Path) -> str:
+    """The generated block: one `/models/<name>/ owner...` line per model, in folder order."""
     lines = [BEGIN, "# Do not edit this block: change `owners` in the manifest instead."]
     models = root / repo.MODELS_DIR
     for folder in repo.model_folders((), root) if models.is_dir() else []:
         if not (folder / manifest.MANIFEST).is_file() or not _FOLDER.match(folder.name):
             continue
-        try:
-            owners = manifest.load(folder, root).manifest.owners
-        except ModelopsError:
-            if strict:
-                raise
-            continue
+        owners = manifest.load(folder, root).manifest.owners
         lines.append(f"/{repo.MODELS_DIR}/{folder.name}/ {' '.join(owners)}")
     lines.append(END)
     return "\n".join(lines) + "\n"
@@ -49,29 +41,45 @@ def render(current: str, generated: str) -> str:
     return current[:start] + generated + (tail if tail.strip() else "")
 
 
+def current(root: Path) -> str | None:
+    """The file's text (None when there is none); an error when it is not a UTF-8 text file."""
+    folder, path = root / ".github", root / PATH
+    if folder.exists() and not folder.is_dir():
+        raise ModelopsError("is not a folder", file=".github", hint="move the file .github away: it holds workflows")
+    if not path.exists():
+        return None
+    if not path.is_file():
+        raise ModelopsError("is not a file", file=PATH, hint=f"move {PATH} away and {HINT}")
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelopsError(f"is not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})",
+                            file=PATH, hint="save it as UTF-8") from None
+
+
 def write(root: Path) -> bool:
     """Bring the file up to date; True when it changed."""
-    path = root / PATH
-    current = path.read_text() if path.is_file() else ""
-    wanted = render(current, block(root, strict=True))
-    if wanted == current:
+    text = current(root) or ""
+    wanted = render(text, block(root))
+    if wanted == text:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(wanted)
-    tmp.replace(path)
+    (root / PATH).parent.mkdir(parents=True, exist_ok=True)
+    files.write_text(root / PATH, wanted)
     return True
 
 
 def repository_problems(root: Path) -> list[Problem]:
-    """For `validate`: the file is stale (or missing from a repository that has .github/)."""
-    path = root / PATH
-    if not path.is_file():
-        if not (root / ".github").is_dir():
-            return []
-        return [Problem(file=PATH, message="missing: merges would deploy models without their owners' review",
-                        hint=HINT)]
-    current = path.read_text(errors="replace")
-    if render(current, block(root, strict=False)) != current:
-        return [Problem(file=PATH, message="out of date with the owners in the manifests", hint=HINT)]
+    """For `validate`: the file is unreadable, stale (or missing from a repository that has .github/), or a
+    manifest is invalid (its problems: the file cannot be checked against it)."""
+    try:
+        text = current(root)
+        if text is None:
+            if not (root / ".github").is_dir():
+                return []
+            return [Problem(file=PATH, message="missing: merges would deploy models without their owners' review",
+                            hint=HINT)]
+        if render(text, block(root)) != text:
+            return [Problem(file=PATH, message="out of date with the owners in the manifests", hint=HINT)]
+    except ModelopsError as exc:
+        return exc.problems
     return []

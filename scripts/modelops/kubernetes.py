@@ -21,6 +21,7 @@ import yaml
 
 from modelops import settings, templates
 from modelops.errors import ModelopsError
+from modelops.files import check_file, write_text
 from modelops.images.context import PORT, UID
 from modelops.manifest import Deployment, LoadedManifest
 from modelops.settings import IMAGE_RE
@@ -51,9 +52,16 @@ def image_key(deployment: Deployment) -> str:
     return "_".join(served(deployment))
 
 
-def image_ref(name: str, key: str, image_refs: dict[str, str], registry: str) -> str:
-    """`image_refs[key]` (a digest reference, from `build`) when known, else `<registry>/<name>:<key>`."""
-    ref = image_refs.get(key) or f"{registry}/{name}:{key}"
+def image_ref(name: str, key: str, image_refs: dict[str, str] | None, registry: str) -> str:
+    """`image_refs[key]` (a digest reference, from `build`); without `image_refs`, `<registry>/<name>:<key>`."""
+    if image_refs is None:
+        ref = f"{registry}/{name}:{key}"
+    elif key in image_refs:
+        ref = image_refs[key]
+    else:
+        raise ModelopsError(f"--images holds no image of {name} with key {key}",
+                            hint="build and push the images of every model first (modelops apply --build --push "
+                                 "--images-out images.json), then render with that file")
     if not IMAGE_RE.fullmatch(ref):
         raise ModelopsError(f"image reference {ref!r} for {name} {key} is not valid",
                             hint="use registry/name@sha256:<64 hex> or registry/name:tag")
@@ -70,9 +78,10 @@ def _fill(root: Path, name: str, context: dict) -> str:
     return text
 
 
-def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str],
+def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str] | None,
             registry: str, root: Path) -> dict[str, str]:
-    """The files of one model in one environment: {file name: text}. Pure: writes nothing."""
+    """The files of one model in one environment: {file name: text}; images by tag when `image_refs` is
+    None. Pure: writes nothing."""
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
@@ -118,12 +127,26 @@ def render(loaded: LoadedManifest, root: Path, out_dir: Path, env: str | None = 
     """
     registry = settings.load(root).image_registry
     wanted = [env] if env else sorted(loaded.manifest.deployments)
-    rendered = {e: objects(loaded, e, target, image_refs or {}, registry, root)
+    rendered = {e: objects(loaded, e, target, image_refs, registry, root)
                 for e in wanted if e in loaded.manifest.deployments}
+    check_tree(out_dir, {loaded.manifest.name: rendered})
     paths, touched = write(out_dir, loaded.manifest.name, rendered, env)
     for e in touched:
         paths += kustomize(root, out_dir, e)
     return paths
+
+
+def check_tree(out_dir: Path, rendered: dict[str, dict[str, dict[str, str]]]) -> None:
+    """Before anything is written: raise when a file of the tree cannot be written, a file standing where a
+    folder goes (or a folder where a file goes). `rendered` is {model: {env: {file: text}}}."""
+    envs = {e for by_env in rendered.values() for e in by_env}
+    paths = [out_dir / e / name / file for name, by_env in rendered.items() for e, objs in by_env.items()
+             for file in objs]
+    paths += [out_dir / e / file for e in envs for file in ("kustomization.yaml", "namespace.yaml")]
+    paths += [out_dir / GITOPS / "argocd" / f"{e}.yaml" for e in envs]
+    paths += [out_dir / GITOPS / "flux" / f"kustomization-{e}.yaml" for e in envs]
+    for path in paths:
+        check_file(path)
 
 
 def write(out_dir: Path, name: str, rendered: dict[str, dict[str, str]], env: str | None = None
@@ -200,9 +223,7 @@ def _replace(folder: Path, files: dict[str, str]) -> list[Path]:
         if path.is_file() and path.read_text() == text:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{name}.partial")
-        partial.write_text(text)
-        partial.replace(path)
+        write_text(path, text)
     for stale in current:
         stale.unlink()
     _remove_if_empty(folder)

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
+from typing import Annotated
 
 import click
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from modelops import repo
 from modelops.output import echo_json
+
+_DIGEST = r"^sha256:[0-9a-f]{64}$"
+
+
+class _Image(BaseModel):
+    """One image of `build --format json` output: the fields render reads (the others are ignored)."""
+
+    model_config = ConfigDict(strict=True)
+    model: str
+    version: str
+    ref: str
+    digest: Annotated[str, StringConstraints(pattern=_DIGEST)] | None = None
+
+
+class _Images(BaseModel):
+    model_config = ConfigDict(strict=True)
+    images: list[_Image]
 
 
 def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, images: Path | None,
@@ -34,14 +52,16 @@ def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, imag
     if env and env not in envs:
         raise ModelopsError(f"no model deploys to {env!r}",
                             hint=f"environments are: {', '.join(envs) or 'none'}")
-    refs = _image_refs(images) if images else {}
+    refs = _image_refs(images) if images else None
     registry = settings.load(root).image_registry
     # everything is rendered in memory first: a bad value writes nothing
-    rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target, refs.get(m.manifest.name, {}),
+    rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target,
+                                                        None if refs is None else refs.get(m.manifest.name, {}),
                                                         registry, root)
                                   for e in sorted(m.manifest.deployments) if env in (None, e)}
                 for m in loaded}
     out = out if out.is_absolute() else Path.cwd() / out
+    kubernetes.check_tree(out, rendered)
     files: list[Path] = []
     touched: set[str] = set()
     for name, environments in rendered.items():
@@ -74,18 +94,27 @@ def _shown(path: Path) -> str:
 
 def _image_refs(path: Path) -> dict[str, dict[str, str]]:
     """{model: {version or image key: ref by digest}} from `build --format json` output."""
-    from modelops.errors import ModelopsError
+    from modelops import yamlsafe
+    from modelops.errors import ModelopsError, Problem
 
+    hint = 'expected `modelops build --format json` output: {"images": [{"model", "version", "ref", "digest"}]}'
     try:
-        images = json.loads(path.read_text())["images"]
-        refs: dict[str, dict[str, str]] = {}
-        for image in images:
-            ref, digest = str(image["ref"]), str(image.get("digest") or "")
-            if digest and "@" not in ref:
-                name, _, tag = ref.rpartition(":")
-                ref = f"{name if name and '/' not in tag else ref}@{digest}"
-            refs.setdefault(str(image["model"]), {})[str(image["version"])] = ref
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise ModelopsError(f"not the output of `modelops build --format json` ({exc})", file=str(path),
-                            hint='expected {"images": [{"model", "version", "ref", "digest"}]}') from None
+        images = _Images.model_validate_json(path.read_bytes()).images
+    except ValidationError as exc:
+        problems = [Problem(file=str(path), field=yamlsafe.dotted(err["loc"]), message=_message(err), hint=hint)
+                    for err in exc.errors()]
+        raise ModelopsError(problems[0].message, file=str(path), problems=problems) from None
+    refs: dict[str, dict[str, str]] = {}
+    for image in images:
+        ref = image.ref
+        if image.digest and "@" not in ref:
+            name, _, tag = ref.rpartition(":")
+            ref = f"{name if name and '/' not in tag else ref}@{image.digest}"
+        refs.setdefault(image.model, {})[image.version] = ref
     return refs
+
+
+def _message(err: dict) -> str:
+    value = err.get("input")
+    shown = err["type"] != "missing" and not isinstance(value, dict | list | bytes)
+    return err["msg"] + (f" (got {value!r})" if shown else "")

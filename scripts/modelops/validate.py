@@ -22,7 +22,7 @@ def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[
     problems: list[Problem] = []
     for folder in folders:
         problems += validate_folder(folder, root, offline=offline)
-    return problems + repository_problems(root)
+    return problems + [p for p in repository_problems(root) if p not in problems]
 
 
 def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:

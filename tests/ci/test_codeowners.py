@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from modelops import files
+from modelops.errors import ModelopsError
 from tests.ci.conftest import PROJECT
 
 GENERATED = """\
@@ -67,3 +69,42 @@ def test_hand_written_rules_outside_the_block_are_kept(repo, modelops):
     modelops("codeowners")
     assert path.read_text() == "# platform\n/scripts/ @platform-team\n\n" + GENERATED.replace(
         "/models/diabetes/ @ml-team @health/analytics\n", "")
+
+
+@pytest.mark.parametrize(("spoil", "words"), [
+    (lambda repo: (repo / ".github" / "CODEOWNERS").write_bytes(b"/scripts/ @a\xff\n"),
+     ".github/CODEOWNERS: is not UTF-8 text (byte 0xff at offset 12)"),
+    (lambda repo: (repo / ".github" / "CODEOWNERS").mkdir(), ".github/CODEOWNERS: is not a file"),
+    (lambda repo: (repo / ".github").rmdir() or (repo / ".github").write_text("x\n"), ".github: is not a folder"),
+])
+def test_an_unusable_file_is_one_clear_error_and_nothing_is_left_behind(repo, modelops, spoil, words):
+    spoil(repo)
+    before = sorted(p.relative_to(repo) for p in repo.rglob("*"))
+    for args in (("codeowners",), ("codeowners", "--check"), ("validate", "--offline")):
+        done = modelops(*args)
+        assert done.returncode == 1
+        assert done.stderr.startswith(words), done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(p.relative_to(repo) for p in repo.rglob("*")) == before
+
+
+def test_an_invalid_manifest_is_the_only_problem_reported(repo, modelops):
+    modelops("codeowners")
+    manifest = repo / "models" / "iris" / "model.yaml"
+    manifest.write_text(manifest.read_text() + "bad: [\n")
+    done = modelops("validate", "--offline")
+    assert done.returncode == 1
+    assert "CODEOWNERS" not in done.stderr
+    assert done.stderr.count("models/iris/model.yaml") == 1
+    for args in (("codeowners",), ("codeowners", "--check")):
+        done = modelops(*args)
+        assert (done.returncode, done.stderr.count("\n")) == (1, 1)
+        assert done.stderr.startswith("models/iris/model.yaml:")
+
+
+def test_a_failed_write_leaves_no_partial_file(tmp_path):
+    target = tmp_path / "folder"
+    target.mkdir()
+    with pytest.raises(ModelopsError, match="cannot write: Is a directory"):
+        files.write_text(target, "text\n")
+    assert [p.name for p in tmp_path.iterdir()] == ["folder"]

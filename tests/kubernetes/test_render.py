@@ -285,3 +285,53 @@ def test_a_broken_template_is_a_clear_error_and_writes_nothing(repo, modelops, e
     assert done.returncode == 1
     assert words in done.stderr and "Traceback" not in done.stderr, done.stderr
     assert not (repo / "deploy").exists()
+
+
+@pytest.mark.parametrize(("blocker", "words"), [
+    ("staging", "deploy/staging: is not a folder, but files go in it"),
+    ("gitops/argocd", "deploy/gitops/argocd: is not a folder, but files go in it"),
+    ("staging/iris/service.yaml/", "deploy/staging/iris/service.yaml: is a folder where a file goes"),
+])
+def test_a_file_in_the_way_is_found_before_anything_is_written(repo, modelops, blocker, words):
+    path = repo / "deploy" / blocker
+    path.parent.mkdir(parents=True)
+    path.mkdir() if blocker.endswith("/") else path.write_text("in the way\n")
+    before = sorted((repo / "deploy").rglob("*"))
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"{repo / words}\n  hint: move it away"), done.stderr
+    assert sorted((repo / "deploy").rglob("*")) == before
+
+
+def test_an_output_that_is_not_a_folder_is_refused(repo, modelops):
+    done = modelops("render", "--target", "kubernetes", "--out", "/dev/null")
+    assert done.returncode == 1
+    assert done.stderr.startswith("/dev/null: is not a folder, but files go in it\n"), done.stderr
+    (repo / "blocker").write_text("a file\n")
+    done = modelops("render", "models/iris", "--env", "staging", "--out", "blocker/context")
+    assert done.returncode == 1
+    assert done.stderr.startswith("blocker: is not a folder, but files go in it\n"), done.stderr
+
+
+def test_images_must_hold_every_rendered_image(repo, modelops):
+    (repo / "images.json").write_text('{"images": []}')
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy", "--images", "images.json")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: --images holds no image of diabetes with key 1.0.0\n"
+                                  "  hint: build and push the images of every model first"), done.stderr
+    assert not (repo / "deploy").exists()
+
+
+def test_a_malformed_images_file_names_the_entry_and_field(repo, modelops):
+    images = {"images": [
+        {"model": "iris", "version": "1.2.0", "ref": "registry.example.com/models/iris:1.2.0", "digest": DIGEST},
+        {"model": ["x"], "version": {}, "ref": 1, "digest": None},
+        {"model": "iris", "version": "1.1.0", "ref": "registry.example.com/models/iris:1.1.0", "digest": "sha256:1"}]}
+    (repo / "images.json").write_text(json.dumps(images))
+    done = modelops("render", "--target", "kubernetes", "--out", "deploy", "--images", "images.json")
+    assert done.returncode == 1
+    fields = [line.split(": ")[1] for line in done.stderr.splitlines() if line.startswith("images.json: ")]
+    assert fields == ["images[1].model", "images[1].version", "images[1].ref", "images[2].digest"], done.stderr
+    assert "images[1].ref: Input should be a valid string (got 1)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (repo / "deploy").exists()

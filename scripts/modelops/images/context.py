@@ -21,6 +21,7 @@ import yaml
 import modelops
 from modelops import artifacts, settings, templates
 from modelops.errors import ModelopsError
+from modelops.files import check_folder
 from modelops.images import strip
 from modelops.manifest import LoadedManifest, Manifest
 from modelops.scan import sbom
@@ -234,6 +235,7 @@ def render(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels
 
     The wheels of `wheels` go in with their shared libraries stripped (see `strip`); `log` tells when.
     """
+    check_folder(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

@@ -1,0 +1,45 @@
+"""Writing files whole or not at all, with errors that name the path."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from modelops.errors import ModelopsError
+
+_ELSEWHERE = "move it away, or write somewhere else (--out)"
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write `path` through a temporary file in its folder (removed on failure), so it is never half-written."""
+    try:
+        fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(partial, path)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ModelopsError(f"cannot write: {exc.strerror}", file=str(path),
+                            hint="make it a writable file (or remove it) and run again") from None
+
+
+def check_folder(folder: Path) -> None:
+    """Raise, before anything is written, unless `folder` is a folder or can be made one (no part of its path
+    is a file)."""
+    for part in (folder, *folder.parents):
+        if part.exists() or part.is_symlink():
+            if not part.is_dir():
+                raise ModelopsError("is not a folder, but files go in it", file=str(part),
+                                    hint=_ELSEWHERE)
+            return
+
+
+def check_file(path: Path) -> None:
+    """Raise, before anything is written, unless `path` can be written as a file."""
+    if path.is_dir():
+        raise ModelopsError("is a folder where a file goes", file=str(path), hint=_ELSEWHERE)
+    check_folder(path.parent)
