@@ -32,7 +32,7 @@ def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[
     problems += example_problems
     verified, artifact_problems = _artifacts(loaded, offline)
     problems += artifact_problems
-    if not offline and verified and example:
+    if not offline and verified:
         problems += _loads(loaded, verified, example)
     return problems
 
@@ -140,8 +140,9 @@ def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[P
 
 
 def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[Problem]:
-    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(), example["inputs"],
-                              example.get("outputs"))
+    """Load each verified version; score the example too when there is a valid one."""
+    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(),
+                              example.get("inputs"), example.get("outputs"))
     index = {v.version: i for i, v in enumerate(m.manifest.versions)}
     return [m.problem(("versions", index[version], "artifact"), f"version {version}: {message}",
                       hint="check the artifact and the flavor; it is loaded with the packages installed here")
