@@ -33,5 +33,12 @@ class ModelopsError(Exception):
         self.problem = Problem(file=file, line=line, field=field, message=message, hint=hint)
         self.problems = problems or [self.problem]
 
+    @classmethod
+    def of(cls, problems: list[Problem]) -> ModelopsError:
+        """The error reporting all of `problems` (at least one), located at the first."""
+        first = problems[0]
+        return cls(first.message, file=first.file, line=first.line, field=first.field, hint=first.hint,
+                   problems=problems)
+
     def render(self) -> str:
         return "\n".join(p.render() for p in self.problems)

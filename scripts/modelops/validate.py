@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from modelops import artifacts, loadcheck, manifest, requirements
+from modelops import artifacts, loadcheck, manifest, requirements, state
 from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
@@ -26,7 +26,7 @@ def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[
         loaded = manifest.load(folder, root)
     except ModelopsError as exc:
         return exc.problems
-    checks = (_name, _versions, _deployments, _requirements)
+    checks = (_name, _versions, _deployments, state.alias_problems, _requirements)
     problems = [p for check in checks for p in check(loaded)]
     example, example_problems = _example(loaded)
     problems += example_problems

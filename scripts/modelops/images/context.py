@@ -131,8 +131,7 @@ def model_requirements(loaded: LoadedManifest) -> str:
     text = loaded.read("requirements")
     problems = requirements.problems(loaded, text)
     if problems:
-        raise ModelopsError(problems[0].message, file=problems[0].file, line=problems[0].line,
-                            field="requirements", hint=problems[0].hint)
+        raise ModelopsError.of(problems)
     return text
 
 
