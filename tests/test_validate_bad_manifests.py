@@ -55,6 +55,7 @@ def fifo(repo: Path) -> None:
 
 
 REQS = "models/iris/requirements.txt"
+EXAMPLE = "models/iris/example.json"
 
 
 def requirement(line: str) -> Callable[[Path], None]:
@@ -144,6 +145,19 @@ CASES = [
      "models/iris/example.json", None, "example.inputs", "'sepal_length' is required"),
     ("example-not-json", write("{inputs: nope", "models/iris/example.json"), "models/iris/example.json", None,
      "example", "invalid JSON"),
+    ("example-nan", write('{"inputs": [{"sepal_length": NaN}]}', EXAMPLE), EXAMPLE, None, "example",
+     "NaN is not a number JSON allows"),
+    ("example-infinity", write('{"inputs": [{"sepal_length": Infinity}]}', EXAMPLE), EXAMPLE, None, "example",
+     "Infinity is not a number JSON allows"),
+    ("example-minus-infinity", write('{"inputs": [{"sepal_length": -Infinity}]}', EXAMPLE), EXAMPLE, None,
+     "example", "-Infinity is not a number JSON allows"),
+    ("example-overflow", write('{"inputs": [{"sepal_length": 1e400}]}', EXAMPLE), EXAMPLE, None, "example",
+     "1e400 overflows to infinity"),
+    ("example-deep-nesting", write('{"inputs": ' + "[" * 5000 + "]" * 5000 + "}", EXAMPLE), EXAMPLE, None,
+     "example", "nested deeper than 64 levels"),
+    ("yaml-deep-flow-nesting", write("x: " + "[" * 5000 + "\n"), IRIS, 1, "", "nested deeper than 64 levels"),
+    ("yaml-deep-block-nesting", write("x:\n" + "".join("  " * i + "- \n" for i in range(1, 100))), IRIS, 65, "",
+     "nested deeper than 64 levels"),
     ("yaml-alias-bomb", write(BOMB), IRIS, 1, "", "anchors (&name) are not allowed"),
     ("python-object-tag", write('name: !!python/object/apply:os.system ["touch pwned"]\n'), IRIS, 1, "name",
      "tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"),

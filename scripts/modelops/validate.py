@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
-from modelops import artifacts, loadcheck, manifest, requirements, state
+from modelops import artifacts, loadcheck, manifest, requirements, state, yamlsafe
 from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
@@ -94,13 +98,36 @@ def _requirements(m: LoadedManifest) -> list[Problem]:
         return exc.problems
 
 
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON as the runner accepts it: no NaN or Infinity, no number overflowing to infinity, at most
+    yamlsafe.MAX_DEPTH levels of nesting; raises ValueError saying what is wrong."""
+    brackets = [1 if c in "[{" else -1 for c in _JSON_STRING.sub("", text) if c in "[]{}"]
+    if max(accumulate(brackets, initial=0)) > yamlsafe.MAX_DEPTH:
+        raise ValueError(f"nested deeper than {yamlsafe.MAX_DEPTH} levels")
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows (the runner refuses it)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} overflows to infinity (the runner refuses it)")
+    return value
+
+
 def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     """The example ({"inputs": [...], "outputs": [...]?}) when it fits the signature, and its problems."""
     if m.manifest.example is None:
         return {}, []
     display = str(Path(m.display).parent / m.manifest.example)
     try:
-        data = json.loads(m.read("example"))
+        data = parse_json(m.read("example"))
     except ModelopsError as exc:
         return {}, exc.problems
     except ValueError as exc:
