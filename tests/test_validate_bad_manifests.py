@@ -110,6 +110,8 @@ CASES = [
     ("artifact-symlink-escape", symlink_escape, IRIS, 20, "versions[0].artifact.uri", "outside the model folder"),
     ("artifact-unsupported-scheme", sub("uri: artifacts/1.0.0/", "uri: ftp://host/model"), IRIS, 20,
      "versions[0].artifact.uri", "unsupported scheme 'ftp'"),
+    ("artifact-malformed-uri", sub("uri: artifacts/1.0.0/", 'uri: "http://[::1"'), IRIS, 20,
+     "versions[0].artifact.uri", "is not a valid URI: Invalid IPv6 URL"),
     ("unpinned-requirement", write("scikit-learn>=1.0\nnumpy==2.0.0\n", "models/iris/requirements.txt"),
      "models/iris/requirements.txt", 1, "requirements", "not pinned with =="),
     ("requirement-url", write("numpy==2.0.0\nhttps://evil.example/pkg.whl\n", "models/iris/requirements.txt"),

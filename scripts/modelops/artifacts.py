@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from modelops.errors import ModelopsError
 
@@ -58,9 +58,18 @@ def digest(path: Path) -> str:
     raise ModelopsError(f"{path}: no such file or directory")
 
 
+def parse(uri: str) -> ParseResult:
+    """The parts of an artifact URI; a malformed one (e.g. `http://[::1`) is a ModelopsError."""
+    try:
+        return urlparse(uri)
+    except ValueError as exc:
+        raise ModelopsError(f"{uri!r} is not a valid URI: {exc}",
+                            hint="fix the URI (a relative path, file://, http(s)://, s3://, ...)") from None
+
+
 def scheme(uri: str) -> str:
     """`s3` for `s3://…`; `` for a relative path."""
-    parsed = urlparse(uri)
+    parsed = parse(uri)
     return parsed.scheme if len(parsed.scheme) > 1 else ""
 
 
@@ -70,7 +79,7 @@ def local_path(uri: str, folder: Path) -> Path | None:
     if kind in REMOTE_SCHEMES:
         return None
     if kind == "file":
-        return Path(urlparse(uri).path)
+        return Path(parse(uri).path)
     if kind:
         raise ModelopsError(f"unsupported scheme {kind!r}",
                             hint="use a relative path, file://, " + ", ".join(f"{s}://" for s in REMOTE_SCHEMES))
@@ -143,7 +152,7 @@ def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
     MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parsed = urlparse(uri)
+    parsed = parse(uri)
     if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:
         from mlflow.utils.file_utils import download_file_using_http_uri
 
