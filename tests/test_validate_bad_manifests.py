@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +53,20 @@ def symlink(file: str, target: str) -> Callable[[Path], None]:
 def fifo(repo: Path) -> None:
     (repo / "models/iris/requirements.txt").unlink()
     os.mkfifo(repo / "models/iris/requirements.txt")
+
+
+def special_file(kind: str) -> Callable[[Path], None]:
+    """An edit adding a FIFO or a Unix socket to the artifact folder of iris 1.0.0."""
+
+    def edit(repo: Path) -> None:
+        path = repo / "models/iris/artifacts/1.0.0" / kind
+        if kind == "fifo":
+            os.mkfifo(path)
+        else:
+            with socket.socket(socket.AF_UNIX) as server:  # relative to the repository: short enough to bind
+                server.bind(str(path.relative_to(Path.cwd())))
+
+    return edit
 
 
 REQS = "models/iris/requirements.txt"
@@ -110,6 +125,10 @@ CASES = [
     ("artifact-symlink-escape", symlink_escape, IRIS, 20, "versions[0].artifact.uri", "outside the model folder"),
     ("artifact-unsupported-scheme", sub("uri: artifacts/1.0.0/", "uri: ftp://host/model"), IRIS, 20,
      "versions[0].artifact.uri", "unsupported scheme 'ftp'"),
+    ("artifact-fifo", special_file("fifo"), IRIS, 20, "versions[0].artifact.uri",
+     "artifacts/1.0.0/fifo is not a regular file"),
+    ("artifact-socket", special_file("socket"), IRIS, 20, "versions[0].artifact.uri",
+     "artifacts/1.0.0/socket is not a regular file"),
     ("artifact-malformed-uri", sub("uri: artifacts/1.0.0/", 'uri: "http://[::1"'), IRIS, 20,
      "versions[0].artifact.uri", "is not a valid URI: Invalid IPv6 URL"),
     ("unpinned-requirement", write("scikit-learn>=1.0\nnumpy==2.0.0\n", "models/iris/requirements.txt"),
@@ -241,3 +260,14 @@ def test_every_reader_of_the_requirements_refuses_a_symlink(repo: Path, command:
     assert result.code == 1
     assert "requirements.txt is a symbolic link" in result.err + result.out, result.err + result.out
     assert "root:x:0" not in result.err + result.out
+
+
+@pytest.mark.parametrize("kind", ["fifo", "socket"])
+def test_digest_refuses_what_is_not_a_regular_file(repo: Path, kind: str) -> None:
+    special_file(kind)(repo)
+    folder = repo / "models/iris/artifacts/1.0.0"
+    for path in (folder, folder / kind):
+        result = run_cli("digest", str(path), cwd=repo, timeout=30)
+        assert result.code == 1
+        assert f"{folder / kind} is not a regular file" in result.err, result.err
+        assert "Traceback" not in result.err

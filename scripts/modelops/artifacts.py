@@ -4,7 +4,7 @@ Digest of a file: the sha256 of its bytes. Digest of a directory (the canonical 
 sha256 of the text made of one line per regular file, `<sha256 of the file>  <path relative to the
 directory, with / separators>\\n`, sorted by path (bytewise, UTF-8): exactly what
 `find . -type f | sort | xargs sha256sum` prints, with the leading `./` removed. Empty folders do
-not count; symbolic links are refused.
+not count; symbolic links, FIFOs, sockets and devices are refused without being opened.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 from urllib.parse import ParseResult, urlparse
@@ -37,9 +38,7 @@ def tree_lines(folder: Path) -> list[str]:
     lines = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in dirnames + filenames:
-            if (Path(dirpath) / name).is_symlink():
-                raise ModelopsError(f"{Path(dirpath, name)} is a symbolic link",
-                                    hint="artifacts hold regular files only")
+            _kind(Path(dirpath) / name)
         for name in filenames:
             path = Path(dirpath) / name
             lines.append((path.relative_to(folder).as_posix(), file_sha256(path)))
@@ -47,15 +46,27 @@ def tree_lines(folder: Path) -> list[str]:
     return [f"{digest}  {rel}\n" for rel, digest in lines]
 
 
+def _kind(path: Path) -> str:
+    """`dir` or `file`; anything else (a symbolic link, a FIFO, a socket, a device) is refused unopened."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        raise ModelopsError(f"{path}: no such file or directory") from None
+    if stat.S_ISLNK(mode):
+        raise ModelopsError(f"{path} is a symbolic link", hint="artifacts hold regular files and folders only")
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    raise ModelopsError(f"{path} is not a regular file (a FIFO, socket or device)",
+                        hint="artifacts hold regular files and folders only")
+
+
 def digest(path: Path) -> str:
     """The sha256 of a file, or the canonical tree digest of a directory (module docstring)."""
-    if path.is_symlink():
-        raise ModelopsError(f"{path} is a symbolic link", hint="point at the file or folder itself")
-    if path.is_dir():
+    if _kind(path) == "dir":
         return hashlib.sha256("".join(tree_lines(path)).encode()).hexdigest()
-    if path.is_file():
-        return file_sha256(path)
-    raise ModelopsError(f"{path}: no such file or directory")
+    return file_sha256(path)
 
 
 def parse(uri: str) -> ParseResult:
