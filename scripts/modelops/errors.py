@@ -24,6 +24,11 @@ class Problem:
         return asdict(self)
 
 
+def excerpt(text: str, limit: int = 40) -> str:
+    """A short, quoted and escaped excerpt of untrusted text: never echo a whole unknown input back."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 class ModelopsError(Exception):
     """An error the user can act on; rendered once by the CLI, without a traceback."""
 

@@ -14,12 +14,11 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from modelops.errors import Problem
+from modelops.errors import Problem, excerpt
 from modelops.manifest import LoadedManifest
 
 HINT = "pin an exact version (name==1.2.3), optionally with an environment marker; options and URLs are not allowed"
 _COMMENT = re.compile(r"(^|\s)#.*$")
-_EXCERPT = 40
 
 
 @dataclass(frozen=True)
@@ -60,11 +59,6 @@ def _pin(line: str, number: int) -> Pin | None:
     except InvalidVersion:  # a wildcard such as ==1.*
         return None
     return Pin(canonicalize_name(requirement.name), version, number)
-
-
-def excerpt(line: str) -> str:
-    """A short, quoted and escaped excerpt of a rejected line: never echo a whole unknown file back."""
-    return repr(line[:_EXCERPT]) + ("..." if len(line) > _EXCERPT else "")
 
 
 def problems(loaded: LoadedManifest, text: str) -> list[Problem]:

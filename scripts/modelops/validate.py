@@ -30,7 +30,7 @@ def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[
         loaded = manifest.load(folder, root)
     except ModelopsError as exc:
         return exc.problems
-    checks = (_name, _versions, _deployments, state.alias_problems, _requirements)
+    checks = (_name, _owners, _versions, _deployments, state.alias_problems, _requirements)
     problems = [p for check in checks for p in check(loaded)]
     example, example_problems = _example(loaded)
     problems += example_problems
@@ -46,6 +46,12 @@ def _name(m: LoadedManifest) -> list[Problem]:
         return [m.problem(("name",), f"{m.manifest.name!r} differs from its folder {m.folder.name!r}",
                           hint=f"rename the folder or set name: {m.folder.name}")]
     return []
+
+
+def _owners(m: LoadedManifest) -> list[Problem]:
+    owners = [owner.lower() for owner in m.manifest.owners]  # GitHub handles and e-mail addresses ignore case
+    return [m.problem(("owners", i), f"{m.manifest.owners[i]} is listed twice", hint="list each owner once")
+            for i, owner in enumerate(owners) if owner in owners[:i]]
 
 
 def _versions(m: LoadedManifest) -> list[Problem]:
@@ -88,6 +94,9 @@ def _deployments(m: LoadedManifest) -> list[Problem]:
             if version == deployment.version:
                 problems.append(m.problem(("deployments", env, "shadow", i),
                                           "a version cannot shadow itself", hint="shadow another version"))
+            elif version in deployment.shadow[:i]:
+                problems.append(m.problem(("deployments", env, "shadow", i), f"{version} shadows twice",
+                                          hint="list each shadow version once"))
     return problems
 
 
