@@ -40,6 +40,13 @@ def symlink_escape(repo: Path) -> None:
     sub("uri: artifacts/1.0.0/", "uri: artifacts/outside/")(repo)
 
 
+def write_bytes(data: bytes, file: str = IRIS) -> Callable[[Path], None]:
+    def edit(repo: Path) -> None:
+        (repo / file).write_bytes(data)
+
+    return edit
+
+
 def symlink(file: str, target: str) -> Callable[[Path], None]:
     """An edit replacing `file` by a symbolic link to `target`."""
 
@@ -186,6 +193,8 @@ CASES = [
     ("yaml-alias-bomb", write(BOMB), IRIS, 1, "", "anchors (&name) are not allowed"),
     ("python-object-tag", write('name: !!python/object/apply:os.system ["touch pwned"]\n'), IRIS, 1, "name",
      "tag 'tag:yaml.org,2002:python/object/apply:os.system' is not allowed"),
+    ("invalid-utf8", write_bytes(b"name: iris\ndescription: caf\xe9\n"), IRIS, 2, "",
+     "not UTF-8: invalid byte at offset 27"),
     ("empty-file", write(""), IRIS, None, "", "the file is empty"),
     ("non-mapping-document", write("- name: iris\n"), IRIS, 1, "", "is a list, not a mapping"),
     ("invalid-yaml", write("name: iris\n  description: [unclosed\n"), IRIS, 2, "", "invalid YAML"),

@@ -49,7 +49,12 @@ def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
     if size > MAX_BYTES:
         raise ModelopsError(f"file is {size} bytes, more than the {MAX_BYTES} allowed", file=display,
                             hint="a manifest holds pointers to artifacts, not data")
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelopsError(f"not UTF-8: invalid byte at offset {exc.start}", file=display,
+                            line=data[:exc.start].count(b"\n") + 1, hint="save the file as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=_NoAliasLoader)
     except yaml.MarkedYAMLError as exc:
