@@ -30,8 +30,10 @@ class Pin:
     line: int
 
 
-def parse(text: str) -> tuple[list[Pin], list[tuple[int, str]]]:
-    """The pins of a requirements text, and (line, message) for every line that is not a pin."""
+def parse(loaded: LoadedManifest, text: str) -> tuple[list[Pin], list[Problem]]:
+    """The pins of a model's requirements text, and a problem (naming file:line and the field `requirements`)
+    for every line that is not a pin."""
+    display = str(Path(loaded.display).parent / loaded.manifest.requirements)
     pins, problems = [], []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = _COMMENT.sub("", raw).strip()
@@ -39,7 +41,8 @@ def parse(text: str) -> tuple[list[Pin], list[tuple[int, str]]]:
             continue
         pin = _pin(line, number)
         if pin is None:
-            problems.append((number, f"{excerpt(line)} is not pinned with == (name[extras]==version[; marker])"))
+            problems.append(Problem(file=display, line=number, field="requirements", hint=HINT,
+                                    message=f"{excerpt(line)} is not pinned with == (name[extras]==version[; marker])"))
         else:
             pins.append(pin)
     return pins, problems
@@ -59,10 +62,3 @@ def _pin(line: str, number: int) -> Pin | None:
     except InvalidVersion:  # a wildcard such as ==1.*
         return None
     return Pin(canonicalize_name(requirement.name), version, number)
-
-
-def problems(loaded: LoadedManifest, text: str) -> list[Problem]:
-    """The problems of a model's requirements text, each naming file:line and the field `requirements`."""
-    display = str(Path(loaded.display).parent / loaded.manifest.requirements)
-    return [Problem(file=display, line=line, field="requirements", message=message, hint=HINT)
-            for line, message in parse(text)[1]]

@@ -102,7 +102,7 @@ def _deployments(m: LoadedManifest) -> list[Problem]:
 
 def _requirements(m: LoadedManifest) -> list[Problem]:
     try:
-        return requirements.problems(m, m.read("requirements"))
+        return requirements.parse(m, m.read("requirements"))[1]
     except ModelopsError as exc:
         return exc.problems
 

@@ -129,7 +129,7 @@ def runner_requirements() -> str:
 def model_requirements(loaded: LoadedManifest) -> str:
     """The model's requirements file, refused unless every line is pinned with `==`."""
     text = loaded.read("requirements")
-    problems = requirements.problems(loaded, text)
+    _, problems = requirements.parse(loaded, text)
     if problems:
         raise ModelopsError.of(problems)
     return text

@@ -19,11 +19,10 @@ PIN_HINT = "pin an exact version (name==1.2.3): an unpinned requirement cannot b
 
 def requirements(loaded: LoadedManifest) -> tuple[list[Package], list[Problem]]:
     """The packages pinned in a model's requirements file, and a problem for every line that is not a pin."""
-    text = loaded.read("requirements")
     display = str(Path(loaded.display).parent / loaded.manifest.requirements)
-    pins, _ = pinned.parse(text)
-    problems = [replace(p, hint=PIN_HINT) for p in pinned.problems(loaded, text)]
-    return [Package(pin.name, pin.version, display, pin.line) for pin in pins], problems
+    pins, problems = pinned.parse(loaded, loaded.read("requirements"))
+    return ([Package(pin.name, pin.version, display, pin.line) for pin in pins],
+            [replace(p, hint=PIN_HINT) for p in problems])
 
 
 def sbom(path: Path, display: str) -> list[Package]:
