@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modelops.manifest import Manifest
+from modelops.manifest import MAX_TEXT, Manifest
 from tests.conftest import run_cli
 
 
@@ -53,7 +53,8 @@ def test_new_scaffolds_a_model_that_validates_once_its_artifact_is_in(repo: Path
 def test_new_refuses_bad_names_and_existing_folders(repo: Path) -> None:
     for args, words in ((["Bad_Name"], "'Bad_Name' is not a valid model name"),
                         (["iris"], "models/iris already exists"),
-                        (["ok-name", "--owner", "not an owner"], "owners: 'not an owner' is not valid")):
+                        (["ok-name", "--owner", "not an owner"], "owners: 'not an owner' is not valid"),
+                        (["ok-name", "--description", "d" * (MAX_TEXT + 1)], "at most 2000 characters")):
         result = run_cli("new", *args, cwd=repo)
         assert result.code == 1
         assert words in result.err

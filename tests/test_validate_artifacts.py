@@ -51,6 +51,17 @@ def test_unloadable_artifact(repo: Path) -> None:
     assert "Traceback" not in result.err
 
 
+def test_without_an_example_each_version_still_loads(repo: Path) -> None:
+    manifest = repo / IRIS
+    manifest.write_text(manifest.read_text().replace("example: example.json\n", ""))
+    assert run_cli("validate", "models/iris", cwd=repo).code == 0
+    replace_artifact(repo, b"this is not a pickle")
+    result = run_cli("validate", "models/iris", cwd=repo)
+    assert result.code == 1
+    assert "models/iris/model.yaml:19: versions[0].artifact: version 1.0.0: does not load as sklearn" in result.err
+    assert "Traceback" not in result.err
+
+
 def test_hostile_artifact_cannot_read_secrets(repo: Path) -> None:
     code = "raise RuntimeError(repr(dict(__import__('os').environ)))"
     replace_artifact(repo, pickle.dumps(Hostile(code)))

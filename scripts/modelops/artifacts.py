@@ -4,7 +4,7 @@ Digest of a file: the sha256 of its bytes. Digest of a directory (the canonical 
 sha256 of the text made of one line per regular file, `<sha256 of the file>  <path relative to the
 directory, with / separators>\\n`, sorted by path (bytewise, UTF-8): exactly what
 `find . -type f | sort | xargs sha256sum` prints, with the leading `./` removed. Empty folders do
-not count; symbolic links are refused.
+not count; symbolic links, FIFOs, sockets and devices are refused without being opened.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 from modelops.errors import ModelopsError
 
@@ -37,9 +38,7 @@ def tree_lines(folder: Path) -> list[str]:
     lines = []
     for dirpath, dirnames, filenames in os.walk(folder):
         for name in dirnames + filenames:
-            if (Path(dirpath) / name).is_symlink():
-                raise ModelopsError(f"{Path(dirpath, name)} is a symbolic link",
-                                    hint="artifacts hold regular files only")
+            _kind(Path(dirpath) / name)
         for name in filenames:
             path = Path(dirpath) / name
             lines.append((path.relative_to(folder).as_posix(), file_sha256(path)))
@@ -47,20 +46,41 @@ def tree_lines(folder: Path) -> list[str]:
     return [f"{digest}  {rel}\n" for rel, digest in lines]
 
 
+def _kind(path: Path) -> str:
+    """`dir` or `file`; anything else (a symbolic link, a FIFO, a socket, a device) is refused unopened."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        raise ModelopsError(f"{path}: no such file or directory") from None
+    if stat.S_ISLNK(mode):
+        raise ModelopsError(f"{path} is a symbolic link", hint="artifacts hold regular files and folders only")
+    if stat.S_ISDIR(mode):
+        return "dir"
+    if stat.S_ISREG(mode):
+        return "file"
+    raise ModelopsError(f"{path} is not a regular file (a FIFO, socket or device)",
+                        hint="artifacts hold regular files and folders only")
+
+
 def digest(path: Path) -> str:
     """The sha256 of a file, or the canonical tree digest of a directory (module docstring)."""
-    if path.is_symlink():
-        raise ModelopsError(f"{path} is a symbolic link", hint="point at the file or folder itself")
-    if path.is_dir():
+    if _kind(path) == "dir":
         return hashlib.sha256("".join(tree_lines(path)).encode()).hexdigest()
-    if path.is_file():
-        return file_sha256(path)
-    raise ModelopsError(f"{path}: no such file or directory")
+    return file_sha256(path)
+
+
+def parse(uri: str) -> ParseResult:
+    """The parts of an artifact URI; a malformed one (e.g. `http://[::1`) is a ModelopsError."""
+    try:
+        return urlparse(uri)
+    except ValueError as exc:
+        raise ModelopsError(f"{uri!r} is not a valid URI: {exc}",
+                            hint="fix the URI (a relative path, file://, http(s)://, s3://, ...)") from None
 
 
 def scheme(uri: str) -> str:
     """`s3` for `s3://…`; `` for a relative path."""
-    parsed = urlparse(uri)
+    parsed = parse(uri)
     return parsed.scheme if len(parsed.scheme) > 1 else ""
 
 
@@ -70,7 +90,7 @@ def local_path(uri: str, folder: Path) -> Path | None:
     if kind in REMOTE_SCHEMES:
         return None
     if kind == "file":
-        return Path(urlparse(uri).path)
+        return Path(parse(uri).path)
     if kind:
         raise ModelopsError(f"unsupported scheme {kind!r}",
                             hint="use a relative path, file://, " + ", ".join(f"{s}://" for s in REMOTE_SCHEMES))
@@ -143,7 +163,7 @@ def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
     MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    parsed = urlparse(uri)
+    parsed = parse(uri)
     if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:
         from mlflow.utils.file_utils import download_file_using_http_uri
 

@@ -24,6 +24,11 @@ class Problem:
         return asdict(self)
 
 
+def excerpt(text: str, limit: int = 40) -> str:
+    """A short, quoted and escaped excerpt of untrusted text: never echo a whole unknown input back."""
+    return repr(text[:limit]) + ("..." if len(text) > limit else "")
+
+
 class ModelopsError(Exception):
     """An error the user can act on; rendered once by the CLI, without a traceback."""
 
@@ -32,6 +37,13 @@ class ModelopsError(Exception):
         super().__init__(message)
         self.problem = Problem(file=file, line=line, field=field, message=message, hint=hint)
         self.problems = problems or [self.problem]
+
+    @classmethod
+    def of(cls, problems: list[Problem]) -> ModelopsError:
+        """The error reporting all of `problems` (at least one), located at the first."""
+        first = problems[0]
+        return cls(first.message, file=first.file, line=first.line, field=first.field, hint=first.hint,
+                   problems=problems)
 
     def render(self) -> str:
         return "\n".join(p.render() for p in self.problems)

@@ -19,10 +19,10 @@ DEFAULT_TIMEOUT = 120  # seconds; MODELOPS_LOAD_TIMEOUT overrides it
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
 
 
-def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict],
+def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict] | None,
           expected: list[dict] | None = None) -> dict[str, str]:
-    """Score `rows` with each artifact ({version: path}) and compare with `expected` outputs when given;
-    returns {version: problem} (an empty problem when fine)."""
+    """Load each artifact ({version: path}), score `rows` with it unless they are None, and compare with
+    `expected` outputs when given; returns {version: problem} (an empty problem when fine)."""
     timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
     request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows,
                           "expected": expected})
@@ -46,7 +46,7 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
         return dict.fromkeys(artifacts, f"the loader crashed: {last[:300]}")
 
 
-def _score(flavor: str, path: str, signature: dict, rows: list[dict], expected: list[dict] | None) -> str:
+def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, expected: list[dict] | None) -> str:
     import numpy as np
 
     from modelops import flavors
@@ -58,13 +58,15 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict], expected: 
     names = [c.name for c in sig.inputs]
     same = len({c.type for c in sig.inputs}) == 1
     dtype = NUMPY_DTYPES[sig.inputs[0].type] if same else object
-    batch = np.array([[row.get(n) for n in names] for row in rows], dtype=dtype)
     try:
         model = flavors.load(flavor, Path(path), names)
     except ModelopsError as exc:
         return f"does not load as {flavor}: {exc}"
     except Exception as exc:
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
+    if rows is None:
+        return ""
+    batch = np.array([[row.get(n) for n in names] for row in rows], dtype=dtype)
     try:
         predictions = np.asarray(model.predict(batch)).tolist()
     except Exception as exc:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import difflib
+import errno
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -27,7 +30,8 @@ RelFile = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Owner = Annotated[str, StringConstraints(
     pattern=r"^(@[A-Za-z0-9][A-Za-z0-9-]{0,38}(/[A-Za-z0-9._-]{1,100})?|[^@\s]+@[^@\s]+\.[a-z]{2,})$")]
-Text = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]*$")]
+MAX_TEXT = 2000  # characters of a description
+Text = Annotated[str, StringConstraints(max_length=MAX_TEXT, pattern=r"^[^\x00-\x09\x0b-\x1f\x7f]*$")]
 
 
 class _Strict(BaseModel):
@@ -185,6 +189,43 @@ class LoadedManifest(BaseModel):
     def problem(self, path: tuple, message: str, hint: str = "", file: str = "") -> Problem:
         return Problem(file=file or self.display, line=self.line(*path) if not file else None,
                        field=yamlsafe.dotted(path), message=message, hint=hint)
+
+    def read(self, field: Literal["requirements", "example"]) -> str:
+        """The text of the file the manifest names in `field` (see `read_named`)."""
+        return read_named(self.folder, getattr(self.manifest, field), field, self.display, self.line(field))
+
+
+MAX_NAMED_BYTES = 1 << 20
+_NAMED_HINTS = {"requirements": "list the model's runtime packages, one `name==version` per line",
+                "example": 'write {"inputs": [{column: value, ...}]} in it, or remove the field'}
+
+
+def read_named(folder: Path, name: str, field: str, display: str, line: int | None = None) -> str:
+    """The UTF-8 text of `folder/name`, a file the manifest names in `field`: a regular file in the model
+    folder, never a symbolic link (whose target is never opened), a FIFO or a device."""
+    def refuse(message: str, hint: str) -> ModelopsError:
+        return ModelopsError(f"{name} {message}", file=display, line=line, field=field, hint=hint)
+
+    if "/" in name or name in (".", ".."):
+        raise refuse("leaves the model folder", "name a file in the model folder")
+    try:
+        fd = os.open(folder / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise refuse("does not exist", _NAMED_HINTS[field]) from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise refuse("is a symbolic link", "commit the file itself in the model folder") from None
+        raise refuse(f"cannot be read: {exc.strerror}", "make it a readable regular file") from None
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise refuse("is not a regular file", "commit a regular file in the model folder")
+        data = handle.read(MAX_NAMED_BYTES + 1)
+    if len(data) > MAX_NAMED_BYTES:
+        raise refuse(f"is more than {MAX_NAMED_BYTES} bytes", "it holds a few lines, not data")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"is not UTF-8 (byte {exc.start})", "save it as UTF-8") from None
 
 
 def load(folder: Path, display_root: Path) -> LoadedManifest:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from modelops import artifacts, wrap
+from modelops import artifacts, manifest, wrap
 from modelops.errors import ModelopsError
 from modelops.plan import Action
 from modelops.settings import STATE_DIR, Settings
@@ -114,7 +114,8 @@ class Registry:
         version = next(v for v in model.versions if v.version == action.version)
         path = artifacts.fetch(version.uri, model.folder, version.sha256)
         with tempfile.TemporaryDirectory(prefix="modelops-register-") as work:
-            source = wrap.model_dir(path, model.manifest, model.folder, Path(work))
+            pins = manifest.read_named(model.folder, model.manifest.requirements, "requirements", model.display)
+            source = wrap.model_dir(path, model.manifest, pins, Path(work))
             logged = self.client.create_logged_model(self._experiment(), name=_logged_name(model.name, version.version),
                                                      tags={k: action.tags[k] for k in sorted(action.tags)})
             self.client.log_model_artifacts(logged.model_id, str(source))

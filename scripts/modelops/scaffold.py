@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
+from typing import Annotated
 
 from modelops import templates
-from modelops.errors import ModelopsError
-from modelops.manifest import NAME_RE, Manifest
+from modelops.errors import ModelopsError, excerpt
+from modelops.manifest import MAX_TEXT, NAME_RE, Manifest
 from modelops.repo import MODELS_DIR
 
 SOURCE = "new-model"
@@ -49,13 +50,15 @@ def _check_field(field: str, value: object) -> None:
     """Validate one user-given value with the manifest's own field type."""
     from pydantic import TypeAdapter, ValidationError
 
+    info = Manifest.model_fields[field]
+    kind = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
     try:
-        TypeAdapter(Manifest.model_fields[field].annotation).validate_python(value, strict=True)
+        TypeAdapter(kind).validate_python(value, strict=True)
     except ValidationError:
         shown = value[0] if isinstance(value, list) else value
-        raise ModelopsError(f"{shown!r} is not valid", field=field,
+        raise ModelopsError(f"{excerpt(str(shown))} is not valid", field=field,
                             hint=_FIELD_HINTS[field]) from None
 
 
 _FIELD_HINTS = {"owners": "an owner is @user, @org/team or an e-mail address",
-                "description": "a description is text of at most 2000 characters without control characters"}
+                "description": f"a description is text of at most {MAX_TEXT} characters without control characters"}

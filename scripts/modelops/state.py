@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops.errors import ModelopsError
+from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest, Manifest
 
 MANAGED = "modelops.managed"
@@ -118,21 +118,32 @@ def aliases_of(deployments: dict) -> dict[str, str]:
     return aliases
 
 
+def alias_problems(loaded: LoadedManifest) -> list[Problem]:
+    """Environments making an alias MLflow reserves (latest, v<N>) or an alias another environment makes
+    (e.g. `prod-canary` next to prod's canary)."""
+    problems, made_by = [], {}
+    for env, deployment in loaded.manifest.deployments.items():
+        for alias in aliases_of({env: deployment.model_dump()}):
+            if _RESERVED_ALIAS.match(alias):
+                problems.append(loaded.problem(("deployments", env), f"environment {env!r} makes the alias "
+                                               f"{alias!r}, which MLflow reserves",
+                                               hint="rename the environment (not latest, not v<N>)"))
+            elif alias in made_by:
+                problems.append(loaded.problem(("deployments", env), f"environment {env!r} makes the alias "
+                                               f"{alias!r}, which environment {made_by[alias]!r} also makes",
+                                               hint="rename one environment"))
+            made_by.setdefault(alias, env)
+    return problems
+
+
 def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
     """The registry projection of one (validated) manifest."""
     m = loaded.manifest
     deployments = {env: d.model_dump(exclude_defaults=True) for env, d in m.deployments.items()}
+    problems = alias_problems(loaded)
+    if problems:
+        raise ModelopsError.of(problems)
     aliases = aliases_of(deployments)
-    for alias in aliases:
-        if _RESERVED_ALIAS.match(alias):
-            env = alias.split("-")[0]
-            raise ModelopsError(f"environment {env!r} makes the alias {alias!r}, which MLflow reserves",
-                                file=loaded.display, line=loaded.line("deployments", env),
-                                field=f"deployments.{env}", hint="rename the environment (not latest, not v<N>)")
-    if len(aliases) != sum(1 + bool(d.canary) + len(d.shadow) for d in m.deployments.values()):
-        raise ModelopsError("two environments make the same alias (e.g. `prod-canary` and prod's canary)",
-                            file=loaded.display, line=loaded.line("deployments"), field="deployments",
-                            hint="rename one environment")
     versions = tuple(DesiredVersion(version=v.version, uri=v.artifact.uri, sha256=v.artifact.sha256,
                                     description=v.description, line=loaded.line("versions", i, "artifact", "sha256"))
                      for i, v in enumerate(m.versions))

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import re
+from itertools import accumulate
 from pathlib import Path
+from typing import Any
 
-from modelops import artifacts, loadcheck, manifest
+from modelops import artifacts, loadcheck, manifest, requirements, state, yamlsafe
 from modelops.codeowners import repository_problems
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import LoadedManifest
 from modelops.signature import check_rows
-
-# name[extras]==version, optionally followed by an environment marker or a comment
-_PINNED = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[A-Za-z0-9._,-]+\])?\s*==\s*[A-Za-z0-9.+!-]+"
-                     r"\s*(;[^#]*)?(\s+#.*)?$")
 
 
 def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
@@ -31,13 +30,13 @@ def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[
         loaded = manifest.load(folder, root)
     except ModelopsError as exc:
         return exc.problems
-    checks = (_name, _versions, _deployments, _requirements)
+    checks = (_name, _owners, _versions, _deployments, state.alias_problems, _requirements)
     problems = [p for check in checks for p in check(loaded)]
     example, example_problems = _example(loaded)
     problems += example_problems
     verified, artifact_problems = _artifacts(loaded, offline)
     problems += artifact_problems
-    if not offline and verified and example:
+    if not offline and verified:
         problems += _loads(loaded, verified, example)
     return problems
 
@@ -47,6 +46,12 @@ def _name(m: LoadedManifest) -> list[Problem]:
         return [m.problem(("name",), f"{m.manifest.name!r} differs from its folder {m.folder.name!r}",
                           hint=f"rename the folder or set name: {m.folder.name}")]
     return []
+
+
+def _owners(m: LoadedManifest) -> list[Problem]:
+    owners = [owner.lower() for owner in m.manifest.owners]  # GitHub handles and e-mail addresses ignore case
+    return [m.problem(("owners", i), f"{m.manifest.owners[i]} is listed twice", hint="list each owner once")
+            for i, owner in enumerate(owners) if owner in owners[:i]]
 
 
 def _versions(m: LoadedManifest) -> list[Problem]:
@@ -89,44 +94,52 @@ def _deployments(m: LoadedManifest) -> list[Problem]:
             if version == deployment.version:
                 problems.append(m.problem(("deployments", env, "shadow", i),
                                           "a version cannot shadow itself", hint="shadow another version"))
-    return problems
-
-
-def requirement_problems(path: Path) -> list[tuple[int, str]]:
-    """(line, message) for every requirement line that is not pinned with `==`."""
-    problems = []
-    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if not _PINNED.match(line):
-            problems.append((number, f"{line!r} is not pinned with =="))
+            elif version in deployment.shadow[:i]:
+                problems.append(m.problem(("deployments", env, "shadow", i), f"{version} shadows twice",
+                                          hint="list each shadow version once"))
     return problems
 
 
 def _requirements(m: LoadedManifest) -> list[Problem]:
-    path = m.folder / m.manifest.requirements
-    display = str(Path(m.display).parent / m.manifest.requirements)
-    if not path.is_file():
-        return [m.problem(("requirements",), f"{m.manifest.requirements} does not exist",
-                          hint="list the model's runtime packages, one `name==version` per line")]
-    return [Problem(file=display, line=line, field="requirements", message=message,
-                    hint="pin an exact version (name==1.2.3): images must be reproducible and scannable")
-            for line, message in requirement_problems(path)]
+    try:
+        return requirements.parse(m, m.read("requirements"))[1]
+    except ModelopsError as exc:
+        return exc.problems
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON as the runner accepts it: no NaN or Infinity, no number overflowing to infinity, at most
+    yamlsafe.MAX_DEPTH levels of nesting; raises ValueError saying what is wrong."""
+    brackets = [1 if c in "[{" else -1 for c in _JSON_STRING.sub("", text) if c in "[]{}"]
+    if max(accumulate(brackets, initial=0)) > yamlsafe.MAX_DEPTH:
+        raise ValueError(f"nested deeper than {yamlsafe.MAX_DEPTH} levels")
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number JSON allows (the runner refuses it)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} overflows to infinity (the runner refuses it)")
+    return value
 
 
 def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     """The example ({"inputs": [...], "outputs": [...]?}) when it fits the signature, and its problems."""
     if m.manifest.example is None:
         return {}, []
-    path = m.folder / m.manifest.example
     display = str(Path(m.display).parent / m.manifest.example)
-    if not path.is_file():
-        return {}, [m.problem(("example",), f"{m.manifest.example} does not exist",
-                              hint='write {"inputs": [{column: value, ...}]} in it, or remove the field')]
     try:
-        data = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = parse_json(m.read("example"))
+    except ModelopsError as exc:
+        return {}, exc.problems
+    except ValueError as exc:
         return {}, [Problem(file=display, field="example", message=f"invalid JSON: {exc}")]
     if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
         return {}, [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
@@ -163,8 +176,9 @@ def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[P
 
 
 def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[Problem]:
-    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(), example["inputs"],
-                              example.get("outputs"))
+    """Load each verified version; score the example too when there is a valid one."""
+    results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(),
+                              example.get("inputs"), example.get("outputs"))
     index = {v.version: i for i, v in enumerate(m.manifest.versions)}
     return [m.problem(("versions", index[version], "artifact"), f"version {version}: {message}",
                       hint="check the artifact and the flavor; it is loaded with the packages installed here")

@@ -20,8 +20,9 @@ from modelops.manifest import Manifest
 _FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle"}
 
 
-def model_dir(artifact: Path, manifest: Manifest, folder: Path, work: Path) -> Path:
-    """`artifact` itself when it is an MLflow model directory, else a directory made in `work`."""
+def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path) -> Path:
+    """`artifact` itself when it is an MLflow model directory, else a directory made in `work` (with the
+    model's `requirements` text)."""
     if artifact.is_dir():
         if not (artifact / "MLmodel").is_file():
             raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
@@ -42,13 +43,11 @@ def model_dir(artifact: Path, manifest: Manifest, folder: Path, work: Path) -> P
     target.mkdir()
     filename = f"model{artifact.suffix}"
     shutil.copyfile(artifact, target / filename)
-    requirements = folder / manifest.requirements
-    pins = requirements.read_text() if requirements.is_file() else ""
-    (target / "requirements.txt").write_text(pins)
+    (target / "requirements.txt").write_text(requirements)
     mlmodel = Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
     mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename)
     mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
-                       sklearn_version=_pinned(pins, "scikit-learn"),
+                       sklearn_version=_pinned(requirements, "scikit-learn"),
                        skops_trusted_types=_skops_types(artifact) if fmt == "skops" else None)
     mlmodel.save(str(target / "MLmodel"))
     return target

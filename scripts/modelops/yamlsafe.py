@@ -10,6 +10,7 @@ import yaml
 from modelops.errors import ModelopsError
 
 MAX_BYTES = 256 * 1024
+MAX_DEPTH = 64  # levels of nested mappings and sequences, in manifests as in examples
 _PLAIN_TAGS = {f"tag:yaml.org,2002:{kind}" for kind in ("map", "seq", "str", "int", "float", "bool", "null")}
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -17,7 +18,9 @@ Path_ = tuple[str | int, ...]
 
 
 class _NoAliasLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses anchors and aliases (no billion-laughs)."""
+    """A SafeLoader that refuses anchors and aliases (no billion-laughs) and nesting deeper than MAX_DEPTH."""
+
+    depth = 0
 
     def compose_node(self, parent, index):  # type: ignore[no-untyped-def]
         if self.check_event(yaml.AliasEvent):
@@ -28,7 +31,13 @@ class _NoAliasLoader(yaml.SafeLoader):
         if getattr(event, "anchor", None):
             raise yaml.MarkedYAMLError(None, None, "anchors (&name) are not allowed in manifests",
                                        event.start_mark)
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise yaml.MarkedYAMLError(None, None, f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
@@ -40,7 +49,12 @@ def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
     if size > MAX_BYTES:
         raise ModelopsError(f"file is {size} bytes, more than the {MAX_BYTES} allowed", file=display,
                             hint="a manifest holds pointers to artifacts, not data")
-    text = path.read_bytes().decode("utf-8", errors="replace")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ModelopsError(f"not UTF-8: invalid byte at offset {exc.start}", file=display,
+                            line=data[:exc.start].count(b"\n") + 1, hint="save the file as UTF-8") from None
     try:
         node = yaml.compose(text, Loader=_NoAliasLoader)
     except yaml.MarkedYAMLError as exc:

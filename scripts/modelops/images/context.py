@@ -19,13 +19,12 @@ from pathlib import Path
 import yaml
 
 import modelops
-from modelops import artifacts, settings, templates
+from modelops import artifacts, requirements, settings, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import strip
 from modelops.manifest import LoadedManifest, Manifest
 from modelops.scan import sbom
-from modelops.validate import requirement_problems
 
 PORT = 8080
 UID = 10001
@@ -130,17 +129,11 @@ def runner_requirements() -> str:
 
 def model_requirements(loaded: LoadedManifest) -> str:
     """The model's requirements file, refused unless every line is pinned with `==`."""
-    path = loaded.folder / loaded.manifest.requirements
-    display = str(Path(loaded.display).parent / loaded.manifest.requirements)
-    if not path.is_file():
-        raise ModelopsError(f"{loaded.manifest.requirements} does not exist", file=loaded.display,
-                            field="requirements", hint="list the model's packages, one name==version a line")
-    problems = requirement_problems(path)
+    text = loaded.read("requirements")
+    _, problems = requirements.parse(loaded, text)
     if problems:
-        line, message = problems[0]
-        raise ModelopsError(message, file=display, line=line, field="requirements",
-                            hint="pin an exact version (name==1.2.3); options and URLs are not allowed")
-    return path.read_text()
+        raise ModelopsError.of(problems)
+    return text
 
 
 def requirement_texts(loaded: LoadedManifest) -> list[str]:
@@ -172,7 +165,8 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
     m = loaded.manifest
     (out / "requirements").mkdir(parents=True)
     runner_txt, model_txt = out / "requirements" / "runner.txt", out / "requirements" / "model.txt"
-    for path, text in zip((runner_txt, model_txt), requirement_texts(loaded), strict=True):
+    texts = requirement_texts(loaded)
+    for path, text in zip((runner_txt, model_txt), texts, strict=True):
         path.write_text(text)
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "wheels").mkdir()
@@ -197,9 +191,9 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
         relative = f"artifacts/{number}/" + ("" if verified.is_dir() else verified.name)
         _copy(verified, model_out / relative)
         uris[number], digests[number] = relative, entry.artifact.sha256
-    for name in (m.requirements, m.example):
-        if name:
-            _copy(loaded.folder / name, model_out / name)
+    (model_out / m.requirements).write_text(texts[1])
+    if m.example:
+        (model_out / m.example).write_text(loaded.read("example"))
     (model_out / "model.yaml").write_text(
         "# The manifest as this image serves it (rendered by modelops).\n"
         + yaml.safe_dump(_image_manifest(m, target, uris), sort_keys=False))

@@ -95,14 +95,14 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     return Target(model=m.name, description=m.description,
                   signature=CompiledSignature(m.signature.inputs, m.signature.outputs), primary=primary,
                   loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
-                  environment=environment, example=_example(folder / m.example) if m.example else None)
+                  environment=environment, example=_example(loaded) if m.example else None)
 
 
-def _example(path: Path) -> list[dict] | None:
+def _example(loaded: manifest.LoadedManifest) -> list[dict] | None:
     """The example's input records, or None when the file is unreadable (it only decorates /docs)."""
     try:
-        rows = json.loads(path.read_text())["inputs"]
-    except (OSError, ValueError, KeyError, TypeError):
+        rows = json.loads(loaded.read("example"))["inputs"]
+    except (ModelopsError, ValueError, KeyError, TypeError):
         return None
     return rows if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows) else None
 

@@ -48,13 +48,11 @@ def scan(folders: list[Path], sboms: list[tuple[str, Path]], root: Path, engine:
             report.problems += exc.problems
             continue
         target = Path(model.display).parent.as_posix()
-        path = folder / model.manifest.requirements
-        if not path.is_file():
-            report.problems.append(model.problem(
-                ("requirements",), f"{model.manifest.requirements} does not exist",
-                hint="list the model's runtime packages, one name==version a line"))
+        try:
+            packages, problems = sources.requirements(model)
+        except ModelopsError as exc:
+            report.problems += exc.problems
             continue
-        packages, problems = sources.requirements(path, f"{target}/{model.manifest.requirements}")
         report.problems += problems
         _audit(report, target, packages, engine, loaded, on)
     for display, path in sboms:

@@ -3,45 +3,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
+from modelops import requirements as pinned
 from modelops.errors import ModelopsError, Problem
+from modelops.manifest import LoadedManifest
 from modelops.scan.findings import Package
-from modelops.validate import requirement_problems
 
 PIN_HINT = "pin an exact version (name==1.2.3): an unpinned requirement cannot be scanned"
 
 
-def requirements(path: Path, display: str) -> tuple[list[Package], list[Problem]]:
-    """The packages pinned in a requirements file, and a problem for every line that is not pinned."""
-    unpinned = dict(requirement_problems(path))
-    problems = [Problem(file=display, line=line, field="requirements", message=message, hint=PIN_HINT)
-                for line, message in unpinned.items()]
-    packages = []
-    for number, raw in enumerate(path.read_text(errors="replace").splitlines(), start=1):
-        line = raw.split(" #", 1)[0].strip()
-        if not line or line.startswith("#") or number in unpinned:
-            continue
-        try:
-            requirement = Requirement(line)
-        except InvalidRequirement as exc:
-            problems.append(Problem(file=display, line=number, field="requirements", message=str(exc),
-                                    hint=PIN_HINT))
-            continue
-        version = next(iter(requirement.specifier)).version
-        try:
-            Version(version)
-        except InvalidVersion:
-            problems.append(Problem(file=display, line=number, field="requirements",
-                                    message=f"{line!r} does not pin one PEP 440 version", hint=PIN_HINT))
-            continue
-        packages.append(Package(canonicalize_name(requirement.name), version, display, number))
-    return packages, problems
+def requirements(loaded: LoadedManifest) -> tuple[list[Package], list[Problem]]:
+    """The packages pinned in a model's requirements file, and a problem for every line that is not a pin."""
+    display = str(Path(loaded.display).parent / loaded.manifest.requirements)
+    pins, problems = pinned.parse(loaded, loaded.read("requirements"))
+    return ([Package(pin.name, pin.version, display, pin.line) for pin in pins],
+            [replace(p, hint=PIN_HINT) for p in problems])
 
 
 def sbom(path: Path, display: str) -> list[Package]:
