@@ -5,7 +5,7 @@
 | tracking_uri   | MODELOPS_TRACKING_URI, MLFLOW_TRACKING_URI   | sqlite:///<root>/.modelops/mlflow.db     |
 | image_registry | MODELOPS_IMAGE_REGISTRY                      | 127.0.0.1:5000/models                    |
 | base_image     | MODELOPS_BASE_IMAGE                          | python:3.11-slim                         |
-| lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds)              | 600                                      |
+| lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds, 0 < s <= 86400) | 600                                   |
 | gitops_repository | MODELOPS_GITOPS_REPOSITORY                | https://git.example.com/models.git       |
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
 
@@ -18,6 +18,7 @@ credentials for the artifact store) from the environment.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -27,6 +28,7 @@ from pathlib import Path
 from modelops.errors import ModelopsError
 
 STATE_DIR = ".modelops"
+MAX_LOCK_TIMEOUT = 86400
 _ENV = {
     "tracking_uri": ("MODELOPS_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     "image_registry": ("MODELOPS_IMAGE_REGISTRY",),
@@ -78,6 +80,20 @@ class Settings:
         return (self.root / STATE_DIR / "artifacts").as_uri()
 
 
+def _lock_timeout(value: str, source: str) -> float:
+    """lock_timeout as seconds: a finite number above 0, at most a day."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_LOCK_TIMEOUT:  # also refuses nan and inf
+        raise ModelopsError(f"lock_timeout {value!r} is not a number of seconds above 0 and at most "
+                            f"{MAX_LOCK_TIMEOUT}",
+                            file=source, field="tool.modelops.lock_timeout",
+                            hint="set how long an apply waits for another one, such as 600")
+    return seconds
+
+
 def embedded_uri(root: Path) -> str:
     return f"sqlite:///{(root / STATE_DIR / 'mlflow.db').as_posix()}"
 
@@ -104,11 +120,7 @@ def load(root: Path) -> Settings:
         if not pattern.fullmatch(values[key]):
             raise ModelopsError(f"{values[key]!r} is not valid", file=source[key], field=f"tool.modelops.{key}",
                                 hint=f"set {instead}")
-    try:
-        lock_timeout = float(values["lock_timeout"])
-    except ValueError:
-        raise ModelopsError(f"lock_timeout {values['lock_timeout']!r} is not a number of seconds",
-                            field="tool.modelops.lock_timeout") from None
+    lock_timeout = _lock_timeout(values["lock_timeout"], source["lock_timeout"])
     return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
                     image_registry=values["image_registry"], base_image=values["base_image"],
                     lock_timeout=lock_timeout, gitops_repository=values["gitops_repository"],

@@ -43,8 +43,23 @@ def test_pyproject_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(("text", "message"), [
     ("[tool.modelops\n", "invalid TOML"),
     ('[tool.modelops]\nlock_timeout = "soon"\n', "lock_timeout 'soon' is not a number of seconds"),
+    ("[tool.modelops]\nlock_timeout = -5\n", "lock_timeout '-5' is not a number of seconds above 0"),
+    ("[tool.modelops]\nlock_timeout = inf\n", "lock_timeout 'inf' is not"),
 ])
 def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(ModelopsError, match=message):
         settings.load(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "1e309", "86401"])
+def test_lock_timeout_must_be_finite_positive_and_at_most_a_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  value: str) -> None:
+    monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", value)
+    with pytest.raises(ModelopsError, match=f"lock_timeout '{value}' is not a number of seconds") as raised:
+        settings.load(tmp_path)
+    assert (raised.value.problem.file, raised.value.problem.field) == ("MODELOPS_LOCK_TIMEOUT",
+                                                                       "tool.modelops.lock_timeout")
+    assert raised.value.problem.hint
+    monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", "0.5")
+    assert settings.load(tmp_path).lock_timeout == 0.5
