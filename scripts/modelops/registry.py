@@ -28,6 +28,9 @@ EXPERIMENT = "modelops"
 LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
 _HOLDER, _EXPIRES = "modelops.lock.holder", "modelops.lock.expires"
 _NAMES_PER_QUERY = 50
+# module a database URI's driver lacks -> what to pip install
+_DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+            "pymysql": "PyMySQL", "pyodbc": "pyodbc", "pymssql": "pymssql"}
 
 
 class Registry:
@@ -35,6 +38,8 @@ class Registry:
 
     def __init__(self, settings: Settings) -> None:
         import mlflow
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         if settings.artifact_root:
@@ -43,7 +48,15 @@ class Registry:
         # The stores resolve `models:/<model id>` sources through the process-wide URIs: set them too.
         mlflow.set_tracking_uri(settings.tracking_uri)
         mlflow.set_registry_uri(settings.tracking_uri)
-        self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        try:  # a database URI opens (and migrates) its database here
+            self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        except ImportError as exc:
+            raise _missing_driver(settings, exc) from None
+        except (MlflowException, SQLAlchemyError, OSError) as exc:
+            message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+            raise settings.error("tracking_uri", f"cannot open the registry at {settings.tracking_uri}: {message}",
+                                 hint="check the tracking URI, that its server or database runs, and the "
+                                      "credentials in the environment") from None
         self._experiment_id = ""
 
     # reading -----------------------------------------------------------------------------------------
@@ -240,6 +253,17 @@ def errors(settings: Settings) -> Iterator[None]:
         raise ModelopsError(f"the registry at {settings.tracking_uri} refused: {str(exc.message)[:500]}",
                             hint="check the tracking URI, the credentials in the environment, and retry: "
                                  "apply resumes where it stopped") from None
+    except ImportError as exc:
+        raise _missing_driver(settings, exc) from None
     except OSError as exc:
         raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {exc}",
                             hint="is the MLflow server running? apply resumes where it stopped") from None
+
+
+def _missing_driver(settings: Settings, exc: ImportError) -> ModelopsError:
+    """The error for a database URI whose driver is not installed."""
+    package = _DRIVERS.get(exc.name or "", exc.name)
+    return settings.error("tracking_uri", f"the tracking URI {settings.tracking_uri} needs the Python module "
+                          f"{exc.name}, which is not installed",
+                          hint=f"pip install {package}, or name an installed driver in the URI "
+                               "(such as postgresql+psycopg2:// or mysql+pymysql://)")

@@ -167,6 +167,38 @@ def test_unreachable_registry_is_a_clear_error(make_repo) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("uri", "message", "hint"), [
+    ("foo://x", "'foo://x' is not a tracking URI modelops can use", "set the http(s):// URL"),
+    ("file:///tmp/mlruns", "is not a tracking URI modelops can use", "set the http(s):// URL"),
+    ("not a uri", "'not a uri' is not a tracking URI", "set the http(s):// URL"),
+    ("sqlite:///:memory:", "is an in-memory database", "set the http(s):// URL"),
+    ("mysql://x", "needs the Python module MySQLdb, which is not installed", "pip install mysqlclient"),
+    ("postgresql://u@127.0.0.1:1/db", "needs the Python module psycopg,", "pip install 'psycopg[binary]'"),
+])
+def test_unusable_tracking_uri_names_the_setting_and_its_source(make_repo, uri: str, message: str,
+                                                                hint: str) -> None:
+    root = make_repo(**{"iris-bad-uri": "iris"})
+    for verb in ("plan", "apply"):
+        done = run(root, verb, uri=uri, check=1)
+        assert done.stderr.startswith("MLFLOW_TRACKING_URI: tool.modelops.tracking_uri: "), done.stderr
+        assert message in done.stderr and f"hint: {hint}" in done.stderr
+        assert "Traceback" not in done.stderr
+    (root / "pyproject.toml").write_text(f"[tool.modelops]\ntracking_uri = {json.dumps(uri)}\n")
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: ") and message in done.stderr
+
+
+def test_unopenable_database_and_non_string_uri_name_the_setting(make_repo) -> None:
+    root = make_repo(**{"iris-no-db": "iris"})
+    (root / "not-a-dir").write_text("")
+    done = run(root, "plan", uri=f"sqlite:///{root}/not-a-dir/mlflow.db", check=1)
+    assert done.stderr.startswith("MLFLOW_TRACKING_URI: tool.modelops.tracking_uri: cannot open the registry at ")
+    assert "Traceback" not in done.stderr
+    (root / "pyproject.toml").write_text("[tool.modelops]\ntracking_uri = 5\n")
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: '5' is not a tracking URI")
+
+
 def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, mlflow_server) -> None:
     """Eight holders take one model's lock 25 times each: the store often sees the lock, then loses it."""
     settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=120)

@@ -63,3 +63,10 @@ def test_lock_timeout_must_be_finite_positive_and_at_most_a_day(tmp_path: Path, 
     assert raised.value.problem.hint
     monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", "0.5")
     assert settings.load(tmp_path).lock_timeout == 0.5
+
+
+@pytest.mark.parametrize("uri", ["databricks", "databricks://profile", "https://mlflow.example.com",
+                                 "postgresql+psycopg2://db/mlflow", "mssql+pyodbc://host/db", "sqlite:///tmp/x.db"])
+def test_tracking_uris_mlflow_registries_accept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    monkeypatch.setenv("MODELOPS_TRACKING_URI", uri)
+    assert settings.load(tmp_path).tracking_uri == uri
