@@ -18,12 +18,14 @@ credentials for the artifact store) from the environment.
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from modelops.errors import ModelopsError
@@ -92,6 +94,29 @@ class Settings:
         return (self.root / STATE_DIR / "artifacts").as_uri()
 
 
+def pyproject_table(root: Path) -> dict[str, Any]:
+    """`[tool.modelops]` of the repository's pyproject.toml ({} without one); an unknown key is an error."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    try:
+        tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
+    table = tool.get("modelops", {}) if isinstance(tool, dict) else None
+    if not isinstance(table, dict):
+        raise ModelopsError("is not a table", file="pyproject.toml", field="tool" if table is None else "tool.modelops",
+                            hint="write the settings under a [tool.modelops] header, one `key = value` a line")
+    allowed = [*_DEFAULTS, "scan"]
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            raise ModelopsError(f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                                file="pyproject.toml", field=f"tool.modelops.{key}",
+                                hint=f"allowed keys are: {', '.join(allowed)}")
+    return table
+
+
 def _check_tracking_uri(uri: str, source: str) -> None:
     """Refuse a tracking URI MLflow's registry cannot use, or an in-memory database (lost at once)."""
     parts = urlsplit(uri)
@@ -126,14 +151,8 @@ def load(root: Path) -> Settings:
     """Settings for the repository at `root`; MLflow's telemetry is turned off unless the user set it."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     values = dict(_DEFAULTS)
-    pyproject = root / "pyproject.toml"
-    table: dict = {}
-    if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("modelops", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
-        values.update({key: str(table[key]) for key in _DEFAULTS if key in table})
+    table = pyproject_table(root)
+    values.update({key: str(table[key]) for key in _DEFAULTS if key in table})
     source = {key: "pyproject.toml" if key in table else "(default)" for key in values}
     for key, names in _ENV.items():
         for name in names:

@@ -123,3 +123,17 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
     client.set_registered_model_tag(lock, "modelops.lock.expires", str(int(time.time()) - 1))  # its holder died
     assert "  + register iris 1.2.0" in run(root, "apply").stdout
     assert [m.name for m in client.search_registered_models()] == ["iris"]
+
+
+def test_pyproject_mistakes_are_one_error_for_every_verb(make_repo) -> None:
+    root = make_repo(**{"iris-typo": "iris"})
+    (root / "pyproject.toml").write_text('[tool.modelops]\ntrackng_uri = "http://127.0.0.1:9"\n')
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.trackng_uri: unknown setting 'trackng_uri' "
+                                  "(did you mean 'tracking_uri'?)")
+    assert not (root / ".modelops").exists()
+    (root / "pyproject.toml").write_text('[tool]\nmodelops = "x"\n')
+    for verb in ("plan", "apply", "scan"):
+        done = run(root, verb, check=1)
+        assert done.stderr.startswith("pyproject.toml: tool.modelops: is not a table"), done.stderr
+        assert "Traceback" not in done.stderr
