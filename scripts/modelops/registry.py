@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +157,15 @@ class Registry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic)."""
+    def lock(self, name: str, log: Callable[[str], None] = lambda line: None) -> Iterator[None]:
+        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic).
+        `log` is told once when the lock is held by another apply and this one waits."""
         from mlflow.exceptions import MlflowException
 
-        lock, holder = name + LOCK_SUFFIX, uuid.uuid4().hex
+        lock, holder = name + LOCK_SUFFIX, f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:12]})"
         timeout = self.settings.lock_timeout
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 self.client.create_registered_model(
@@ -179,6 +184,11 @@ class Registry:
                 raise ModelopsError(f"another apply has been changing {name} for over {timeout:.0f}s",
                                     hint=f"retry later; if no apply is running, delete the registered model {lock}")
             else:
+                if held and not told:
+                    expires = datetime.fromtimestamp(float(held.get(_EXPIRES, 0)), UTC).strftime("%H:%M:%S UTC")
+                    log(f"waiting for the lock {lock} held by {held.get(_HOLDER, '?')} until {expires} (taken over "
+                        f"then unless its holder renews it; giving up after {timeout:.0f}s)")
+                    told = True
                 time.sleep(0.5)
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._renew, args=(lock, holder, stop), daemon=True)

@@ -116,12 +116,19 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
     client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
                                                "modelops.lock.expires": str(int(time.time()) + 3600)})
     waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
-    assert waited.stderr == ("error: another apply has been changing iris for over 2s\n"
-                             f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
+    assert waited.stderr.startswith(f"waiting for the lock {lock} held by another apply until ")
+    assert waited.stderr.endswith("(taken over then unless its holder renews it; giving up after 2s)\n"
+                                  "error: another apply has been changing iris for over 2s\n"
+                                  f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
     assert snapshot(uri, "iris") == {"iris": None}
 
-    client.set_registered_model_tag(lock, "modelops.lock.expires", str(int(time.time()) - 1))  # its holder died
-    assert "  + register iris 1.2.0" in run(root, "apply").stdout
+    expires = int(time.time()) + 3  # a killed apply's lock: not renewed, taken over once it expires
+    client.set_registered_model_tag(lock, "modelops.lock.expires", str(expires))
+    took_over = run(root, "apply")
+    until = time.strftime("%H:%M:%S UTC", time.gmtime(expires))
+    assert took_over.stderr.count("waiting for the lock") == 1
+    assert f"waiting for the lock {lock} held by another apply until {until}" in took_over.stderr
+    assert "  + register iris 1.2.0" in took_over.stdout
     assert [m.name for m in client.search_registered_models()] == ["iris"]
 
 
