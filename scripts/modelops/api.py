@@ -39,8 +39,10 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
     models = desired(folders, root)
     registry = Registry(settings)
     with errors(settings):
-        actual, managed = registry.read(m.name for m in models)
+        actual, managed, locks = registry.read(m.name for m in models)
     result = diff(models, actual, managed if every_model else None)
+    result = replace(result, notes=tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
+                                         for name, holder in sorted(locks.items())))
     if images is None:
         images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
     if not images:
@@ -62,7 +64,7 @@ def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: b
     models = {m.name: m for m in desired(folders, root)}
     registry = Registry(settings)
     with errors(settings):
-        actual, managed = registry.read(models)
+        actual, managed, _ = registry.read(models)
         first = diff(list(models.values()), actual, managed if every_model else None)
         refuse(first)
         carried: list[Action] = []

@@ -63,17 +63,20 @@ class Registry:
         self._experiment_id = ""
 
     # reading -----------------------------------------------------------------------------------------
-    def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str]]:
-        """The named models (those that exist) and the names of every managed model, in a few requests."""
+    def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str], dict[str, str]]:
+        """The named models (those that exist), the names of every managed model, and the named models
+        whose lock another apply holds (name -> who holds it until when), in a few requests."""
         wanted = set(names)
-        found, managed = {}, set()
+        found, managed, locks = {}, set(), {}
         for model in _pages(lambda token: self.client.search_registered_models(max_results=1000, page_token=token)):
             if model.tags.get("modelops.managed") == "true":
                 managed.add(model.name)
             if model.name in wanted:
                 found[model.name] = model
+            if model.name.removesuffix(LOCK_SUFFIX) in wanted - {model.name}:
+                locks[model.name.removesuffix(LOCK_SUFFIX)] = _holder(dict(model.tags))
         versions = self._versions(sorted(found))
-        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed
+        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
 
     def read_one(self, name: str) -> ActualModel | None:
         """One model, read afresh (under its lock)."""
@@ -185,9 +188,8 @@ class Registry:
                                     hint=f"retry later; if no apply is running, delete the registered model {lock}")
             else:
                 if held and not told:
-                    expires = datetime.fromtimestamp(float(held.get(_EXPIRES, 0)), UTC).strftime("%H:%M:%S UTC")
-                    log(f"waiting for the lock {lock} held by {held.get(_HOLDER, '?')} until {expires} (taken over "
-                        f"then unless its holder renews it; giving up after {timeout:.0f}s)")
+                    log(f"waiting for the lock {lock} held by {_holder(held)} (taken over then unless its holder "
+                        f"renews it; giving up after {timeout:.0f}s)")
                     told = True
                 time.sleep(0.5)
         stop = threading.Event()
@@ -228,6 +230,15 @@ class Registry:
         if held is not None and held.get(_HOLDER) == holder:
             with contextlib.suppress(MlflowException):
                 self.client.delete_registered_model(lock)
+
+
+def _holder(tags: dict[str, str]) -> str:
+    """Who holds a lock until when: `host pid 12 (4f0c...) until 10:20:00 UTC`."""
+    try:
+        expires = datetime.fromtimestamp(float(tags.get(_EXPIRES, "")), UTC).strftime("%H:%M:%S UTC")
+    except ValueError:
+        expires = "an unknown time"
+    return f"{tags.get(_HOLDER, 'an unknown holder')} until {expires}"
 
 
 def _logged_name(model: str, version: str) -> str:

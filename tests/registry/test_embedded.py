@@ -49,7 +49,8 @@ def test_model_removed_from_git_is_reported_and_kept(make_repo) -> None:
     plan = json.loads(run(root, "plan", "--format", "json", "--detailed-exitcode", check=2).stdout)
     assert plan == {"actions": [], "drift": [{
         "kind": "not-in-git", "model": "diabetes", "subject": "diabetes", "blocking": False,
-        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}]}
+        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}],
+        "notes": []}
     applied = run(root, "apply").stdout
     assert "  ! registered model diabetes has no folder in git" in applied
     assert snapshot(embedded_uri(root), "diabetes")["diabetes"] is not None
@@ -115,6 +116,9 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
     lock = "iris.modelops-lock"
     client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
                                                "modelops.lock.expires": str(int(time.time()) + 3600)})
+    plan = run(root, "plan", "--detailed-exitcode", check=2).stdout  # the lock is information, not drift
+    assert "  i iris is locked by another apply: another apply until " in plan and "0 drift" in plan
+    assert json.loads(run(root, "plan", "--format", "json").stdout)["notes"][0].startswith("iris is locked")
     waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
     assert waited.stderr.startswith(f"waiting for the lock {lock} held by another apply until ")
     assert waited.stderr.endswith("(taken over then unless its holder renews it; giving up after 2s)\n"

@@ -30,7 +30,7 @@ def test_apply_twice_then_nothing_and_versions_load_with_plain_mlflow(make_repo,
     second = run(root, "apply", "models/iris-twice", "models/diabetes-twice", uri=mlflow_server.uri)
     assert second.stdout == f"nothing to do: the registry at {mlflow_server.uri} matches git\n"
     plan = run(root, "plan", "--format", "json", "models/iris-twice", "models/diabetes-twice", uri=mlflow_server.uri)
-    assert json.loads(plan.stdout) == {"actions": [], "drift": []}
+    assert json.loads(plan.stdout) == {"actions": [], "drift": [], "notes": []}
 
     state = snapshot(mlflow_server.uri, "iris-twice")["iris-twice"]
     assert state["aliases"] == {"production": "1.0.0", "production-canary": "1.1.0", "production-shadow-0": "1.2.0",
