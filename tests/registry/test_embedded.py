@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from mlflow import MlflowClient
 
 from modelops.artifacts import digest
-from tests.registry.helpers import free_port, run, score, snapshot, snapshot_in_child, wait_for_port
+from tests.registry.helpers import free_port, popen, run, score, snapshot, snapshot_in_child, wait_for_port
 
 
 def embedded_uri(root) -> str:
@@ -148,3 +150,30 @@ def test_pyproject_mistakes_are_one_error_for_every_verb(make_repo) -> None:
         done = run(root, verb, check=1)
         assert done.stderr.startswith("pyproject.toml: tool.modelops: is not a table"), done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_serve_of_a_registered_alias_reads_the_registry_apply_wrote(make_repo) -> None:
+    root = make_repo(iris="iris")
+    run(root, "apply")
+    port = free_port()
+    server = popen(root, "serve", "models:/iris@production", "--port", str(port))  # no MLFLOW_TRACKING_URI
+    try:
+        wait_for_port(port, timeout=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # /ready is 503 until the model is loaded
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                time.sleep(0.3)
+        rows = json.loads((root / "models/iris/example.json").read_text())["inputs"]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                         data=json.dumps({"dataframe_records": rows}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert len(json.loads(answer.read())["predictions"]) == len(rows)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "not found" not in err
+    assert not (root / "mlflow.db").exists()
