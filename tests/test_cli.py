@@ -141,3 +141,28 @@ def test_a_full_disk_is_one_line_and_exit_1() -> None:
                               text=True, timeout=60, check=False)
     assert done.returncode == 1
     assert done.stderr == "error: No space left on device\n"
+
+
+def test_paths_that_select_no_model_are_errors(repo: Path) -> None:
+    for args in (["validate", "--offline", "."], ["plan", "models/iris/artifacts"], ["apply", "templates"]):
+        result = run_cli(*args, cwd=repo, env={"MLFLOW_TRACKING_URI": "", "MODELOPS_TRACKING_URI": ""})
+        assert result.code == 1, result
+        assert result.err.startswith(f"error: {args[-1]}: not a model folder (no model.yaml in it or in its "
+                                     "subfolders)\n  hint: pass model folders such as models/iris")
+    assert not (repo / ".modelops").exists()
+
+
+def test_an_empty_models_folder_is_said_and_succeeds(tmp_path: Path) -> None:
+    (tmp_path / "models").mkdir()
+    result = run_cli("validate", "--offline", cwd=tmp_path)
+    assert (result.code, result.err) == (0, "no models under models/\n")
+
+
+def test_a_missing_root_or_template_is_a_clear_error(tmp_path: Path) -> None:
+    result = run_cli("validate", cwd=tmp_path, env={"MODELOPS_ROOT": str(tmp_path / "nonexistent")})
+    assert result.code == 1 and result.err.startswith(f"error: MODELOPS_ROOT={tmp_path / 'nonexistent'}: no such")
+    (tmp_path / "models").mkdir()
+    result = run_cli("new", "foo-bar", cwd=tmp_path)
+    assert result.code == 1, result
+    assert result.err.startswith(f"templates/new-model: no templates/new-model/ folder in {tmp_path}\n  hint: ")
+    assert not any((tmp_path / "models").iterdir())

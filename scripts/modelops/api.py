@@ -39,8 +39,10 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
     models = desired(folders, root)
     registry = Registry(settings)
     with errors(settings):
-        actual, managed = registry.read(m.name for m in models)
+        actual, managed, locks = registry.read(m.name for m in models)
     result = diff(models, actual, managed if every_model else None)
+    result = replace(result, notes=tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
+                                         for name, holder in sorted(locks.items())))
     if images is None:
         images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
     if not images:
@@ -51,21 +53,23 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
 
 
 def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
-          done: Callable[[Action], None] = lambda action: None) -> Plan:
+          done: Callable[[Action], None] = lambda action: None, log: Callable[[str], None] = lambda line: None
+          ) -> Plan:
     """Reconcile the registry to git; refuses before any write when a registered version changed.
 
     Each model with work is locked, read afresh and planned again, so two applies at once never
-    register a version twice. `done` is called after each action carried out.
+    register a version twice. `done` is called after each action carried out; `log` hears of waits for a
+    lock another apply holds.
     """
     models = {m.name: m for m in desired(folders, root)}
     registry = Registry(settings)
     with errors(settings):
-        actual, managed = registry.read(models)
+        actual, managed, _ = registry.read(models)
         first = diff(list(models.values()), actual, managed if every_model else None)
         refuse(first)
         carried: list[Action] = []
         for name in dict.fromkeys(a.model for a in first.actions):
-            with registry.lock(name):
+            with registry.lock(name, log):
                 fresh = registry.read_one(name)
                 again = diff([models[name]], {name: fresh} if fresh else {})
                 refuse(again)
@@ -97,7 +101,7 @@ def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: b
         built += images
         if not push:
             continue
-        with errors(settings), registry.lock(model.name):
+        with errors(settings), registry.lock(model.name, log):
             actual = registry.read_one(model.name)
             if actual is None:
                 raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")

@@ -87,12 +87,14 @@ class Plan:
     actions: tuple[Action, ...]
     drift: tuple[Drift, ...]
     conflicts: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()  # information, neither action nor drift (a lock another apply holds)
 
     def for_model(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.model == name)
 
     def to_json(self) -> dict:
-        return {"actions": [a.to_json() for a in self.actions], "drift": [d.to_json() for d in self.drift]}
+        return {"actions": [a.to_json() for a in self.actions], "drift": [d.to_json() for d in self.drift],
+                "notes": list(self.notes)}
 
 
 def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: set[str] | None = None) -> Plan:
@@ -245,14 +247,16 @@ def render(plan: Plan, fmt: str) -> str:
         return _markdown(plan)
     lines = [f"  + {a.text()}" for a in plan.actions]
     lines += [f"  ! drift: {d.message}" + ("  [blocks apply]" if d.blocking else "") for d in plan.drift]
+    lines += [f"  i {note}" for note in plan.notes]
     summary = (f"{len(plan.actions)} action(s), {len(plan.drift)} drift" if plan.actions or plan.drift
                else "no changes: the registry matches git")
     return "\n".join([*lines, summary])
 
 
 def _markdown(plan: Plan) -> str:
+    notes = "".join(f"\n\n> {_cell(note)}" for note in plan.notes)
     if not plan.actions and not plan.drift:
-        return "### modelops plan\n\nNo changes: the registry matches git."
+        return "### modelops plan\n\nNo changes: the registry matches git." + notes
     out = ["### modelops plan", ""]
     if plan.actions:
         out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
@@ -266,7 +270,7 @@ def _markdown(plan: Plan) -> str:
         out += [f"- {'**blocks apply**: ' if d.blocking else ''}{_cell(d.message)}" for d in plan.drift]
         out.append("")
     out.append(f"{len(plan.actions)} action(s), {len(plan.drift)} drift.")
-    return "\n".join(out)
+    return "\n".join(out) + notes
 
 
 def _cell(text: str) -> str:

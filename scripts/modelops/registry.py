@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,9 @@ EXPERIMENT = "modelops"
 LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
 _HOLDER, _EXPIRES = "modelops.lock.holder", "modelops.lock.expires"
 _NAMES_PER_QUERY = 50
+# module a database URI's driver lacks -> what to pip install
+_DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
+            "pymysql": "PyMySQL", "pyodbc": "pyodbc", "pymssql": "pymssql"}
 
 
 class Registry:
@@ -35,6 +41,8 @@ class Registry:
 
     def __init__(self, settings: Settings) -> None:
         import mlflow
+        from mlflow.exceptions import MlflowException
+        from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         if settings.artifact_root:
@@ -43,21 +51,32 @@ class Registry:
         # The stores resolve `models:/<model id>` sources through the process-wide URIs: set them too.
         mlflow.set_tracking_uri(settings.tracking_uri)
         mlflow.set_registry_uri(settings.tracking_uri)
-        self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        try:  # a database URI opens (and migrates) its database here
+            self.client = mlflow.MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        except ImportError as exc:
+            raise _missing_driver(settings, exc) from None
+        except (MlflowException, SQLAlchemyError, OSError) as exc:
+            message = str(getattr(exc, "message", exc)).strip().splitlines()[0][:300]
+            raise settings.error("tracking_uri", f"cannot open the registry at {settings.tracking_uri}: {message}",
+                                 hint="check the tracking URI, that its server or database runs, and the "
+                                      "credentials in the environment") from None
         self._experiment_id = ""
 
     # reading -----------------------------------------------------------------------------------------
-    def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str]]:
-        """The named models (those that exist) and the names of every managed model, in a few requests."""
+    def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str], dict[str, str]]:
+        """The named models (those that exist), the names of every managed model, and the named models
+        whose lock another apply holds (name -> who holds it until when), in a few requests."""
         wanted = set(names)
-        found, managed = {}, set()
+        found, managed, locks = {}, set(), {}
         for model in _pages(lambda token: self.client.search_registered_models(max_results=1000, page_token=token)):
             if model.tags.get("modelops.managed") == "true":
                 managed.add(model.name)
             if model.name in wanted:
                 found[model.name] = model
+            if model.name.removesuffix(LOCK_SUFFIX) in wanted - {model.name}:
+                locks[model.name.removesuffix(LOCK_SUFFIX)] = _holder(dict(model.tags))
         versions = self._versions(sorted(found))
-        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed
+        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
 
     def read_one(self, name: str) -> ActualModel | None:
         """One model, read afresh (under its lock)."""
@@ -142,13 +161,15 @@ class Registry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic)."""
+    def lock(self, name: str, log: Callable[[str], None] = lambda line: None) -> Iterator[None]:
+        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic).
+        `log` is told once when the lock is held by another apply and this one waits."""
         from mlflow.exceptions import MlflowException
 
-        lock, holder = name + LOCK_SUFFIX, uuid.uuid4().hex
+        lock, holder = name + LOCK_SUFFIX, f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:12]})"
         timeout = self.settings.lock_timeout
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 self.client.create_registered_model(
@@ -167,6 +188,10 @@ class Registry:
                 raise ModelopsError(f"another apply has been changing {name} for over {timeout:.0f}s",
                                     hint=f"retry later; if no apply is running, delete the registered model {lock}")
             else:
+                if held and not told:
+                    log(f"waiting for the lock {lock} held by {_holder(held)} (taken over then unless its holder "
+                        f"renews it; giving up after {timeout:.0f}s)")
+                    told = True
                 time.sleep(0.5)
         stop = threading.Event()
         heartbeat = threading.Thread(target=self._renew, args=(lock, holder, stop), daemon=True)
@@ -208,6 +233,15 @@ class Registry:
                 self.client.delete_registered_model(lock)
 
 
+def _holder(tags: dict[str, str]) -> str:
+    """Who holds a lock until when: `host pid 12 (4f0c...) until 10:20:00 UTC`."""
+    try:
+        expires = datetime.fromtimestamp(float(tags.get(_EXPIRES, "")), UTC).strftime("%H:%M:%S UTC")
+    except ValueError:
+        expires = "an unknown time"
+    return f"{tags.get(_HOLDER, 'an unknown holder')} until {expires}"
+
+
 def _logged_name(model: str, version: str) -> str:
     """A logged model's name (no dots allowed): iris-v1_2_0."""
     return f"{model}-v{version.replace('.', '_')}"
@@ -241,6 +275,17 @@ def errors(settings: Settings) -> Iterator[None]:
         raise ModelopsError(f"the registry at {settings.tracking_uri} refused: {str(exc.message)[:500]}",
                             hint="check the tracking URI, the credentials in the environment, and retry: "
                                  "apply resumes where it stopped") from None
+    except ImportError as exc:
+        raise _missing_driver(settings, exc) from None
     except OSError as exc:
         raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {exc}",
                             hint="is the MLflow server running? apply resumes where it stopped") from None
+
+
+def _missing_driver(settings: Settings, exc: ImportError) -> ModelopsError:
+    """The error for a database URI whose driver is not installed."""
+    package = _DRIVERS.get(exc.name or "", exc.name)
+    return settings.error("tracking_uri", f"the tracking URI {settings.tracking_uri} needs the Python module "
+                          f"{exc.name}, which is not installed",
+                          hint=f"pip install {package}, or name an installed driver in the URI "
+                               "(such as postgresql+psycopg2:// or mysql+pymysql://)")

@@ -27,6 +27,10 @@ def new(root: Path, name: str, owner: str, description: str) -> Path:
     if folder.exists():
         raise ModelopsError(f"{MODELS_DIR}/{name} already exists", hint="choose another name, or edit that model")
     source = root / "templates" / SOURCE
+    if not source.is_dir():
+        raise ModelopsError(f"no templates/{SOURCE}/ folder in {root}", file=f"templates/{SOURCE}",
+                            hint="run modelops new in a repository made from the modelops template, or copy its "
+                                 f"templates/{SOURCE}/ folder in")
     env = templates.environment(root)
     values = {"name": name, "owner": owner, "description": description, "sha256": _PLACEHOLDER_DIGEST}
     staging = root / MODELS_DIR / f".{name}.new"

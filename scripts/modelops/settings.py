@@ -5,7 +5,7 @@
 | tracking_uri   | MODELOPS_TRACKING_URI, MLFLOW_TRACKING_URI   | sqlite:///<root>/.modelops/mlflow.db     |
 | image_registry | MODELOPS_IMAGE_REGISTRY                      | 127.0.0.1:5000/models                    |
 | base_image     | MODELOPS_BASE_IMAGE                          | python:3.11-slim                         |
-| lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds)              | 600                                      |
+| lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds, 0 < s <= 86400) | 600                                   |
 | gitops_repository | MODELOPS_GITOPS_REPOSITORY                | https://git.example.com/models.git       |
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
 
@@ -18,15 +18,20 @@ credentials for the artifact store) from the environment.
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 from modelops.errors import ModelopsError
 
 STATE_DIR = ".modelops"
+MAX_LOCK_TIMEOUT = 86400
 _ENV = {
     "tracking_uri": ("MODELOPS_TRACKING_URI", "MLFLOW_TRACKING_URI"),
     "image_registry": ("MODELOPS_IMAGE_REGISTRY",),
@@ -42,6 +47,11 @@ _REPOSITORY_PATH = r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)"
 REGISTRY_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*$")
 IMAGE_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
                       r"(@sha256:[0-9a-f]{64})?$")
+# The schemes MLflow's model registry stores accept, less `file` (MLflow refuses its file store) and the
+# Databricks Unity Catalog ones; a database scheme may name its driver (postgresql+psycopg2).
+TRACKING_SCHEMES = ("http", "https", "databricks", "sqlite", "postgresql", "mysql", "mssql")
+_TRACKING_HINT = ("set the http(s):// URL of an MLflow server, or a database URI such as sqlite:///path/mlflow.db "
+                  "or postgresql://user@host/db (unset it for the embedded registry)")
 # setting -> (pattern, what to set instead)
 _CHECKS = {
     "image_registry": (REGISTRY_RE, "a registry and path such as registry.example.com/models"),
@@ -63,6 +73,12 @@ class Settings:
     lock_timeout: float
     gitops_repository: str
     gitops_branch: str
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def error(self, key: str, message: str, hint: str) -> ModelopsError:
+        """An error about setting `key`, naming where its value came from."""
+        return ModelopsError(message, file=self.sources.get(key, "pyproject.toml"), field=f"tool.modelops.{key}",
+                             hint=hint)
 
     @property
     def embedded(self) -> bool:
@@ -78,6 +94,55 @@ class Settings:
         return (self.root / STATE_DIR / "artifacts").as_uri()
 
 
+def pyproject_table(root: Path) -> dict[str, Any]:
+    """`[tool.modelops]` of the repository's pyproject.toml ({} without one); an unknown key is an error."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return {}
+    try:
+        tool = tomllib.loads(pyproject.read_text()).get("tool", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
+    table = tool.get("modelops", {}) if isinstance(tool, dict) else None
+    if not isinstance(table, dict):
+        raise ModelopsError("is not a table", file="pyproject.toml", field="tool" if table is None else "tool.modelops",
+                            hint="write the settings under a [tool.modelops] header, one `key = value` a line")
+    allowed = [*_DEFAULTS, "scan"]
+    for key in table:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            raise ModelopsError(f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                                file="pyproject.toml", field=f"tool.modelops.{key}",
+                                hint=f"allowed keys are: {', '.join(allowed)}")
+    return table
+
+
+def _check_tracking_uri(uri: str, source: str) -> None:
+    """Refuse a tracking URI MLflow's registry cannot use, or an in-memory database (lost at once)."""
+    parts = urlsplit(uri)
+    scheme = (parts.scheme or uri).split("+")[0]  # a bare `databricks` has no "://"
+    if scheme not in TRACKING_SCHEMES or (scheme in ("http", "https") and not parts.netloc):
+        raise ModelopsError(f"{uri!r} is not a tracking URI modelops can use (scheme one of: "
+                            f"{', '.join(TRACKING_SCHEMES)})", file=source, field="tool.modelops.tracking_uri",
+                            hint=_TRACKING_HINT)
+    if scheme == "sqlite" and parts.path.strip("/") in ("", ":memory:"):
+        raise ModelopsError(f"{uri!r} is an in-memory database: the registry would be lost when modelops exits",
+                            file=source, field="tool.modelops.tracking_uri", hint=_TRACKING_HINT)
+
+
+def _lock_timeout(value: str, source: str) -> float:
+    """lock_timeout as seconds: a finite number above 0, at most a day."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_LOCK_TIMEOUT:  # also refuses nan and inf
+        raise ModelopsError(f"lock_timeout {value!r} is not a number of seconds above 0 and at most "
+                            f"{MAX_LOCK_TIMEOUT}", file=source, field="tool.modelops.lock_timeout",
+                            hint="set how long an apply waits for another one, such as 600")
+    return seconds
+
+
 def embedded_uri(root: Path) -> str:
     return f"sqlite:///{(root / STATE_DIR / 'mlflow.db').as_posix()}"
 
@@ -86,14 +151,9 @@ def load(root: Path) -> Settings:
     """Settings for the repository at `root`; MLflow's telemetry is turned off unless the user set it."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     values = dict(_DEFAULTS)
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("modelops", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
-        values.update({key: str(table[key]) for key in _DEFAULTS if key in table})
-    source = dict.fromkeys(values, "pyproject.toml")
+    table = pyproject_table(root)
+    values.update({key: str(table[key]) for key in _DEFAULTS if key in table})
+    source = {key: "pyproject.toml" if key in table else "(default)" for key in values}
     for key, names in _ENV.items():
         for name in names:
             if os.environ.get(name):
@@ -104,12 +164,10 @@ def load(root: Path) -> Settings:
         if not pattern.fullmatch(values[key]):
             raise ModelopsError(f"{values[key]!r} is not valid", file=source[key], field=f"tool.modelops.{key}",
                                 hint=f"set {instead}")
-    try:
-        lock_timeout = float(values["lock_timeout"])
-    except ValueError:
-        raise ModelopsError(f"lock_timeout {values['lock_timeout']!r} is not a number of seconds",
-                            field="tool.modelops.lock_timeout") from None
+    lock_timeout = _lock_timeout(values["lock_timeout"], source["lock_timeout"])
+    if values["tracking_uri"]:
+        _check_tracking_uri(values["tracking_uri"], source["tracking_uri"])
     return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
                     image_registry=values["image_registry"], base_image=values["base_image"],
                     lock_timeout=lock_timeout, gitops_repository=values["gitops_repository"],
-                    gitops_branch=values["gitops_branch"])
+                    gitops_branch=values["gitops_branch"], sources=source)

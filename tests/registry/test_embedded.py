@@ -7,11 +7,13 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 from mlflow import MlflowClient
 
 from modelops.artifacts import digest
-from tests.registry.helpers import free_port, run, score, snapshot, snapshot_in_child, wait_for_port
+from tests.registry.helpers import free_port, popen, run, score, snapshot, snapshot_in_child, wait_for_port
 
 
 def embedded_uri(root) -> str:
@@ -49,7 +51,8 @@ def test_model_removed_from_git_is_reported_and_kept(make_repo) -> None:
     plan = json.loads(run(root, "plan", "--format", "json", "--detailed-exitcode", check=2).stdout)
     assert plan == {"actions": [], "drift": [{
         "kind": "not-in-git", "model": "diabetes", "subject": "diabetes", "blocking": False,
-        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}]}
+        "message": "registered model diabetes has no folder in git (kept; delete it in MLflow if it is retired)"}],
+        "notes": []}
     applied = run(root, "apply").stdout
     assert "  ! registered model diabetes has no folder in git" in applied
     assert snapshot(embedded_uri(root), "diabetes")["diabetes"] is not None
@@ -115,11 +118,62 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
     lock = "iris.modelops-lock"
     client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
                                                "modelops.lock.expires": str(int(time.time()) + 3600)})
+    plan = run(root, "plan", "--detailed-exitcode", check=2).stdout  # the lock is information, not drift
+    assert "  i iris is locked by another apply: another apply until " in plan and "0 drift" in plan
+    assert json.loads(run(root, "plan", "--format", "json").stdout)["notes"][0].startswith("iris is locked")
     waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
-    assert waited.stderr == ("error: another apply has been changing iris for over 2s\n"
-                             f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
+    assert waited.stderr.startswith(f"waiting for the lock {lock} held by another apply until ")
+    assert waited.stderr.endswith("(taken over then unless its holder renews it; giving up after 2s)\n"
+                                  "error: another apply has been changing iris for over 2s\n"
+                                  f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
     assert snapshot(uri, "iris") == {"iris": None}
 
-    client.set_registered_model_tag(lock, "modelops.lock.expires", str(int(time.time()) - 1))  # its holder died
-    assert "  + register iris 1.2.0" in run(root, "apply").stdout
+    expires = int(time.time()) + 3  # a killed apply's lock: not renewed, taken over once it expires
+    client.set_registered_model_tag(lock, "modelops.lock.expires", str(expires))
+    took_over = run(root, "apply")
+    until = time.strftime("%H:%M:%S UTC", time.gmtime(expires))
+    assert took_over.stderr.count("waiting for the lock") == 1
+    assert f"waiting for the lock {lock} held by another apply until {until}" in took_over.stderr
+    assert "  + register iris 1.2.0" in took_over.stdout
     assert [m.name for m in client.search_registered_models()] == ["iris"]
+
+
+def test_pyproject_mistakes_are_one_error_for_every_verb(make_repo) -> None:
+    root = make_repo(**{"iris-typo": "iris"})
+    (root / "pyproject.toml").write_text('[tool.modelops]\ntrackng_uri = "http://127.0.0.1:9"\n')
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.trackng_uri: unknown setting 'trackng_uri' "
+                                  "(did you mean 'tracking_uri'?)")
+    assert not (root / ".modelops").exists()
+    (root / "pyproject.toml").write_text('[tool]\nmodelops = "x"\n')
+    for verb in ("plan", "apply", "scan"):
+        done = run(root, verb, check=1)
+        assert done.stderr.startswith("pyproject.toml: tool.modelops: is not a table"), done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_serve_of_a_registered_alias_reads_the_registry_apply_wrote(make_repo) -> None:
+    root = make_repo(iris="iris")
+    run(root, "apply")
+    port = free_port()
+    server = popen(root, "serve", "models:/iris@production", "--port", str(port))  # no MLFLOW_TRACKING_URI
+    try:
+        wait_for_port(port, timeout=120)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # /ready is 503 until the model is loaded
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=5).close()
+                break
+            except urllib.error.HTTPError:
+                time.sleep(0.3)
+        rows = json.loads((root / "models/iris/example.json").read_text())["inputs"]
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", method="POST",
+                                         data=json.dumps({"dataframe_records": rows}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            assert len(json.loads(answer.read())["predictions"]) == len(rows)
+    finally:
+        server.terminate()
+        _, err = server.communicate(timeout=30)
+    assert "not found" not in err
+    assert not (root / "mlflow.db").exists()

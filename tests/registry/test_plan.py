@@ -51,7 +51,7 @@ def test_aliases_follow_the_documented_naming(iris: DesiredModel) -> None:
 
 def test_in_sync_plans_nothing(iris: DesiredModel) -> None:
     plan = diff([iris], {"iris": in_sync(iris)}, {"iris"})
-    assert plan.to_json() == {"actions": [], "drift": []}
+    assert plan.to_json() == {"actions": [], "drift": [], "notes": []}
     assert render(plan, "text") == "no changes: the registry matches git"
 
 

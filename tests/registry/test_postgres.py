@@ -50,7 +50,8 @@ def test_apply_against_mlflow_server_on_postgresql(make_repo, postgres: str, tmp
         root = make_repo()
         run(root, "apply", uri=server.uri)
         assert run(root, "apply", uri=server.uri).stdout == f"nothing to do: the registry at {server.uri} matches git\n"
-        assert json.loads(run(root, "plan", "--format", "json", uri=server.uri).stdout) == {"actions": [], "drift": []}
+        plan = json.loads(run(root, "plan", "--format", "json", uri=server.uri).stdout)
+        assert plan == {"actions": [], "drift": [], "notes": []}
         assert score(server.uri, "iris", root / "models/iris", monkeypatch) == [0, 1, 2]
     finally:
         server.stop()

@@ -30,7 +30,7 @@ def test_apply_twice_then_nothing_and_versions_load_with_plain_mlflow(make_repo,
     second = run(root, "apply", "models/iris-twice", "models/diabetes-twice", uri=mlflow_server.uri)
     assert second.stdout == f"nothing to do: the registry at {mlflow_server.uri} matches git\n"
     plan = run(root, "plan", "--format", "json", "models/iris-twice", "models/diabetes-twice", uri=mlflow_server.uri)
-    assert json.loads(plan.stdout) == {"actions": [], "drift": []}
+    assert json.loads(plan.stdout) == {"actions": [], "drift": [], "notes": []}
 
     state = snapshot(mlflow_server.uri, "iris-twice")["iris-twice"]
     assert state["aliases"] == {"production": "1.0.0", "production-canary": "1.1.0", "production-shadow-0": "1.2.0",
@@ -165,6 +165,38 @@ def test_unreachable_registry_is_a_clear_error(make_repo) -> None:
                env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
     assert done.stderr.startswith("error: the registry at http://127.0.0.1:")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("uri", "message", "hint"), [
+    ("foo://x", "'foo://x' is not a tracking URI modelops can use", "set the http(s):// URL"),
+    ("file:///tmp/mlruns", "is not a tracking URI modelops can use", "set the http(s):// URL"),
+    ("not a uri", "'not a uri' is not a tracking URI", "set the http(s):// URL"),
+    ("sqlite:///:memory:", "is an in-memory database", "set the http(s):// URL"),
+    ("mysql://x", "needs the Python module MySQLdb, which is not installed", "pip install mysqlclient"),
+    ("postgresql://u@127.0.0.1:1/db", "needs the Python module psycopg,", "pip install 'psycopg[binary]'"),
+])
+def test_unusable_tracking_uri_names_the_setting_and_its_source(make_repo, uri: str, message: str,
+                                                                hint: str) -> None:
+    root = make_repo(**{"iris-bad-uri": "iris"})
+    for verb in ("plan", "apply"):
+        done = run(root, verb, uri=uri, check=1)
+        assert done.stderr.startswith("MLFLOW_TRACKING_URI: tool.modelops.tracking_uri: "), done.stderr
+        assert message in done.stderr and f"hint: {hint}" in done.stderr
+        assert "Traceback" not in done.stderr
+    (root / "pyproject.toml").write_text(f"[tool.modelops]\ntracking_uri = {json.dumps(uri)}\n")
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: ") and message in done.stderr
+
+
+def test_unopenable_database_and_non_string_uri_name_the_setting(make_repo) -> None:
+    root = make_repo(**{"iris-no-db": "iris"})
+    (root / "not-a-dir").write_text("")
+    done = run(root, "plan", uri=f"sqlite:///{root}/not-a-dir/mlflow.db", check=1)
+    assert done.stderr.startswith("MLFLOW_TRACKING_URI: tool.modelops.tracking_uri: cannot open the registry at ")
+    assert "Traceback" not in done.stderr
+    (root / "pyproject.toml").write_text("[tool.modelops]\ntracking_uri = 5\n")
+    done = run(root, "plan", check=1)
+    assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: '5' is not a tracking URI")
 
 
 def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, mlflow_server) -> None:

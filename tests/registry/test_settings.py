@@ -43,8 +43,58 @@ def test_pyproject_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(("text", "message"), [
     ("[tool.modelops\n", "invalid TOML"),
     ('[tool.modelops]\nlock_timeout = "soon"\n', "lock_timeout 'soon' is not a number of seconds"),
+    ("[tool.modelops]\nlock_timeout = -5\n", "lock_timeout '-5' is not a number of seconds above 0"),
+    ("[tool.modelops]\nlock_timeout = inf\n", "lock_timeout 'inf' is not"),
 ])
 def test_bad_settings_are_named(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "pyproject.toml").write_text(text)
     with pytest.raises(ModelopsError, match=message):
         settings.load(tmp_path)
+
+
+@pytest.mark.parametrize("value", ["-5", "0", "nan", "inf", "1e309", "86401"])
+def test_lock_timeout_must_be_finite_positive_and_at_most_a_day(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  value: str) -> None:
+    monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", value)
+    with pytest.raises(ModelopsError, match=f"lock_timeout '{value}' is not a number of seconds") as raised:
+        settings.load(tmp_path)
+    assert (raised.value.problem.file, raised.value.problem.field) == ("MODELOPS_LOCK_TIMEOUT",
+                                                                       "tool.modelops.lock_timeout")
+    assert raised.value.problem.hint
+    monkeypatch.setenv("MODELOPS_LOCK_TIMEOUT", "0.5")
+    assert settings.load(tmp_path).lock_timeout == 0.5
+
+
+@pytest.mark.parametrize("uri", ["databricks", "databricks://profile", "https://mlflow.example.com",
+                                 "postgresql+psycopg2://db/mlflow", "mssql+pyodbc://host/db", "sqlite:///tmp/x.db"])
+def test_tracking_uris_mlflow_registries_accept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, uri: str) -> None:
+    monkeypatch.setenv("MODELOPS_TRACKING_URI", uri)
+    assert settings.load(tmp_path).tracking_uri == uri
+
+
+def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.modelops]\ntrackng_uri = "http://mlflow:5000"\n')
+    with pytest.raises(ModelopsError, match=r"'trackng_uri' \(did you mean 'tracking_uri'\?\)") as raised:
+        settings.load(tmp_path)
+    assert (raised.value.problem.file, raised.value.problem.field) == ("pyproject.toml", "tool.modelops.trackng_uri")
+    assert "allowed keys are: tracking_uri, " in raised.value.problem.hint
+
+
+@pytest.mark.parametrize(("text", "field"), [('[tool]\nmodelops = "x"\n', "tool.modelops"), ('tool = 1\n', "tool")])
+def test_a_modelops_setting_that_is_not_a_table_is_one_error_for_every_reader(tmp_path: Path, text: str,
+                                                                              field: str) -> None:
+    from modelops.scan import policy
+
+    (tmp_path / "pyproject.toml").write_text(text)
+    for read in (settings.load, policy.load):
+        with pytest.raises(ModelopsError, match="is not a table") as raised:
+            read(tmp_path)
+        assert raised.value.problem.field == field
+
+
+def test_scan_policy_table_is_allowed(tmp_path: Path) -> None:
+    from modelops.scan import policy
+
+    (tmp_path / "pyproject.toml").write_text('[tool.modelops.scan]\nfail_severity = "high"\n')
+    assert settings.load(tmp_path).lock_timeout == 600
+    assert policy.load(tmp_path).policy.fail_severity == "high"

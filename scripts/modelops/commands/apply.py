@@ -35,7 +35,8 @@ def command(paths: tuple[str, ...], build_images: bool, push_images: bool, image
     config = settings.load(root)
     folders = repo.model_folders(paths, root)
     result = api.apply(folders, root, config, every_model=not paths,
-                       done=lambda action: click.echo(f"  + {action.text()}"))
+                       done=lambda action: click.echo(f"  + {action.text()}"),
+                       log=lambda line: click.echo(line, err=True))
     for drift in result.drift:
         if drift.kind == "not-in-git":
             click.echo(f"  ! {drift.message}")

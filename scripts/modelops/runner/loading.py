@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops import artifacts, flavors, manifest
+from modelops import artifacts, flavors, manifest, repo, settings
 from modelops.errors import ModelopsError
 from modelops.manifest import Column
 from modelops.runner.schema import CompiledSignature
@@ -113,6 +113,8 @@ def _from_registry(uri: str) -> Target:
     if not match:
         raise ModelopsError(f"{uri!r} is not a models:/ URI", hint="use models:/NAME@ALIAS or models:/NAME/VERSION")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        _use_repository_registry()
     import mlflow.artifacts
     from mlflow import MlflowClient
 
@@ -126,13 +128,25 @@ def _from_registry(uri: str) -> Target:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as exc:
         raise ModelopsError(f"cannot fetch {uri}: {type(exc).__name__}: {str(exc)[:300]}",
-                            hint="check MLFLOW_TRACKING_URI, the model name and the alias") from None
+                            hint=f"check the tracking URI ({os.environ.get('MLFLOW_TRACKING_URI', 'MLflow default')}), "
+                                 "the model name and the alias") from None
     inputs, outputs, example = _mlmodel_signature(local, uri)
     names = [c.name for c in inputs]
     return Target(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
                   description=f"{uri} (registered version {number})",
                   signature=CompiledSignature(inputs, outputs), primary=str(number),
                   loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
+
+
+def _use_repository_registry() -> None:
+    """Point MLflow (in this process and its workers) at the registry `apply` uses: the tracking URI of the
+    repository around the working folder ([tool.modelops], the environment, the embedded default). Outside
+    a repository, MLflow keeps its own default."""
+    try:
+        root = repo.root()
+    except ModelopsError:
+        return
+    os.environ["MLFLOW_TRACKING_URI"] = settings.load(root).tracking_uri
 
 
 def _columns(spec: str) -> list[Column]:

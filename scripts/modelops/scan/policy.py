@@ -12,7 +12,6 @@ It lives in `models/scan-policy.yaml` or in `[tool.modelops.scan]` of pyproject.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Annotated, Literal
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from modelops import yamlsafe
+from modelops import settings, yamlsafe
 from modelops.errors import ModelopsError, Problem
 from modelops.scan.findings import SEVERITIES, Finding, severity_rank
 
@@ -88,13 +87,7 @@ class Verdict:
 
 def load(root: Path, path: Path | None = None) -> LoadedPolicy:
     """The policy: `path`, else models/scan-policy.yaml, else pyproject's table, else the defaults."""
-    pyproject = root / "pyproject.toml"
-    table = None
-    if pyproject.is_file():
-        try:
-            table = tomllib.loads(pyproject.read_text()).get("tool", {}).get("modelops", {}).get("scan")
-        except tomllib.TOMLDecodeError as exc:
-            raise ModelopsError(f"invalid TOML: {exc}", file="pyproject.toml") from None
+    table = settings.pyproject_table(root).get("scan")
     if path is None and (root / POLICY_FILE).is_file():
         path = root / POLICY_FILE
     if path is not None:
