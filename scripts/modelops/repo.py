@@ -28,7 +28,8 @@ def root(start: Path | None = None) -> Path:
 
 
 def model_folders(paths: tuple[str, ...] | list[str], base: Path) -> list[Path]:
-    """The model folders named by `paths` (folders or manifests); all of `models/*` when empty.
+    """The model folders named by `paths` (folders or manifests); all of `models/*` when empty, or for the
+    repository's own folder or `models/`.
 
     A path that names no model folder is an error; no models under models/ is said on stderr.
     """
@@ -48,6 +49,9 @@ def model_folders(paths: tuple[str, ...] | list[str], base: Path) -> list[Path]:
             path = path.parent
         if not path.is_dir():
             raise ModelopsError(f"{raw}: no such model folder", hint="pass folders such as models/iris")
+        if path.resolve() in (base.resolve(), (base / MODELS_DIR).resolve()):  # the repository: every model
+            folders.extend(model_folders((), base))
+            continue
         if (path / MANIFEST).is_file() or path.parent.name == MODELS_DIR:
             folders.append(path)
             continue
