@@ -167,6 +167,8 @@ CASES = [
      "requirements", "does not exist"),
     ("example-missing", sub("example: example.json", "example: sample.json"), IRIS, 14, "example",
      "does not exist"),
+    ("example-folder", sub("example: example.json", "example: artifacts"), IRIS, 14, "example",
+     "artifacts is not a regular file"),
     ("example-path-escape", sub("example: example.json", "example: ../diabetes/example.json"), IRIS, 14,
      "example", "is not valid"),
     ("example-unknown-column", sub('"sepal_length"', '"sepal_len"', "models/iris/example.json"),

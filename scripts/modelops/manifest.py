@@ -216,9 +216,10 @@ def read_named(folder: Path, name: str, field: str, display: str, line: int | No
         if exc.errno == errno.ELOOP:
             raise refuse("is a symbolic link", "commit the file itself in the model folder") from None
         raise refuse(f"cannot be read: {exc.strerror}", "make it a readable regular file") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # before fdopen, which refuses a folder with an OSError
+        os.close(fd)
+        raise refuse("is not a regular file", "commit a regular file in the model folder")
     with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise refuse("is not a regular file", "commit a regular file in the model folder")
         data = handle.read(MAX_NAMED_BYTES + 1)
     if len(data) > MAX_NAMED_BYTES:
         raise refuse(f"is more than {MAX_NAMED_BYTES} bytes", "it holds a few lines, not data")
