@@ -40,7 +40,7 @@ class _NoAliasLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
+def load(path: Path, display: str, empty_hint: str = "start from `modelops new NAME`") -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file into plain data and a map from each value's path to its 1-based line."""
     try:
         size = path.stat().st_size
@@ -64,7 +64,7 @@ def load(path: Path, display: str) -> tuple[Any, dict[Path_, int]]:
     except yaml.YAMLError as exc:
         raise ModelopsError(f"invalid YAML: {exc}", file=display) from None
     if node is None:
-        raise ModelopsError("the file is empty", file=display, hint="start from `modelops new NAME`")
+        raise ModelopsError("the file is empty", file=display, hint=empty_hint)
     lines: dict[Path_, int] = {}
     return _to_data(node, (), lines, display), lines
 

@@ -121,6 +121,7 @@ def test_the_safety_service_unreachable_is_an_error_not_a_pass(modelops):
     ("ignore:\n  - {id: '1', reason: r, expires: someday}\n",
      "ignore[0].expires: input should be a valid date"),
     ("ignores: []\n", "models/scan-policy.yaml:1: ignores: extra inputs are not permitted"),
+    ("", "models/scan-policy.yaml: the file is empty\n  hint: write the policy (docs/ci.md), or delete the file"),
 ])
 def test_a_bad_policy_is_named(repo, modelops, policy, message):
     write_policy(repo, policy)

@@ -95,7 +95,7 @@ def load(root: Path, path: Path | None = None) -> LoadedPolicy:
             raise ModelopsError(f"the scan policy is both in {POLICY_FILE} and in [{PYPROJECT_TABLE}]",
                                 file="pyproject.toml", hint="keep one of them")
         display = _display(path, root)
-        data, lines = yamlsafe.load(path, display)
+        data, lines = yamlsafe.load(path, display, empty_hint="write the policy (docs/ci.md), or delete the file")
         return _validated(data, LoadedPolicy(Policy(), display, (), lines))
     if table is not None:
         return _validated(table, LoadedPolicy(Policy(), "pyproject.toml", tuple(PYPROJECT_TABLE.split("."))))
