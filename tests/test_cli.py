@@ -111,6 +111,18 @@ def test_changed_sees_names_git_would_quote(repo: Path) -> None:
     assert changed()["all"] is True
 
 
+def test_changed_when_the_models_repository_is_a_folder_of_a_larger_git_repository(repo: Path) -> None:
+    top = repo.parent
+    (top / "other").mkdir()
+    git(top, "init", "-q", "-b", "main")
+    git(top, "add", "-A")
+    git(top, "-c", "user.email=t@example.com", "-c", "user.name=t", "commit", "-qm", "base")
+    (repo / "models/iris/README.md").write_text("new card\n")
+    (top / "other/templates").write_text("not ours\n")  # outside the models repository: no effect
+    result = run_cli("changed", "--base", "main", cwd=repo)
+    assert json.loads(result.out) == {"models": ["iris"], "deleted": [], "all": False}, result.err
+
+
 def test_changed_with_an_unknown_base(repo: Path) -> None:
     git(repo, "init", "-q")
     result = run_cli("changed", "--base", "no-such-ref", cwd=repo)

@@ -33,7 +33,8 @@ def changed_files(root: Path, base: str) -> list[str]:
                             hint="pass a branch, tag or commit, e.g. --base origin/main")
     if _git(root, "rev-parse", "--is-inside-work-tree").stdout.strip() != b"true":
         raise ModelopsError(f"not a git repository: {root}", hint="run modelops changed in a git clone")
-    done = _git(root, "diff", "-z", "--name-only", "--no-renames", "--merge-base", "--end-of-options", base, "--")
+    done = _git(root, "diff", "-z", "--name-only", "--relative", "--no-renames", "--merge-base", "--end-of-options",
+                base, "--")
     if done.returncode != 0:
         raise ModelopsError(f"git cannot compare with {base!r}: {os.fsdecode(done.stderr).strip()[:300]}",
                             hint="fetch the base first, e.g. git fetch origin main, and pass --base origin/main")
