@@ -17,7 +17,9 @@ from modelops import quantity, yamlsafe
 from modelops.errors import ModelopsError, Problem
 
 MANIFEST = "model.yaml"
-NAME_RE = r"^[a-z][a-z0-9-]{1,62}$"
+NAME_HINT = "use 2-63 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit"
+NAME_RE = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"  # a DNS label and an image name: no dash at the end
+ENV_RE = r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$"
 SEMVER_RE = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
 SCHEMES = ("file", "http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
@@ -25,7 +27,7 @@ FLAVORS = ("sklearn", "pyfunc")
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
 SemVer = Annotated[str, StringConstraints(pattern=SEMVER_RE)]
-EnvName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+EnvName = Annotated[str, StringConstraints(pattern=ENV_RE)]
 RelFile = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")]
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Owner = Annotated[str, StringConstraints(
@@ -257,7 +259,8 @@ _HINTS = {
     "missing": "add it (see `modelops schema` or the README's manifest reference)",
 }
 _PATTERN_HINTS = {
-    NAME_RE: "use 2-63 lowercase letters, digits and dashes, starting with a letter",
+    NAME_RE: NAME_HINT,
+    ENV_RE: "use 1-31 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit",
     SEMVER_RE: "use a semantic version such as 1.2.0, quoted if YAML would read it as a number",
 }
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from modelops import templates
 from modelops.errors import ModelopsError, excerpt
-from modelops.manifest import MAX_TEXT, NAME_RE, Manifest
+from modelops.manifest import MAX_TEXT, NAME_HINT, NAME_RE, Manifest
 from modelops.repo import MODELS_DIR
 
 SOURCE = "new-model"
@@ -20,7 +20,7 @@ def new(root: Path, name: str, owner: str, description: str) -> Path:
     """Write `models/<name>/` (manifest, example, requirements, model card); returns the folder."""
     if not re.match(NAME_RE, name):
         raise ModelopsError(f"{name!r} is not a valid model name", field="name",
-                            hint="use 2-63 lowercase letters, digits and dashes, starting with a letter")
+                            hint=NAME_HINT)
     _check_field("owners", [owner])
     _check_field("description", description)
     folder = root / MODELS_DIR / name
