@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import socket
 import tempfile
 import threading
@@ -272,6 +273,10 @@ def errors(settings: Settings) -> Iterator[None]:
     try:
         yield
     except MlflowException as exc:
+        down = re.search(r"Max retries exceeded.*?\[Errno -?\d+\] ([^\"')]+)", str(exc.message))
+        if down:  # the transport gave up: say why in a few words rather than urllib3's whole story
+            raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {down.group(1)}",
+                                hint="is the MLflow server running? apply resumes where it stopped") from None
         raise ModelopsError(f"the registry at {settings.tracking_uri} refused: {str(exc.message)[:500]}",
                             hint="check the tracking URI, the credentials in the environment, and retry: "
                                  "apply resumes where it stopped") from None

@@ -163,7 +163,8 @@ def test_unreachable_registry_is_a_clear_error(make_repo) -> None:
     root = make_repo(**{"iris-down": "iris"})
     done = run(root, "plan", uri=f"http://127.0.0.1:{free_port()}", check=1,
                env={"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
-    assert done.stderr.startswith("error: the registry at http://127.0.0.1:")
+    assert done.stderr.startswith("error: cannot reach the registry at http://127.0.0.1:")
+    assert "Connection refused\n  hint: is the MLflow server running?" in done.stderr
     assert "Traceback" not in done.stderr
 
 
