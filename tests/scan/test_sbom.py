@@ -31,3 +31,13 @@ def test_a_file_that_is_not_an_sbom_is_refused(tmp_path, modelops):
     assert done.returncode == 1
     assert f"{bogus}: not a CycloneDX JSON document (bomFormat is not CycloneDX)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_an_unversioned_package_is_never_passed_as_clean(tmp_path, modelops):
+    bom = tmp_path / "bom.json"
+    bom.write_text(json.dumps({"bomFormat": "CycloneDX", "specVersion": "1.6", "components": [
+        {"type": "library", "name": "pyyaml", "purl": "pkg:pypi/pyyaml@6.0.1"},
+        {"type": "library", "name": "mystery", "purl": "pkg:pypi/mystery"}]}))
+    done = modelops("scan", *DB, "--sbom", str(bom))
+    assert done.returncode == 1
+    assert f"{bom}: components: pkg:pypi/mystery has no version, so it cannot be checked" in done.stderr

@@ -38,8 +38,11 @@ def sbom(path: Path, display: str) -> list[Package]:
     packages = set()
     for component in _components(document.get("components", [])):
         purl = str(component.get("purl") or "")
-        if purl.startswith("pkg:pypi/") and "@" in purl:
-            name, _, version = purl[len("pkg:pypi/"):].split("?", 1)[0].partition("@")
+        if purl.startswith("pkg:pypi/"):
+            name, _, version = purl[len("pkg:pypi/"):].split("?", 1)[0].split("#", 1)[0].partition("@")
+            if not version:  # an unversioned package cannot be checked: never pass it as clean
+                raise ModelopsError(f"{purl} has no version, so it cannot be checked", file=display,
+                                    field="components", hint="generate the SBOM from an installed environment")
             packages.add(Package(canonicalize_name(unquote(name)), unquote(version), display))
     if not packages:
         raise ModelopsError("the SBOM lists no PyPI package (no pkg:pypi/ purl)", file=display,
