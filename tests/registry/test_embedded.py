@@ -128,12 +128,15 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
                                   f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
     assert snapshot(uri, "iris") == {"iris": None}
 
-    expires = int(time.time()) + 3  # a killed apply's lock: not renewed, taken over once it expires
+    expires = int(time.time()) + 5  # a killed apply's lock: not renewed, taken over once it expires
     client.set_registered_model_tag(lock, "modelops.lock.expires", str(expires))
     took_over = run(root, "apply")
     until = time.strftime("%H:%M:%S UTC", time.gmtime(expires))
-    assert took_over.stderr.count("waiting for the lock") == 1
-    assert f"waiting for the lock {lock} held by another apply until {until}" in took_over.stderr
+    # It waits, saying so once; on a machine so busy that the apply reached the lock after it expired, it
+    # takes it over at once and has nothing to say.
+    assert took_over.stderr in ("", f"waiting for the lock {lock} held by another apply until {until} "
+                                    "(taken over then unless its holder renews it; giving up after 120s)\n"), \
+        took_over.stderr
     assert "  + register iris 1.2.0" in took_over.stdout
     assert [m.name for m in client.search_registered_models()] == ["iris"]
 

@@ -229,20 +229,20 @@ def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, m
 
 
 def test_a_held_lock_is_renewed_so_a_long_apply_is_never_taken_over(tmp_path, mlflow_server) -> None:
-    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=3)
+    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=6)
     taken, released = threading.Event(), threading.Event()
 
     def long_apply() -> None:
         with Registry(settings).lock("long"):
             taken.set()
-            time.sleep(8)  # well past lock_timeout: only the renewals keep the lock
+            time.sleep(14)  # well past lock_timeout: only the renewals (every 2 s) keep the lock
         released.set()
 
     holder = threading.Thread(target=long_apply)
     holder.start()
     assert taken.wait(60)
     waiter = Registry(settings)
-    with pytest.raises(ModelopsError, match="another apply has been changing long for over 3s"), waiter.lock("long"):
+    with pytest.raises(ModelopsError, match="another apply has been changing long for over 6s"), waiter.lock("long"):
         pass
     assert not released.is_set()
     holder.join(60)
