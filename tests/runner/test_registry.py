@@ -78,3 +78,32 @@ def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serv
     refused = client.post("/invocations", json={"dataframe_records": [{**rows[0], "sepal_width": "wide"}]})
     assert refused.status_code == 400
     assert refused.json()["field"] == "dataframe_records[0].sepal_width"
+
+
+TYPED_ROWS = [{"sepal_length": 5.1, "sepal_width": 3, "petal_length": 1, "petal_width": 0.2},
+              {"sepal_length": 6.7, "sepal_width": 3, "petal_length": 5, "petal_width": 2.3}]
+
+
+def test_float_long_and_integer_columns_are_sent_to_mlflow_with_their_dtypes(tracking_uri: str, serve: Callable,
+                                                                            iris_model: dict) -> None:
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    model = iris_model["1.1.0"]
+    signature = ModelSignature(inputs=Schema([
+        ColSpec("float", "sepal_length"), ColSpec("long", "sepal_width"), ColSpec("integer", "petal_length"),
+        ColSpec("double", "petal_width", required=False)]), outputs=Schema([ColSpec("long", "species")]))
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                                        serialization_format="cloudpickle", signature=signature)
+    mlflow.MlflowClient().set_registered_model_alias("churn", "staging", info.registered_model_version)
+
+    client = serve("models:/churn@staging")
+    expected = model.predict(np.array([list(r.values()) for r in TYPED_ROWS], dtype=float)).tolist()
+    invocations = client.post("/invocations", json={"dataframe_records": TYPED_ROWS})
+    assert invocations.status_code == 200, invocations.text
+    assert invocations.json() == {"predictions": expected}
+    predict = client.post("/predict", json={"inputs": TYPED_ROWS})
+    assert predict.status_code == 200, predict.text
+    assert [row["species"] for row in predict.json()["outputs"]] == expected

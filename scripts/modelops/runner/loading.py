@@ -85,11 +85,10 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                                     line=loaded.line("deployments", environment),
                                     field=f"deployments.{environment}",
                                     hint=f"allowed values are: {', '.join(known)}")
-    names = [c.name for c in m.signature.inputs]
-
     def loader(number: str) -> Callable[[], flavors.Predictor]:
         artifact = m.version(number).artifact
-        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256), names)
+        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256),
+                                    m.signature.inputs)
 
     versions = [v for v in (primary, canary, *shadows) if v]
     return Target(model=m.name, description=m.description,
@@ -131,11 +130,10 @@ def _from_registry(uri: str) -> Target:
                             hint=f"check the tracking URI ({os.environ.get('MLFLOW_TRACKING_URI', 'MLflow default')}), "
                                  "the model name and the alias") from None
     inputs, outputs, example = _mlmodel_signature(local, uri)
-    names = [c.name for c in inputs]
     return Target(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
                   description=f"{uri} (registered version {number})",
                   signature=CompiledSignature(inputs, outputs), primary=str(number),
-                  loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
+                  loaders={str(number): lambda: flavors.load("pyfunc", local, inputs)}, example=example)
 
 
 def _use_repository_registry() -> None:
