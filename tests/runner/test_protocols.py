@@ -191,3 +191,15 @@ def test_a_model_crash_answers_500_without_echoing_the_request(tmp_path, caplog:
     assert message.startswith("the model failed") and "RuntimeError" in message
     assert "123.456" not in response.text and "\n" not in message and len(message) <= 200
     assert "123.456" in caplog.text and "details details" in caplog.text
+
+
+def test_v2_version_ready_and_a_document_without_unsent_answers(client: TestClient) -> None:
+    assert client.get("/v2/models/iris/versions/1.1.0/ready").json() == {"ready": True}
+    missing = client.get("/v2/models/iris/versions/9.9.9/ready")
+    assert missing.status_code == 404 and missing.json()["field"] == "version"
+    spec = client.get("/openapi.json").json()
+    for path in ("/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}",
+                 "/v2/models/{name}/versions/{version}/ready"):
+        assert "422" not in spec["paths"][path]["get"]["responses"], path
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
