@@ -15,6 +15,8 @@ import numpy as np
 import yaml
 
 from modelops.errors import ModelopsError
+from modelops.manifest import Column
+from modelops.signature import NUMPY_DTYPES
 
 _TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
@@ -23,10 +25,10 @@ class Predictor(Protocol):
     def predict(self, batch: np.ndarray) -> Any: ...
 
 
-def load(flavor: str, path: Path, input_names: list[str]) -> Predictor:
+def load(flavor: str, path: Path, inputs: list[Column]) -> Predictor:
     """Load `path` with `flavor`; raises ModelopsError when the artifact is not of that flavor."""
     if flavor == "pyfunc":
-        return _PyfuncPredictor(path, input_names)
+        return _PyfuncPredictor(path, inputs)
     if flavor == "sklearn":
         return _load_sklearn(path)
     raise ModelopsError(f"unknown flavor {flavor!r}", hint="allowed values are: sklearn, pyfunc")
@@ -61,13 +63,31 @@ def _load_sklearn(path: Path) -> Predictor:
 
 
 class _PyfuncPredictor:
-    def __init__(self, path: Path, input_names: list[str]) -> None:
+    """Predicts on a DataFrame with one column per input, of the column type's dtype: what MLflow's schema
+    enforcement accepts (it refuses to narrow the float64 of a mixed batch to a float, long or integer)."""
+
+    def __init__(self, path: Path, inputs: list[Column]) -> None:
         import mlflow.pyfunc
 
         self._model = mlflow.pyfunc.load_model(str(path))
-        self._names = input_names
+        self._inputs = inputs
 
     def predict(self, batch: np.ndarray) -> Any:
         import pandas as pd
 
-        return self._model.predict(pd.DataFrame(batch, columns=self._names))
+        return self._model.predict(pd.DataFrame({c.name: _typed(batch[:, j], c.type)
+                                                 for j, c in enumerate(self._inputs)}))
+
+
+def _typed(values: np.ndarray, kind: str) -> np.ndarray:
+    """`values` as the dtype of column type `kind`; nulls become NaN in a float or double column and leave
+    any other column as it is (MLflow then says that it cannot hold them)."""
+    dtype = NUMPY_DTYPES[kind]
+    if dtype is object:
+        return values
+    nulls = [v is None for v in values] if values.dtype == object else []
+    if any(nulls):
+        if kind not in ("float", "double"):
+            return values
+        values = np.where(nulls, np.nan, values)
+    return values.astype(dtype)

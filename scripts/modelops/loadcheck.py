@@ -59,7 +59,7 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     same = len({c.type for c in sig.inputs}) == 1
     dtype = NUMPY_DTYPES[sig.inputs[0].type] if same else object
     try:
-        model = flavors.load(flavor, Path(path), names)
+        model = flavors.load(flavor, Path(path), sig.inputs)
     except ModelopsError as exc:
         return f"does not load as {flavor}: {exc}"
     except Exception as exc:

@@ -125,5 +125,5 @@ def iris_model() -> Callable:
     from modelops.manifest import load
 
     manifest = load(IRIS, ROOT).manifest
-    names = [c.name for c in manifest.signature.inputs]
-    return {v.version: flavors.load("sklearn", IRIS / v.artifact.uri, names) for v in manifest.versions}
+    return {v.version: flavors.load("sklearn", IRIS / v.artifact.uri, manifest.signature.inputs)
+            for v in manifest.versions}

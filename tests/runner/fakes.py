@@ -45,3 +45,10 @@ class Counting:
             raise ValueError("negative values are not allowed")
         time.sleep(self.delay)
         return batch.sum(axis=1)
+
+
+class EchoesInput:
+    """Fails with a long, multi-line message that quotes the batch (as MLflow's schema errors do)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        raise RuntimeError(f"Failed to enforce schema of data '{batch!r}'\n" + "details " * 100)

@@ -125,5 +125,7 @@ def test_wrong_cells_are_named(rows: list, field: str, words: str) -> None:
 def test_float_columns_refuse_values_beyond_float32() -> None:
     signature = CompiledSignature([Column(name="f", type="float")], None)
     assert signature.rows([[1.5]], "rows").dtype == np.float32
-    with pytest.raises(RequestError, match="not a number"):
+    with pytest.raises(RequestError, match=r"column 'f': 1e\+39 is out of the float32 range \(±3.4e\+38\)"):
         signature.rows([[1e39]], "rows")
+    with pytest.raises(RequestError, match="'a' is not a number"):
+        signature.rows([["a"]], "rows")

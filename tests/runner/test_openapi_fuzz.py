@@ -34,4 +34,4 @@ def test_no_server_error_and_no_schema_violation(iris_production: httpx.Client, 
     done = subprocess.run(command, capture_output=True, text=True, timeout=480, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
     assert "No issues found" in done.stdout
-    assert "Selected: 15/15" in done.stdout
+    assert "Selected: 16/16" in done.stdout

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.runner.conftest import IRIS, asgi
+from tests.runner.conftest import IRIS, asgi, make_model
+from tests.runner.fakes import EchoesInput
 
 EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
 NAMES = list(EXAMPLE[0])
@@ -179,3 +180,26 @@ def test_a_version_that_cannot_load_makes_a_server_that_says_why(tmp_path) -> No
         assert refused.status_code == 503
         assert "sha256 mismatch" in refused.json()["message"]
         assert "modelops_ready{model=\"iris\"} 0.0" in client.get("/metrics").text
+
+
+def test_a_model_crash_answers_500_without_echoing_the_request(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    folder = make_model(tmp_path / "toy", {"1.0.0": EchoesInput()}, {"production": {"version": "1.0.0"}})
+    with asgi(folder) as client:
+        response = client.post("/invocations", json={"dataframe_split": {"data": [[123.456, 789.25]]}})
+    assert response.status_code == 500
+    message = response.json()["message"]
+    assert message.startswith("the model failed") and "RuntimeError" in message
+    assert "123.456" not in response.text and "\n" not in message and len(message) <= 200
+    assert "123.456" in caplog.text and "details details" in caplog.text
+
+
+def test_v2_version_ready_and_a_document_without_unsent_answers(client: TestClient) -> None:
+    assert client.get("/v2/models/iris/versions/1.1.0/ready").json() == {"ready": True}
+    missing = client.get("/v2/models/iris/versions/9.9.9/ready")
+    assert missing.status_code == 404 and missing.json()["field"] == "version"
+    spec = client.get("/openapi.json").json()
+    for path in ("/v2/models/{name}", "/v2/models/{name}/ready", "/v2/models/{name}/versions/{version}",
+                 "/v2/models/{name}/versions/{version}/ready"):
+        assert "422" not in spec["paths"][path]["get"]["responses"], path
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]

@@ -13,10 +13,13 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.processes import free_port, stop_group
 from tests.runner.conftest import IRIS
+
+IRIS_ROWS = json.loads((IRIS / "example.json").read_text())["inputs"]
 
 
 @pytest.fixture
@@ -56,10 +59,9 @@ def tracking_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serve: Callable,
                                                          iris_model: dict) -> None:
     import mlflow
-    import pandas as pd
     from mlflow.models import infer_signature
 
-    rows = json.loads((IRIS / "example.json").read_text())["inputs"]
+    rows = IRIS_ROWS
     frame = pd.DataFrame(rows)
     model = iris_model["1.1.0"]
     with mlflow.start_run():
@@ -78,3 +80,55 @@ def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serv
     refused = client.post("/invocations", json={"dataframe_records": [{**rows[0], "sepal_width": "wide"}]})
     assert refused.status_code == 400
     assert refused.json()["field"] == "dataframe_records[0].sepal_width"
+
+
+TYPED_ROWS = [{"sepal_length": 5.1, "sepal_width": 3, "petal_length": 1, "petal_width": 0.2},
+              {"sepal_length": 6.7, "sepal_width": 3, "petal_length": 5, "petal_width": 2.3}]
+
+
+def test_float_long_and_integer_columns_are_sent_to_mlflow_with_their_dtypes(tracking_uri: str, serve: Callable,
+                                                                            iris_model: dict) -> None:
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    model = iris_model["1.1.0"]
+    signature = ModelSignature(inputs=Schema([
+        ColSpec("float", "sepal_length"), ColSpec("long", "sepal_width"), ColSpec("integer", "petal_length"),
+        ColSpec("double", "petal_width", required=False)]), outputs=Schema([ColSpec("long", "species")]))
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="churn",
+                                        serialization_format="cloudpickle", signature=signature)
+    registry = mlflow.MlflowClient()
+    registry.set_registered_model_alias("churn", "staging", info.registered_model_version)
+    registry.set_model_version_tag("churn", info.registered_model_version, "modelops.version", "0.1.0")
+
+    client = serve("models:/churn@staging")
+    expected = model.predict(np.array([list(r.values()) for r in TYPED_ROWS], dtype=float)).tolist()
+    invocations = client.post("/invocations", json={"dataframe_records": TYPED_ROWS})
+    assert invocations.status_code == 200, invocations.text
+    assert invocations.json() == {"predictions": expected}
+    predict = client.post("/predict", json={"inputs": TYPED_ROWS})
+    assert predict.status_code == 200, predict.text
+    assert [row["species"] for row in predict.json()["outputs"]] == expected
+
+
+def test_a_registered_version_is_named_by_its_semantic_version_and_alias(tracking_uri: str, serve: Callable,
+                                                                          iris_model: dict) -> None:
+    import mlflow
+
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(iris_model["1.1.0"], name="model", registered_model_name="iris",
+                                        serialization_format="cloudpickle", input_example=pd.DataFrame(IRIS_ROWS))
+    registry = mlflow.MlflowClient()
+    registry.set_registered_model_alias("iris", "staging", info.registered_model_version)
+    registry.set_model_version_tag("iris", info.registered_model_version, "modelops.version", "1.1.0")
+
+    client = serve("models:/iris@staging")
+    assert client.get("/version").json() | {"runner": ""} == {
+        "model": "iris", "environment": "staging", "version": "1.1.0", "canary": None, "canary_weight": 0,
+        "shadow": [], "runner": ""}
+    response = client.post("/predict", json={"inputs": IRIS_ROWS})
+    assert response.headers["x-model-version"] == response.json()["version"] == "1.1.0"
+    assert client.get("/openapi.json").json()["info"]["version"] == "1.1.0"
+    assert client.get("/v2/models/iris").json()["versions"] == ["1.1.0"]

@@ -146,6 +146,14 @@ def test_serve_refuses_an_unknown_environment_or_version(args: list[str], words:
     assert "Traceback" not in done.stderr
 
 
+def test_serve_refuses_port_zero_whose_address_it_could_not_print() -> None:
+    done = subprocess.run([sys.executable, "-m", "modelops", "serve", str(IRIS), "--port", "0"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2
+    assert "Invalid value for '--port': 0 is not in the range 1<=x<=65535" in done.stderr
+    assert "Swagger UI" not in done.stdout
+
+
 def test_a_model_folder_is_served_without_mlflow_docker_jinja2_or_safety(tmp_path: Path) -> None:
     folder = tmp_path / "diabetes"
     shutil.copytree(ROOT / "models" / "diabetes", folder)

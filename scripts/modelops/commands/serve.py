@@ -15,7 +15,8 @@ _DEFAULTS = Settings()
               help="Environment whose deployment to serve (version, canary, shadow)  [default: production]")
 @click.option("--version", envvar="MODELOPS_VERSION", help="Serve this one version instead of an environment.")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="MODELOPS_HOST")
-@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True, envvar="PORT")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, envvar="PORT",
+              help="A fixed port (the start-up line prints the address, so 0 is refused).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True, envvar="MODELOPS_WORKERS",
               help="Processes, each loading the model (metrics are per process).")
 @click.option("--max-body-bytes", type=click.IntRange(1), help=f"Larger bodies get 413  [default: "

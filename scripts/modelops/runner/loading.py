@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops import artifacts, flavors, manifest, repo, settings
+from modelops import artifacts, flavors, manifest, repo, settings, state
 from modelops.errors import ModelopsError
 from modelops.manifest import Column
 from modelops.runner.schema import CompiledSignature
@@ -85,11 +85,10 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                                     line=loaded.line("deployments", environment),
                                     field=f"deployments.{environment}",
                                     hint=f"allowed values are: {', '.join(known)}")
-    names = [c.name for c in m.signature.inputs]
-
     def loader(number: str) -> Callable[[], flavors.Predictor]:
         artifact = m.version(number).artifact
-        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256), names)
+        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256),
+                                    m.signature.inputs)
 
     versions = [v for v in (primary, canary, *shadows) if v]
     return Target(model=m.name, description=m.description,
@@ -122,20 +121,22 @@ def _from_registry(uri: str) -> Target:
     try:
         client = MlflowClient()
         if match["alias"]:
-            number = client.get_model_version_by_alias(name, match["alias"]).version
+            registered = client.get_model_version_by_alias(name, match["alias"])
         else:
-            number = client.get_model_version(name, match["version"]).version
+            registered = client.get_model_version(name, match["version"])
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
     except Exception as exc:
         raise ModelopsError(f"cannot fetch {uri}: {type(exc).__name__}: {str(exc)[:300]}",
                             hint=f"check the tracking URI ({os.environ.get('MLFLOW_TRACKING_URI', 'MLflow default')}), "
                                  "the model name and the alias") from None
     inputs, outputs, example = _mlmodel_signature(local, uri)
-    names = [c.name for c in inputs]
+    # The semantic version apply tags each registered version with; the registry's number otherwise.
+    version = (registered.tags or {}).get(state.VERSION) or str(registered.version)
     return Target(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
-                  description=f"{uri} (registered version {number})",
-                  signature=CompiledSignature(inputs, outputs), primary=str(number),
-                  loaders={str(number): lambda: flavors.load("pyfunc", local, names)}, example=example)
+                  description=f"{uri} (registered version {registered.version})",
+                  signature=CompiledSignature(inputs, outputs), primary=version,
+                  loaders={version: lambda: flavors.load("pyfunc", local, inputs)},
+                  environment=match["alias"] or "", example=example)
 
 
 def _use_repository_registry() -> None:

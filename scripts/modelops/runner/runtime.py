@@ -177,10 +177,12 @@ class Runtime:
             try:
                 outputs = self.signature.cast(await batcher.predict(inputs))
             except (ValueError, TypeError) as exc:
-                raise RequestError(f"the model cannot score this input: {str(exc)[:500]}", "", 422) from None
-            except Exception as exc:
+                first_line = str(exc).strip().split("\n", 1)[0]
+                raise RequestError(f"the model cannot score this input: {first_line[:200]}", "", 422) from None
+            except Exception as exc:  # its text may quote the request: it goes to the log only
                 log.exception("version %s failed to score", version)
-                raise RequestError(f"the model failed: {type(exc).__name__}: {str(exc)[:300]}", "", 500) from None
+                raise RequestError(f"the model failed ({type(exc).__name__}); the server log has the details",
+                                   "", 500) from None
         except RequestError as exc:
             exc.version = version
             self.metrics.observe(version, endpoint, exc.status, time.perf_counter() - start)

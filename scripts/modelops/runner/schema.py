@@ -101,6 +101,8 @@ class CompiledSignature:
 
     def _wrong(self, j: int, value: Any) -> str:
         column = self.inputs[j]
+        if column.type == "float" and TYPES["float"][0](value) and math.isfinite(value):
+            return f"column {column.name!r}: {value!r} is out of the float32 range (±{_FLOAT32_MAX:.2g})"
         return f"column {column.name!r}: {value!r} is not {TYPES[column.type][1]} ({column.type})"
 
     def order(self, columns: Any, where: str) -> list[int] | None:

@@ -187,6 +187,12 @@ def router(runtime: Runtime) -> APIRouter:
         check(name, version)
         return Response(dumps(metadata([version])), media_type=JSON)
 
+    @api.get("/models/{name}/versions/{version}/ready", response_model=Status, responses=_errors(404, 503),
+             summary="Model version ready")
+    async def version_ready(name: Name, version: Version) -> Response:
+        check(name, version)
+        return ready_response("ready", runtime.ready)
+
     responses = {200: {"headers": VERSION_HEADER}, **_errors(400, 404, 413, 415, 422, 500, 503)}
     body = {"requestBody": {"required": True, "content": {JSON: {"schema": {
         "$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)}}}}
