@@ -155,8 +155,16 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
         same = [v for v in ordered if v.semver == version.version]
         complete = [v for v in same if v.complete]
         incomplete = [v for v in same if not v.complete]
-        if not same:  # a version whose semver tag was edited keeps its digest
-            complete = [v for v in ordered if v.complete and v.semver not in wanted and v.number not in claimed
+        if not same:
+            renamed = next((v for v in ordered if v.complete and v.semver and v.semver not in wanted
+                            and v.tags.get(SHA256) == version.sha256), None)
+            if renamed is not None:
+                claimed.add(renamed.number)
+                numbers[renamed.number] = renamed.semver
+                conflicts.append(_renamed(model, version, renamed))
+                continue
+            # a version whose modelops.version tag was removed is known by its digest
+            complete = [v for v in ordered if v.complete and not v.semver and v.number not in claimed
                         and v.tags.get(SHA256) == version.sha256][:1]
         keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256),
                                                  None)
@@ -196,6 +204,14 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
             drift.append(Drift("not-in-git", name, v.number, f"{name} MLflow version {v.number} {label} is not "
                                "in the manifest (kept, never deleted)"))
     return actions, drift, conflicts, numbers
+
+
+def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
+    """The refusal of a manifest version that carries the artifact of a registered version git no longer lists."""
+    return Problem(file=model.display, line=version.entry_line, field=f"versions[{version.index}].version",
+                   message=f"{version.version} has the artifact of {registered.semver}, registered as MLflow "
+                           f"version {registered.number}: a registered version is never renamed",
+                   hint=f"keep {registered.semver}, or register a new artifact as a new version")
 
 
 def _version_repair(model: DesiredModel, version: DesiredVersion, keep: ActualVersion,

@@ -118,17 +118,28 @@ def test_half_registered_version_of_another_artifact_is_replaced(iris: DesiredMo
                            ("set-alias", "staging")]
 
 
-def test_edited_version_tag_is_drift_and_repaired(iris: DesiredModel) -> None:
+def test_removed_version_tags_are_drift_and_repaired(iris: DesiredModel) -> None:
     actual = in_sync(iris)
     first = actual.versions[0]
-    edited = replace(first, tags={**{k: v for k, v in first.tags.items() if k != state.GIT_COMMIT},
-                                  state.VERSION: "9.9.9"})
+    edited = replace(first, tags={k: v for k, v in first.tags.items() if k not in (state.GIT_COMMIT, state.VERSION)})
     plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
     assert kinds(plan) == [("update-version", "1.0.0")]
     assert plan.actions[0].tags == {state.VERSION: "1.0.0", state.GIT_COMMIT: "abc123"}
     assert sorted(d.message for d in plan.drift) == [
         "iris 1.0.0 (MLflow version 1): tag modelops.git_commit was removed",
-        "iris 1.0.0 (MLflow version 1): tag modelops.version was '9.9.9'"]
+        "iris 1.0.0 (MLflow version 1): tag modelops.version was removed"]
+
+
+def test_renamed_registered_version_is_refused(root: Path, iris: DesiredModel) -> None:
+    renamed = load(root, ("1.2.0", "1.3.0"))
+    plan = diff([renamed], {"iris": in_sync(iris)})
+    assert [(p.file, p.line, p.field) for p in plan.conflicts] == [("models/iris/model.yaml", 27,
+                                                                     "versions[2].version")]
+    assert plan.conflicts[0].message == ("1.3.0 has the artifact of 1.2.0, registered as MLflow version 3: "
+                                         "a registered version is never renamed")
+    assert plan.conflicts[0].hint == "keep 1.2.0, or register a new artifact as a new version"
+    assert plan.drift == ()
+    assert all(a.kind != "update-version" for a in plan.actions)
 
 
 def test_versions_and_models_git_no_longer_lists_are_reported_never_deleted(iris: DesiredModel) -> None:
