@@ -41,8 +41,9 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
     with errors(settings):
         actual, managed, locks = registry.read(m.name for m in models)
     result = diff(models, actual, managed if every_model else None)
-    result = replace(result, notes=tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
-                                         for name, holder in sorted(locks.items())))
+    held = tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
+                 for name, holder in sorted(locks.items()))
+    result = replace(result, notes=result.notes + held)
     if images is None:
         images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
     if not images:
@@ -78,7 +79,7 @@ def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: b
                     registry.execute(action, models[name], numbers)
                     carried.append(action)
                     done(action)
-    return Plan(tuple(carried), first.drift)
+    return Plan(tuple(carried), first.drift, notes=first.notes)
 
 
 def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: bool, log: Callable[[str], None],

@@ -2,8 +2,8 @@
 
 Pure: no I/O. Drift is whatever differs from git without git having asked for it: an alias moved by
 hand (it differs from what apply last set), a version tag edited or removed, a registered version whose
-artifact digest differs from git (blocking: apply refuses, "bump the version"), and versions or models
-that git no longer lists (reported, never deleted).
+artifact digest differs from git (blocking: apply refuses, "bump the version"), and models that git no
+longer lists (reported, never deleted). Versions git no longer lists are kept by design: notes, not drift.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Plan:
     actions: tuple[Action, ...]
     drift: tuple[Drift, ...]
     conflicts: tuple[Problem, ...] = ()
-    notes: tuple[str, ...] = ()  # information, neither action nor drift (a lock another apply holds)
+    notes: tuple[str, ...] = ()  # information, neither action nor drift (a kept version, a held lock)
 
     def for_model(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.model == name)
@@ -103,8 +103,9 @@ def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: s
     actions: list[Action] = []
     drift: list[Drift] = []
     conflicts: list[Problem] = []
+    notes: list[str] = []
     for model in desired:
-        a, d, c = _diff_model(model, actual.get(model.name))
+        a, d, c = _diff_model(model, actual.get(model.name), notes)
         actions += a
         drift += d
         conflicts += c
@@ -113,10 +114,10 @@ def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: s
         drift.append(Drift("not-in-git", name, name, f"registered model {name} has no folder in git "
                                                      "(kept; delete it in MLflow if it is retired)"))
     actions.sort(key=lambda a: (a.model, KINDS.index(a.kind)))
-    return Plan(tuple(actions), tuple(drift), tuple(conflicts))
+    return Plan(tuple(actions), tuple(drift), tuple(conflicts), tuple(notes))
 
 
-def _diff_model(model: DesiredModel, actual: ActualModel | None
+def _diff_model(model: DesiredModel, actual: ActualModel | None, notes: list[str]
                 ) -> tuple[list[Action], list[Drift], list[Problem]]:
     name = model.name
     if actual is None:
@@ -125,7 +126,7 @@ def _diff_model(model: DesiredModel, actual: ActualModel | None
         actions += [Action("set-alias", name, alias=a, new=v) for a, v in sorted(model.aliases.items())]
         actions.append(Action("update-model", name, tags={DEPLOYMENTS: model.deployments}))
         return actions, [], []
-    actions, drift, conflicts, numbers = _diff_versions(model, actual)
+    actions, drift, conflicts, numbers = _diff_versions(model, actual, notes)
     actions += _diff_aliases(model, actual, numbers, drift)
     tags = {k: v for k, v in {**model.model_tags(), DEPLOYMENTS: model.deployments}.items()
             if actual.tags.get(k) != v}
@@ -140,9 +141,10 @@ def _register(model: DesiredModel, version: DesiredVersion) -> Action:
                   tags=model.version_tags(version), description=version.description)
 
 
-def _diff_versions(model: DesiredModel, actual: ActualModel
+def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                    ) -> tuple[list[Action], list[Drift], list[Problem], dict[str, str]]:
-    """Match git's versions to registered ones; `numbers` maps MLflow version numbers to semver."""
+    """Match git's versions to registered ones; `numbers` maps MLflow version numbers to semver. Registered
+    versions git no longer lists are added to `notes`."""
     name = model.name
     actions: list[Action] = []
     drift: list[Drift] = []
@@ -201,8 +203,7 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
             actions.append(Action("delete-incomplete", name, version=v.semver, number=v.number))
         elif v.semver not in wanted:
             label = v.semver or "(no modelops.version tag)"
-            drift.append(Drift("not-in-git", name, v.number, f"{name} MLflow version {v.number} {label} is not "
-                               "in the manifest (kept, never deleted)"))
+            notes.append(f"{name} {label} (MLflow version {v.number}) is not in the manifest (kept, never deleted)")
     return actions, drift, conflicts, numbers
 
 
@@ -235,8 +236,10 @@ def _diff_aliases(model: DesiredModel, actual: ActualModel, numbers: dict[str, s
     applied = actual.applied_aliases
     actions = []
 
+    semvers = {v.number: v.semver for v in actual.versions if v.semver} | numbers
+
     def label(number: str | None) -> str:
-        return "" if number is None else numbers.get(number) or f"MLflow version {number}"
+        return "" if number is None else semvers.get(number) or f"MLflow version {number}"
 
     by_semver = {semver: number for number, semver in numbers.items()}
     for alias in sorted(set(model.aliases) | set(actual.aliases) | set(applied or {})):

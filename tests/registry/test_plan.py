@@ -148,8 +148,21 @@ def test_versions_and_models_git_no_longer_lists_are_reported_never_deleted(iris
     manual = ActualVersion("5", "registered by hand", {})
     plan = diff([iris], {"iris": replace(actual, versions=(*actual.versions, extra, manual))}, {"iris", "retired"})
     assert plan.actions == ()
-    assert [(d.kind, d.subject) for d in plan.drift] == [("not-in-git", "4"), ("not-in-git", "5"),
-                                                          ("not-in-git", "retired")]
+    assert [(d.kind, d.subject) for d in plan.drift] == [("not-in-git", "retired")]
+    assert plan.notes == ("iris 0.9.0 (MLflow version 4) is not in the manifest (kept, never deleted)",
+                          "iris (no modelops.version tag) (MLflow version 5) is not in the manifest (kept, never "
+                          "deleted)")
+
+
+def test_version_removed_from_git_is_a_note_and_aliases_name_its_semver(root: Path, iris: DesiredModel) -> None:
+    removed = load(root, ("    shadow: [1.2.0]\n", ""))
+    removed = load(root, ("  staging:\n    version: 1.2.0", "  staging:\n    version: 1.1.0"))
+    removed = replace(removed, versions=removed.versions[:2])
+    plan = diff([removed], {"iris": in_sync(iris)})
+    assert plan.drift == ()
+    assert [a.text() for a in plan.actions[:2]] == ["move alias iris@staging: 1.2.0 -> 1.1.0",
+                                                    "delete alias iris@production-shadow-0 (was 1.2.0)"]
+    assert plan.notes == ("iris 1.2.0 (MLflow version 3) is not in the manifest (kept, never deleted)",)
 
 
 def test_markdown_and_json_renderings(root: Path, iris: DesiredModel) -> None:
