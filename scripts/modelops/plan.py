@@ -31,7 +31,8 @@ KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "upd
 
 @dataclass(frozen=True)
 class Action:
-    """One change to the registry. `version` is semantic; `number` is MLflow's version number."""
+    """One change to the registry. `version` is semantic; `number` is MLflow's version number; for
+    `update-model`, `old` is the `modelops.deployments` value it replaces."""
 
     kind: str
     model: str
@@ -51,18 +52,21 @@ class Action:
             "delete-incomplete": f"delete half-registered {where} (MLflow version {self.number})",
             "register": f"register {where} (sha256 {self.new[:12]}…)",
             "finish-version": f"finish half-registered {where} (MLflow version {self.number})",
-            "update-version": f"update {where} (MLflow version {self.number}): {self._changes()}",
+            "update-version": f"update {where} (MLflow version {self.number}): {self.changes()}",
             "set-alias": f"{'move' if self.old else 'set'} alias {self.model}@{self.alias}: "
                          f"{self.old + ' -> ' if self.old else ''}{self.new}",
             "delete-alias": f"delete alias {self.model}@{self.alias} (was {self.old})",
-            "update-model": f"update registered model {self.model}: {self._changes()}",
+            "update-model": f"update registered model {self.model}: {self.changes()}",
             "build-image": f"build image {self.new}{' for ' + ', '.join(self.envs) if self.envs else ''} "
                            f"({'recorded: ' + self.old if self.old else 'no image recorded'})",
         }[self.kind]
 
-    def _changes(self) -> str:
-        changed = sorted(self.tags) + (["description"] if self.description is not None else [])
-        return "set " + ", ".join(changed)
+    def changes(self) -> str:
+        """What the update sets; a change of deployments is described per environment."""
+        described = _deployment_changes(self.old, self.tags[DEPLOYMENTS]) if DEPLOYMENTS in self.tags else []
+        changed = [k for k in sorted(self.tags) if k != DEPLOYMENTS or not described]
+        changed += ["description"] if self.description is not None else []
+        return "; ".join(([f"set {', '.join(changed)}"] if changed else []) + described)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v not in ("", None, {}, ())}
@@ -132,7 +136,8 @@ def _diff_model(model: DesiredModel, actual: ActualModel | None, notes: list[str
             if actual.tags.get(k) != v}
     description = model.description if actual.description != model.description else None
     if tags or description is not None:
-        actions.append(Action("update-model", name, tags=tags, description=description))
+        old = actual.tags.get(DEPLOYMENTS, "") if DEPLOYMENTS in tags else ""
+        actions.append(Action("update-model", name, old=old, tags=tags, description=description))
     return actions, drift, conflicts
 
 
@@ -258,6 +263,55 @@ def _diff_aliases(model: DesiredModel, actual: ActualModel, numbers: dict[str, s
     return actions
 
 
+def _deployment_changes(old: str, new: str) -> list[str]:
+    """What changed between two `modelops.deployments` values, per environment (`production canary 1.1.0
+    weight 10 -> 30`); empty when either is not a JSON object. No old value means every environment is added."""
+    try:
+        before, after = json.loads(old) if old else {}, json.loads(new)
+    except ValueError:
+        return []
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    out = []
+    for env in sorted(before.keys() | after.keys()):
+        was, now = before.get(env), after.get(env)
+        if not isinstance(was, dict) or not isinstance(now, dict):
+            out.append(f"{env} added ({_describe(now)})" if was is None else
+                       f"{env} removed (was {_describe(was)})" if now is None else
+                       f"{env} {_describe(was)} -> {_describe(now)}")
+            continue
+        for key in sorted(was.keys() | now.keys(), key=lambda k: (_ORDER.index(k) if k in _ORDER else 3, k)):
+            a, b = was.get(key), now.get(key)
+            if a == b:
+                continue
+            if key == "canary" and a and b and a.get("version") == b.get("version"):
+                out.append(f"{env} canary {a.get('version')} weight {a.get('weight')} -> {b.get('weight')}")
+            else:
+                out.append(f"{env} {key} {_value(a)} -> {_value(b)}")
+    return out
+
+
+_ORDER = ("version", "canary", "shadow")
+
+
+def _describe(deployment: object) -> str:
+    """`version 1.0.0, canary 1.1.0 weight 10, shadow 1.2.0`."""
+    if not isinstance(deployment, dict):
+        return _value(deployment)
+    return ", ".join(f"{key} {_value(deployment[key])}" for key in sorted(
+        deployment, key=lambda k: (_ORDER.index(k) if k in _ORDER else 3, k)))
+
+
+def _value(value: object) -> str:
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict) and set(value) == {"version", "weight"}:
+        return f"{value['version']} weight {value['weight']}"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def render(plan: Plan, fmt: str) -> str:
     """The plan as text, a markdown table (for a pull request comment) or JSON."""
     if fmt == "json":
@@ -281,8 +335,11 @@ def _markdown(plan: Plan) -> str:
         out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
         for a in plan.actions:
             subject = f"@{a.alias}" if a.alias else a.version + (f" ({', '.join(a.envs)})" if a.envs else "")
+            if a.kind in ("update-model", "update-version"):
+                subject = f"{subject}: {a.changes()}" if subject else a.changes()
             new = a.new[:12] + "…" if a.kind == "register" else a.new
-            out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(a.old)} | {_cell(new)} |")
+            old = "" if a.kind == "update-model" else a.old
+            out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(old)} | {_cell(new)} |")
         out.append("")
     if plan.drift:
         out += ["**Drift** (the registry differs from git; apply restores git):", ""]

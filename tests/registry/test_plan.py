@@ -180,3 +180,21 @@ def test_reserved_alias_names_are_refused(root: Path) -> None:
     with pytest.raises(ModelopsError, match="MLflow reserves") as caught:
         load(root, ("  staging:\n", "  latest:\n"))
     assert caught.value.problem.field == "deployments.latest"
+
+
+def test_deployment_changes_are_described_per_environment(root: Path, iris: DesiredModel) -> None:
+    heavier = load(root, ("weight: 10", "weight: 30"))
+    plan = diff([heavier], {"iris": in_sync(iris)})
+    assert render(plan, "text") == ("  + update registered model iris: production canary 1.1.0 weight 10 -> 30\n"
+                                     "1 action(s), 0 drift")
+    assert "| iris | update-model | production canary 1.1.0 weight 10 -> 30 |  |  |" in render(plan, "markdown")
+    moved = load(root, ("    canary: {version: 1.1.0, weight: 30}\n    shadow: [1.2.0]\n", ""))
+    assert plan_text(moved, iris) == "production canary 1.1.0 weight 10 -> none; production shadow 1.2.0 -> none"
+    assert plan_text(iris, None) == ("production added (version 1.0.0, canary 1.1.0 weight 10, shadow 1.2.0); "
+                                     "staging added (version 1.2.0)")
+
+
+def plan_text(model: DesiredModel, registered: DesiredModel | None) -> str:
+    """What the plan of `model` says it changes in the registered model's deployments."""
+    plan = diff([model], {"iris": in_sync(registered)} if registered else {})
+    return next(a for a in plan.actions if a.kind == "update-model").changes()
