@@ -193,12 +193,10 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                                   description=version.description))
             continue
         if keep.tags.get(SHA256) != version.sha256:
-            message = (f"{name} {version.version} is registered with artifact sha256 {keep.tags.get(SHA256)}; "
-                       f"the manifest says {version.sha256}")
-            drift.append(Drift("digest", name, version.version, message, blocking=True))
-            conflicts.append(Problem(file=model.display, line=version.line, field="sha256", message=message,
-                                     hint="a registered version never changes: bump the version (list the new "
-                                          "artifact as a new version) and restore this one's sha256"))
+            drift.append(Drift("digest", name, version.version, f"{name} {version.version} is registered with "
+                               f"artifact sha256 {keep.tags.get(SHA256)}; the manifest says {version.sha256}",
+                               blocking=True))
+            conflicts.append(_digest_conflict(model, version, keep))
             continue
         actions += _version_repair(model, version, keep, drift)
     for v in ordered:
@@ -210,6 +208,23 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
             label = v.semver or "(no modelops.version tag)"
             notes.append(f"{name} {label} (MLflow version {v.number}) is not in the manifest (kept, never deleted)")
     return actions, drift, conflicts, numbers
+
+
+def _digest_conflict(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
+    """The refusal of a registered version whose sha256 tag differs from the manifest: git changed the artifact,
+    or (when the files apply uploaded carry git's sha256) the tag was edited in the registry."""
+    tag, where = registered.tags.get(SHA256), f"{model.name} {version.version} (MLflow version {registered.number})"
+    if registered.uploaded_sha256 == version.sha256:
+        return Problem(file=model.display, line=version.line, field="sha256",
+                       message=f"{where}: the registry's tag {SHA256} was changed outside git to {tag}; its "
+                               f"uploaded files and the manifest have {version.sha256}",
+                       hint=f"restore the tag {SHA256} of MLflow version {registered.number} to {version.sha256} "
+                            "in MLflow, or register the artifact as a new version")
+    return Problem(file=model.display, line=version.line, field="sha256",
+                   message=f"{model.name} {version.version} is registered with artifact sha256 {tag}; the "
+                           f"manifest says {version.sha256}",
+                   hint="a registered version never changes: bump the version (list the new artifact as a new "
+                        "version) and restore this one's sha256")
 
 
 def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
@@ -319,10 +334,11 @@ def render(plan: Plan, fmt: str) -> str:
     if fmt == "markdown":
         return _markdown(plan)
     lines = [f"  + {a.text()}" for a in plan.actions]
-    lines += [f"  ! drift: {d.message}" + ("  [blocks apply]" if d.blocking else "") for d in plan.drift]
+    lines += [f"  ! drift: {d.message}" for d in plan.drift if not d.blocking]  # the blocking: plan's error
     lines += [f"  i {note}" for note in plan.notes]
+    blocking = sum(d.blocking for d in plan.drift)
     summary = (f"{len(plan.actions)} action(s), {len(plan.drift)} drift" if plan.actions or plan.drift
-               else "no changes: the registry matches git")
+               else "no changes: the registry matches git") + (f" ({blocking} blocks apply)" if blocking else "")
     return "\n".join([*lines, summary])
 
 

@@ -79,6 +79,8 @@ class ActualVersion:
     number: str
     description: str
     tags: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # `models:/<id>` of the files apply uploaded
+    uploaded_sha256: str = ""  # the sha256 tag of those files, read only to explain a digest conflict
 
     @property
     def semver(self) -> str:

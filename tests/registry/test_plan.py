@@ -98,6 +98,20 @@ def test_changed_digest_of_a_registered_version_blocks(iris: DesiredModel) -> No
     assert plan.conflicts[0].hint.startswith("a registered version never changes: bump the version")
 
 
+def test_sha256_tag_edited_in_the_registry_is_not_blamed_on_the_manifest(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    first = actual.versions[0]
+    edited = replace(first, tags={**first.tags, state.SHA256: "0" * 64}, uploaded_sha256=iris.versions[0].sha256)
+    plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
+    sha = iris.versions[0].sha256
+    assert plan.conflicts[0].message == (f"iris 1.0.0 (MLflow version 1): the registry's tag modelops.sha256 was "
+                                         f"changed outside git to {'0' * 64}; its uploaded files and the manifest "
+                                         f"have {sha}")
+    assert plan.conflicts[0].hint == (f"restore the tag modelops.sha256 of MLflow version 1 to {sha} in MLflow, "
+                                      "or register the artifact as a new version")
+    assert render(plan, "text") == "0 action(s), 1 drift (1 blocks apply)"
+
+
 def test_half_registered_version_is_finished_not_doubled(iris: DesiredModel) -> None:
     actual = in_sync(iris)
     last = actual.versions[2]
