@@ -13,7 +13,7 @@ from modelops.images import context
 from modelops.plan import Action, Plan, diff
 from modelops.registry import Registry, errors
 from modelops.settings import Settings
-from modelops.state import DesiredModel
+from modelops.state import ActualModel, DesiredModel
 from modelops.validate import validate
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
     registry = Registry(settings)
     with errors(settings):
         actual, managed, locks = registry.read(m.name for m in models)
-    result = diff(models, actual, managed if every_model else None)
-    result = replace(result, notes=tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
-                                         for name, holder in sorted(locks.items())))
+    result = _diff(registry, models, actual, managed if every_model else None)
+    held = tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
+                 for name, holder in sorted(locks.items()))
+    result = replace(result, notes=result.notes + held)
     if images is None:
         images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
     if not images:
@@ -50,6 +51,18 @@ def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bo
     image_registry = context.registry(root)
     builds = [a for m in models for a in imagetags.missing(m, actual.get(m.name), image_registry)]
     return replace(result, actions=result.actions + tuple(builds))
+
+
+def _diff(registry: Registry, models: list[DesiredModel], actual: dict[str, ActualModel],
+          managed: set[str] | None = None) -> Plan:
+    """`diff`; a model with a digest conflict is diffed again knowing the sha256 of the files apply uploaded,
+    which tells a registry tag edited by hand from an artifact changed in git."""
+    result = diff(models, actual, managed)
+    conflicting = {d.model for d in result.drift if d.kind == "digest"}
+    if not conflicting:
+        return result
+    actual = {name: registry.with_uploaded(m) if name in conflicting else m for name, m in actual.items()}
+    return diff(models, actual, managed)
 
 
 def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
@@ -65,20 +78,20 @@ def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: b
     registry = Registry(settings)
     with errors(settings):
         actual, managed, _ = registry.read(models)
-        first = diff(list(models.values()), actual, managed if every_model else None)
+        first = _diff(registry, list(models.values()), actual, managed if every_model else None)
         refuse(first)
         carried: list[Action] = []
         for name in dict.fromkeys(a.model for a in first.actions):
             with registry.lock(name, log):
                 fresh = registry.read_one(name)
-                again = diff([models[name]], {name: fresh} if fresh else {})
+                again = _diff(registry, [models[name]], {name: fresh} if fresh else {})
                 refuse(again)
                 numbers: dict[str, str] = {}
                 for action in again.actions:
                     registry.execute(action, models[name], numbers)
                     carried.append(action)
                     done(action)
-    return Plan(tuple(carried), first.drift)
+    return Plan(tuple(carried), first.drift, notes=first.notes)
 
 
 def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: bool, log: Callable[[str], None],

@@ -2,8 +2,8 @@
 
 Pure: no I/O. Drift is whatever differs from git without git having asked for it: an alias moved by
 hand (it differs from what apply last set), a version tag edited or removed, a registered version whose
-artifact digest differs from git (blocking: apply refuses, "bump the version"), and versions or models
-that git no longer lists (reported, never deleted).
+artifact digest differs from git (blocking: apply refuses, "bump the version"), and models that git no
+longer lists (reported, never deleted). Versions git no longer lists are kept by design: notes, not drift.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "upd
 
 @dataclass(frozen=True)
 class Action:
-    """One change to the registry. `version` is semantic; `number` is MLflow's version number."""
+    """One change to the registry. `version` is semantic; `number` is MLflow's version number; for
+    `update-model`, `old` is the `modelops.deployments` value it replaces."""
 
     kind: str
     model: str
@@ -51,18 +52,21 @@ class Action:
             "delete-incomplete": f"delete half-registered {where} (MLflow version {self.number})",
             "register": f"register {where} (sha256 {self.new[:12]}…)",
             "finish-version": f"finish half-registered {where} (MLflow version {self.number})",
-            "update-version": f"update {where} (MLflow version {self.number}): {self._changes()}",
+            "update-version": f"update {where} (MLflow version {self.number}): {self.changes()}",
             "set-alias": f"{'move' if self.old else 'set'} alias {self.model}@{self.alias}: "
                          f"{self.old + ' -> ' if self.old else ''}{self.new}",
             "delete-alias": f"delete alias {self.model}@{self.alias} (was {self.old})",
-            "update-model": f"update registered model {self.model}: {self._changes()}",
+            "update-model": f"update registered model {self.model}: {self.changes()}",
             "build-image": f"build image {self.new}{' for ' + ', '.join(self.envs) if self.envs else ''} "
                            f"({'recorded: ' + self.old if self.old else 'no image recorded'})",
         }[self.kind]
 
-    def _changes(self) -> str:
-        changed = sorted(self.tags) + (["description"] if self.description is not None else [])
-        return "set " + ", ".join(changed)
+    def changes(self) -> str:
+        """What the update sets; a change of deployments is described per environment."""
+        described = _deployment_changes(self.old, self.tags[DEPLOYMENTS]) if DEPLOYMENTS in self.tags else []
+        changed = [k for k in sorted(self.tags) if k != DEPLOYMENTS or not described]
+        changed += ["description"] if self.description is not None else []
+        return "; ".join(([f"set {', '.join(changed)}"] if changed else []) + described)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v not in ("", None, {}, ())}
@@ -87,7 +91,7 @@ class Plan:
     actions: tuple[Action, ...]
     drift: tuple[Drift, ...]
     conflicts: tuple[Problem, ...] = ()
-    notes: tuple[str, ...] = ()  # information, neither action nor drift (a lock another apply holds)
+    notes: tuple[str, ...] = ()  # information, neither action nor drift (a kept version, a held lock)
 
     def for_model(self, name: str) -> tuple[Action, ...]:
         return tuple(a for a in self.actions if a.model == name)
@@ -103,8 +107,9 @@ def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: s
     actions: list[Action] = []
     drift: list[Drift] = []
     conflicts: list[Problem] = []
+    notes: list[str] = []
     for model in desired:
-        a, d, c = _diff_model(model, actual.get(model.name))
+        a, d, c = _diff_model(model, actual.get(model.name), notes)
         actions += a
         drift += d
         conflicts += c
@@ -113,10 +118,10 @@ def diff(desired: list[DesiredModel], actual: dict[str, ActualModel], managed: s
         drift.append(Drift("not-in-git", name, name, f"registered model {name} has no folder in git "
                                                      "(kept; delete it in MLflow if it is retired)"))
     actions.sort(key=lambda a: (a.model, KINDS.index(a.kind)))
-    return Plan(tuple(actions), tuple(drift), tuple(conflicts))
+    return Plan(tuple(actions), tuple(drift), tuple(conflicts), tuple(notes))
 
 
-def _diff_model(model: DesiredModel, actual: ActualModel | None
+def _diff_model(model: DesiredModel, actual: ActualModel | None, notes: list[str]
                 ) -> tuple[list[Action], list[Drift], list[Problem]]:
     name = model.name
     if actual is None:
@@ -125,13 +130,14 @@ def _diff_model(model: DesiredModel, actual: ActualModel | None
         actions += [Action("set-alias", name, alias=a, new=v) for a, v in sorted(model.aliases.items())]
         actions.append(Action("update-model", name, tags={DEPLOYMENTS: model.deployments}))
         return actions, [], []
-    actions, drift, conflicts, numbers = _diff_versions(model, actual)
+    actions, drift, conflicts, numbers = _diff_versions(model, actual, notes)
     actions += _diff_aliases(model, actual, numbers, drift)
     tags = {k: v for k, v in {**model.model_tags(), DEPLOYMENTS: model.deployments}.items()
             if actual.tags.get(k) != v}
     description = model.description if actual.description != model.description else None
     if tags or description is not None:
-        actions.append(Action("update-model", name, tags=tags, description=description))
+        old = actual.tags.get(DEPLOYMENTS, "") if DEPLOYMENTS in tags else ""
+        actions.append(Action("update-model", name, old=old, tags=tags, description=description))
     return actions, drift, conflicts
 
 
@@ -140,9 +146,10 @@ def _register(model: DesiredModel, version: DesiredVersion) -> Action:
                   tags=model.version_tags(version), description=version.description)
 
 
-def _diff_versions(model: DesiredModel, actual: ActualModel
+def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                    ) -> tuple[list[Action], list[Drift], list[Problem], dict[str, str]]:
-    """Match git's versions to registered ones; `numbers` maps MLflow version numbers to semver."""
+    """Match git's versions to registered ones; `numbers` maps MLflow version numbers to semver. Registered
+    versions git no longer lists are added to `notes`."""
     name = model.name
     actions: list[Action] = []
     drift: list[Drift] = []
@@ -155,8 +162,16 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
         same = [v for v in ordered if v.semver == version.version]
         complete = [v for v in same if v.complete]
         incomplete = [v for v in same if not v.complete]
-        if not same:  # a version whose semver tag was edited keeps its digest
-            complete = [v for v in ordered if v.complete and v.semver not in wanted and v.number not in claimed
+        if not same:
+            renamed = next((v for v in ordered if v.complete and v.semver and v.semver not in wanted
+                            and v.tags.get(SHA256) == version.sha256), None)
+            if renamed is not None:
+                claimed.add(renamed.number)
+                numbers[renamed.number] = renamed.semver
+                conflicts.append(_renamed(model, version, renamed))
+                continue
+            # a version whose modelops.version tag was removed is known by its digest
+            complete = [v for v in ordered if v.complete and not v.semver and v.number not in claimed
                         and v.tags.get(SHA256) == version.sha256][:1]
         keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256),
                                                  None)
@@ -178,12 +193,10 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
                                   description=version.description))
             continue
         if keep.tags.get(SHA256) != version.sha256:
-            message = (f"{name} {version.version} is registered with artifact sha256 {keep.tags.get(SHA256)}; "
-                       f"the manifest says {version.sha256}")
-            drift.append(Drift("digest", name, version.version, message, blocking=True))
-            conflicts.append(Problem(file=model.display, line=version.line, field="sha256", message=message,
-                                     hint="a registered version never changes: bump the version (list the new "
-                                          "artifact as a new version) and restore this one's sha256"))
+            drift.append(Drift("digest", name, version.version, f"{name} {version.version} is registered with "
+                               f"artifact sha256 {keep.tags.get(SHA256)}; the manifest says {version.sha256}",
+                               blocking=True))
+            conflicts.append(_digest_conflict(model, version, keep))
             continue
         actions += _version_repair(model, version, keep, drift)
     for v in ordered:
@@ -193,9 +206,33 @@ def _diff_versions(model: DesiredModel, actual: ActualModel
             actions.append(Action("delete-incomplete", name, version=v.semver, number=v.number))
         elif v.semver not in wanted:
             label = v.semver or "(no modelops.version tag)"
-            drift.append(Drift("not-in-git", name, v.number, f"{name} MLflow version {v.number} {label} is not "
-                               "in the manifest (kept, never deleted)"))
+            notes.append(f"{name} {label} (MLflow version {v.number}) is not in the manifest (kept, never deleted)")
     return actions, drift, conflicts, numbers
+
+
+def _digest_conflict(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
+    """The refusal of a registered version whose sha256 tag differs from the manifest: git changed the artifact,
+    or (when the files apply uploaded carry git's sha256) the tag was edited in the registry."""
+    tag, where = registered.tags.get(SHA256), f"{model.name} {version.version} (MLflow version {registered.number})"
+    if registered.uploaded_sha256 == version.sha256:
+        return Problem(file=model.display, line=version.line, field="sha256",
+                       message=f"{where}: the registry's tag {SHA256} was changed outside git to {tag}; its "
+                               f"uploaded files and the manifest have {version.sha256}",
+                       hint=f"restore the tag {SHA256} of MLflow version {registered.number} to {version.sha256} "
+                            "in MLflow, or register the artifact as a new version")
+    return Problem(file=model.display, line=version.line, field="sha256",
+                   message=f"{model.name} {version.version} is registered with artifact sha256 {tag}; the "
+                           f"manifest says {version.sha256}",
+                   hint="a registered version never changes: bump the version (list the new artifact as a new "
+                        "version) and restore this one's sha256")
+
+
+def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
+    """The refusal of a manifest version that carries the artifact of a registered version git no longer lists."""
+    return Problem(file=model.display, line=version.entry_line, field=f"versions[{version.index}].version",
+                   message=f"{version.version} has the artifact of {registered.semver}, registered as MLflow "
+                           f"version {registered.number}: a registered version is never renamed",
+                   hint=f"keep {registered.semver}, or register a new artifact as a new version")
 
 
 def _version_repair(model: DesiredModel, version: DesiredVersion, keep: ActualVersion,
@@ -219,8 +256,10 @@ def _diff_aliases(model: DesiredModel, actual: ActualModel, numbers: dict[str, s
     applied = actual.applied_aliases
     actions = []
 
+    semvers = {v.number: v.semver for v in actual.versions if v.semver} | numbers
+
     def label(number: str | None) -> str:
-        return "" if number is None else numbers.get(number) or f"MLflow version {number}"
+        return "" if number is None else semvers.get(number) or f"MLflow version {number}"
 
     by_semver = {semver: number for number, semver in numbers.items()}
     for alias in sorted(set(model.aliases) | set(actual.aliases) | set(applied or {})):
@@ -239,6 +278,55 @@ def _diff_aliases(model: DesiredModel, actual: ActualModel, numbers: dict[str, s
     return actions
 
 
+def _deployment_changes(old: str, new: str) -> list[str]:
+    """What changed between two `modelops.deployments` values, per environment (`production canary 1.1.0
+    weight 10 -> 30`); empty when either is not a JSON object. No old value means every environment is added."""
+    try:
+        before, after = json.loads(old) if old else {}, json.loads(new)
+    except ValueError:
+        return []
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return []
+    out = []
+    for env in sorted(before.keys() | after.keys()):
+        was, now = before.get(env), after.get(env)
+        if not isinstance(was, dict) or not isinstance(now, dict):
+            out.append(f"{env} added ({_describe(now)})" if was is None else
+                       f"{env} removed (was {_describe(was)})" if now is None else
+                       f"{env} {_describe(was)} -> {_describe(now)}")
+            continue
+        for key in sorted(was.keys() | now.keys(), key=lambda k: (_ORDER.index(k) if k in _ORDER else 3, k)):
+            a, b = was.get(key), now.get(key)
+            if a == b:
+                continue
+            if key == "canary" and a and b and a.get("version") == b.get("version"):
+                out.append(f"{env} canary {a.get('version')} weight {a.get('weight')} -> {b.get('weight')}")
+            else:
+                out.append(f"{env} {key} {_value(a)} -> {_value(b)}")
+    return out
+
+
+_ORDER = ("version", "canary", "shadow")
+
+
+def _describe(deployment: object) -> str:
+    """`version 1.0.0, canary 1.1.0 weight 10, shadow 1.2.0`."""
+    if not isinstance(deployment, dict):
+        return _value(deployment)
+    return ", ".join(f"{key} {_value(deployment[key])}" for key in sorted(
+        deployment, key=lambda k: (_ORDER.index(k) if k in _ORDER else 3, k)))
+
+
+def _value(value: object) -> str:
+    if value is None or value == []:
+        return "none"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if isinstance(value, dict) and set(value) == {"version", "weight"}:
+        return f"{value['version']} weight {value['weight']}"
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def render(plan: Plan, fmt: str) -> str:
     """The plan as text, a markdown table (for a pull request comment) or JSON."""
     if fmt == "json":
@@ -246,10 +334,11 @@ def render(plan: Plan, fmt: str) -> str:
     if fmt == "markdown":
         return _markdown(plan)
     lines = [f"  + {a.text()}" for a in plan.actions]
-    lines += [f"  ! drift: {d.message}" + ("  [blocks apply]" if d.blocking else "") for d in plan.drift]
+    lines += [f"  ! drift: {d.message}" for d in plan.drift if not d.blocking]  # the blocking: plan's error
     lines += [f"  i {note}" for note in plan.notes]
+    blocking = sum(d.blocking for d in plan.drift)
     summary = (f"{len(plan.actions)} action(s), {len(plan.drift)} drift" if plan.actions or plan.drift
-               else "no changes: the registry matches git")
+               else "no changes: the registry matches git") + (f" ({blocking} blocks apply)" if blocking else "")
     return "\n".join([*lines, summary])
 
 
@@ -262,8 +351,11 @@ def _markdown(plan: Plan) -> str:
         out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
         for a in plan.actions:
             subject = f"@{a.alias}" if a.alias else a.version + (f" ({', '.join(a.envs)})" if a.envs else "")
+            if a.kind in ("update-model", "update-version"):
+                subject = f"{subject}: {a.changes()}" if subject else a.changes()
             new = a.new[:12] + "…" if a.kind == "register" else a.new
-            out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(a.old)} | {_cell(new)} |")
+            old = "" if a.kind == "update-model" else a.old
+            out.append(f"| {_cell(a.model)} | {a.kind} | {_cell(subject)} | {_cell(old)} | {_cell(new)} |")
         out.append("")
     if plan.drift:
         out += ["**Drift** (the registry differs from git; apply restores git):", ""]

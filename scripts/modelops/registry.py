@@ -18,6 +18,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from modelops import artifacts, manifest, wrap
 from modelops.errors import ModelopsError
 from modelops.plan import Action
 from modelops.settings import STATE_DIR, Settings
-from modelops.state import COMPLETE, ActualModel, ActualVersion, DesiredModel
+from modelops.state import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
 
 EXPERIMENT = "modelops"
 LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
@@ -100,6 +101,20 @@ class Registry:
                     filter_string=q, max_results=10000, page_token=token)):
                 by_model.setdefault(version.name, []).append(version)
         return by_model
+
+    def with_uploaded(self, model: ActualModel) -> ActualModel:
+        """`model` with the sha256 tag of each version's uploaded files (one request per version)."""
+        from mlflow.exceptions import MlflowException
+
+        def uploaded(version: ActualVersion) -> str:
+            if not version.source.startswith("models:/"):
+                return ""
+            try:
+                return self.client.get_logged_model(version.source.removeprefix("models:/")).tags.get(SHA256, "")
+            except MlflowException:
+                return ""
+
+        return replace(model, versions=tuple(replace(v, uploaded_sha256=uploaded(v)) for v in model.versions))
 
     # writing -----------------------------------------------------------------------------------------
     def execute(self, action: Action, model: DesiredModel, numbers: dict[str, str]) -> None:
@@ -252,7 +267,7 @@ def _actual(model: Any, versions: list[Any]) -> ActualModel:
     return ActualModel(name=model.name, description=model.description or "", tags=dict(model.tags),
                        aliases={alias: str(number) for alias, number in (model.aliases or {}).items()},
                        versions=tuple(ActualVersion(number=str(v.version), description=v.description or "",
-                                                    tags=dict(v.tags)) for v in versions))
+                                                    tags=dict(v.tags), source=v.source or "") for v in versions))
 
 
 def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:

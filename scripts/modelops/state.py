@@ -43,6 +43,8 @@ class DesiredVersion:
     sha256: str
     description: str
     line: int | None  # of its sha256 in the manifest, for errors
+    index: int = 0  # its place in the manifest's versions
+    entry_line: int | None = None  # of its `version:` in the manifest, for errors
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ class ActualVersion:
     number: str
     description: str
     tags: dict[str, str] = field(default_factory=dict)
+    source: str = ""  # `models:/<id>` of the files apply uploaded
+    uploaded_sha256: str = ""  # the sha256 tag of those files, read only to explain a digest conflict
 
     @property
     def semver(self) -> str:
@@ -145,7 +149,8 @@ def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
         raise ModelopsError.of(problems)
     aliases = aliases_of(deployments)
     versions = tuple(DesiredVersion(version=v.version, uri=v.artifact.uri, sha256=v.artifact.sha256,
-                                    description=v.description, line=loaded.line("versions", i, "artifact", "sha256"))
+                                    description=v.description, line=loaded.line("versions", i, "artifact", "sha256"),
+                                    index=i, entry_line=loaded.line("versions", i, "version"))
                      for i, v in enumerate(m.versions))
     manifest_sha = hashlib.sha256((loaded.folder / "model.yaml").read_bytes()).hexdigest()
     return DesiredModel(name=m.name, display=loaded.display, folder=loaded.folder, description=m.description,

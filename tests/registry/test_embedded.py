@@ -58,6 +58,39 @@ def test_model_removed_from_git_is_reported_and_kept(make_repo) -> None:
     assert snapshot(embedded_uri(root), "diabetes")["diabetes"] is not None
 
 
+def test_version_removed_from_git_is_kept_and_a_note_not_drift(make_repo) -> None:
+    root = make_repo(iris="iris")
+    run(root, "apply")
+    manifest = root / "models/iris/model.yaml"
+    text = manifest.read_text()
+    entry = text[text.index("  - version: 1.2.0"):text.index("deployments:")]
+    manifest.write_text(text.replace(entry, "").replace("    shadow: [1.2.0]\n", "")
+                        .replace("  staging:\n    version: 1.2.0", "  staging:\n    version: 1.1.0"))
+    note = "iris 1.2.0 (MLflow version 3) is not in the manifest (kept, never deleted)"
+    plan = json.loads(run(root, "plan", "--format", "json", "--detailed-exitcode", check=2).stdout)
+    assert plan["drift"] == [] and plan["notes"] == [note]
+    assert f"  i {note}" in run(root, "apply").stdout
+    in_sync = run(root, "plan", "--detailed-exitcode", check=0).stdout
+    assert in_sync == f"  i {note}\nno changes: the registry matches git\n"
+    assert "1.2.0" in [v for v, *_ in snapshot(embedded_uri(root), "iris")["iris"]["versions"]]
+
+
+def test_sha256_tag_edited_in_the_registry_is_reported_once_as_the_registry_s(make_repo) -> None:
+    root = make_repo(iris="iris")
+    run(root, "apply")
+    uri = embedded_uri(root)
+    MlflowClient(tracking_uri=uri, registry_uri=uri).set_model_version_tag("iris", "1", "modelops.sha256", "0" * 64)
+    before = snapshot_in_child(uri, "iris")
+    for verb in ("plan", "apply"):
+        refused = run(root, verb, check=1)
+        output = refused.stdout + refused.stderr
+        assert output.count("changed outside git") == 1 and "Traceback" not in output
+        assert refused.stderr.startswith("models/iris/model.yaml:21: sha256: iris 1.0.0 (MLflow version 1): the "
+                                         "registry's tag modelops.sha256 was changed outside git")
+        assert "hint: restore the tag modelops.sha256 of MLflow version 1 to 839faf83e5f7" in refused.stderr
+    assert snapshot_in_child(uri, "iris") == before
+
+
 def test_invalid_manifest_is_refused_before_any_write(make_repo) -> None:
     root = make_repo(iris="iris")
     manifest = root / "models/iris/model.yaml"

@@ -98,6 +98,20 @@ def test_changed_digest_of_a_registered_version_blocks(iris: DesiredModel) -> No
     assert plan.conflicts[0].hint.startswith("a registered version never changes: bump the version")
 
 
+def test_sha256_tag_edited_in_the_registry_is_not_blamed_on_the_manifest(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    first = actual.versions[0]
+    edited = replace(first, tags={**first.tags, state.SHA256: "0" * 64}, uploaded_sha256=iris.versions[0].sha256)
+    plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
+    sha = iris.versions[0].sha256
+    assert plan.conflicts[0].message == (f"iris 1.0.0 (MLflow version 1): the registry's tag modelops.sha256 was "
+                                         f"changed outside git to {'0' * 64}; its uploaded files and the manifest "
+                                         f"have {sha}")
+    assert plan.conflicts[0].hint == (f"restore the tag modelops.sha256 of MLflow version 1 to {sha} in MLflow, "
+                                      "or register the artifact as a new version")
+    assert render(plan, "text") == "0 action(s), 1 drift (1 blocks apply)"
+
+
 def test_half_registered_version_is_finished_not_doubled(iris: DesiredModel) -> None:
     actual = in_sync(iris)
     last = actual.versions[2]
@@ -118,17 +132,28 @@ def test_half_registered_version_of_another_artifact_is_replaced(iris: DesiredMo
                            ("set-alias", "staging")]
 
 
-def test_edited_version_tag_is_drift_and_repaired(iris: DesiredModel) -> None:
+def test_removed_version_tags_are_drift_and_repaired(iris: DesiredModel) -> None:
     actual = in_sync(iris)
     first = actual.versions[0]
-    edited = replace(first, tags={**{k: v for k, v in first.tags.items() if k != state.GIT_COMMIT},
-                                  state.VERSION: "9.9.9"})
+    edited = replace(first, tags={k: v for k, v in first.tags.items() if k not in (state.GIT_COMMIT, state.VERSION)})
     plan = diff([iris], {"iris": replace(actual, versions=(edited, *actual.versions[1:]))})
     assert kinds(plan) == [("update-version", "1.0.0")]
     assert plan.actions[0].tags == {state.VERSION: "1.0.0", state.GIT_COMMIT: "abc123"}
     assert sorted(d.message for d in plan.drift) == [
         "iris 1.0.0 (MLflow version 1): tag modelops.git_commit was removed",
-        "iris 1.0.0 (MLflow version 1): tag modelops.version was '9.9.9'"]
+        "iris 1.0.0 (MLflow version 1): tag modelops.version was removed"]
+
+
+def test_renamed_registered_version_is_refused(root: Path, iris: DesiredModel) -> None:
+    renamed = load(root, ("1.2.0", "1.3.0"))
+    plan = diff([renamed], {"iris": in_sync(iris)})
+    assert [(p.file, p.line, p.field) for p in plan.conflicts] == [("models/iris/model.yaml", 27,
+                                                                     "versions[2].version")]
+    assert plan.conflicts[0].message == ("1.3.0 has the artifact of 1.2.0, registered as MLflow version 3: "
+                                         "a registered version is never renamed")
+    assert plan.conflicts[0].hint == "keep 1.2.0, or register a new artifact as a new version"
+    assert plan.drift == ()
+    assert all(a.kind != "update-version" for a in plan.actions)
 
 
 def test_versions_and_models_git_no_longer_lists_are_reported_never_deleted(iris: DesiredModel) -> None:
@@ -137,8 +162,21 @@ def test_versions_and_models_git_no_longer_lists_are_reported_never_deleted(iris
     manual = ActualVersion("5", "registered by hand", {})
     plan = diff([iris], {"iris": replace(actual, versions=(*actual.versions, extra, manual))}, {"iris", "retired"})
     assert plan.actions == ()
-    assert [(d.kind, d.subject) for d in plan.drift] == [("not-in-git", "4"), ("not-in-git", "5"),
-                                                          ("not-in-git", "retired")]
+    assert [(d.kind, d.subject) for d in plan.drift] == [("not-in-git", "retired")]
+    assert plan.notes == ("iris 0.9.0 (MLflow version 4) is not in the manifest (kept, never deleted)",
+                          "iris (no modelops.version tag) (MLflow version 5) is not in the manifest (kept, never "
+                          "deleted)")
+
+
+def test_version_removed_from_git_is_a_note_and_aliases_name_its_semver(root: Path, iris: DesiredModel) -> None:
+    removed = load(root, ("    shadow: [1.2.0]\n", ""))
+    removed = load(root, ("  staging:\n    version: 1.2.0", "  staging:\n    version: 1.1.0"))
+    removed = replace(removed, versions=removed.versions[:2])
+    plan = diff([removed], {"iris": in_sync(iris)})
+    assert plan.drift == ()
+    assert [a.text() for a in plan.actions[:2]] == ["move alias iris@staging: 1.2.0 -> 1.1.0",
+                                                    "delete alias iris@production-shadow-0 (was 1.2.0)"]
+    assert plan.notes == ("iris 1.2.0 (MLflow version 3) is not in the manifest (kept, never deleted)",)
 
 
 def test_markdown_and_json_renderings(root: Path, iris: DesiredModel) -> None:
@@ -156,3 +194,21 @@ def test_reserved_alias_names_are_refused(root: Path) -> None:
     with pytest.raises(ModelopsError, match="MLflow reserves") as caught:
         load(root, ("  staging:\n", "  latest:\n"))
     assert caught.value.problem.field == "deployments.latest"
+
+
+def test_deployment_changes_are_described_per_environment(root: Path, iris: DesiredModel) -> None:
+    heavier = load(root, ("weight: 10", "weight: 30"))
+    plan = diff([heavier], {"iris": in_sync(iris)})
+    assert render(plan, "text") == ("  + update registered model iris: production canary 1.1.0 weight 10 -> 30\n"
+                                     "1 action(s), 0 drift")
+    assert "| iris | update-model | production canary 1.1.0 weight 10 -> 30 |  |  |" in render(plan, "markdown")
+    moved = load(root, ("    canary: {version: 1.1.0, weight: 30}\n    shadow: [1.2.0]\n", ""))
+    assert plan_text(moved, iris) == "production canary 1.1.0 weight 10 -> none; production shadow 1.2.0 -> none"
+    assert plan_text(iris, None) == ("production added (version 1.0.0, canary 1.1.0 weight 10, shadow 1.2.0); "
+                                     "staging added (version 1.2.0)")
+
+
+def plan_text(model: DesiredModel, registered: DesiredModel | None) -> str:
+    """What the plan of `model` says it changes in the registered model's deployments."""
+    plan = diff([model], {"iris": in_sync(registered)} if registered else {})
+    return next(a for a in plan.actions if a.kind == "update-model").changes()

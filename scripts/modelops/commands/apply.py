@@ -40,6 +40,8 @@ def command(paths: tuple[str, ...], build_images: bool, push_images: bool, image
     for drift in result.drift:
         if drift.kind == "not-in-git":
             click.echo(f"  ! {drift.message}")
+    for note in result.notes:
+        click.echo(f"  i {note}")
     if result.actions:
         click.echo(f"applied {len(result.actions)} action(s) to {config.tracking_uri}")
     else:
