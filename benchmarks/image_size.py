@@ -10,7 +10,7 @@ on 127.0.0.1 (PIP_NO_INDEX/PIP_FIND_LINKS), with the build on the host network. 
 MLflow wrote it. The wheelhouse holds mlflow, the model's own MLflow requirements and build dependencies,
 and `gunicorn[gevent]`, which MLflow's container code installs at build time. That wheelhouse is served as
 pip downloaded it: our images' wheels are stripped on the host when a context is rendered
-(modelops.images.strip), MLflow's are not, and nothing is removed from MLflow's image (its Dockerfile does
+(modelops.images.wheel_strip), MLflow's are not, and nothing is removed from MLflow's image (its Dockerfile does
 neither).
 """
 
@@ -35,14 +35,14 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.images import harness  # noqa: E402
 
-from modelops import manifest  # noqa: E402
 from modelops.images import build, context, wheelhouse  # noqa: E402
+from modelops.manifest.loading import load as load_manifest  # noqa: E402
 
 MB = 1e6
 
 
 def ours(root: Path, model: str) -> tuple[str, int]:
-    loaded = manifest.load(root / "models" / model, root)
+    loaded = load_manifest(root / "models" / model, root)
     target = context.targets(loaded.manifest, (loaded.manifest.versions[0].version,))[0]
     (image,) = build.build(loaded, root, [target], log=lambda _: None)
     return image.id, image.size

@@ -23,8 +23,9 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.images import harness  # noqa: E402
 
-from modelops import artifacts, manifest  # noqa: E402
+from modelops import artifacts  # noqa: E402
 from modelops.images import build, context  # noqa: E402
+from modelops.manifest.loading import load as load_manifest  # noqa: E402
 
 
 def measure() -> None:
@@ -37,7 +38,7 @@ def measure() -> None:
         folder = root / "models" / "diabetes"
 
         def built(version: str) -> tuple[float, list[str]]:
-            loaded = manifest.load(folder, root)
+            loaded = load_manifest(folder, root)
             lines: list[str] = []
             started = time.perf_counter()
             build.build(loaded, root, context.targets(loaded.manifest, (version,)), log=lines.append)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from modelops.manifest import MAX_TEXT, Manifest
+from modelops.manifest.model import MAX_TEXT, Manifest
 from tests.conftest import run_cli
 
 

@@ -7,14 +7,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelops import imagetags, manifest, state
 from modelops.errors import ModelopsError
 from modelops.images import context
-from modelops.plan import Action, Plan, diff
-from modelops.registry import Registry, errors
+from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.validate import validate
+from modelops.registry import image_tags as imagetags
+from modelops.registry import projection as state
+from modelops.registry.client import Registry, errors
+from modelops.registry.plan import Action, Plan, diff
+from modelops.registry.projection import ActualModel, DesiredModel
 from modelops.settings import Settings
-from modelops.state import ActualModel, DesiredModel
-from modelops.validate import validate
 
 if TYPE_CHECKING:
     from modelops.images.build import Image
@@ -26,7 +28,7 @@ def desired(folders: list[Path], root: Path) -> list[DesiredModel]:
     if problems:
         raise ModelopsError(problems[0].message, file=problems[0].file, problems=problems)
     commit = state.git_commit(root)
-    return [state.desired(manifest.load(folder, root), commit) for folder in folders]
+    return [state.desired(load_manifest(folder, root), commit) for folder in folders]
 
 
 def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
@@ -109,7 +111,7 @@ def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: b
     built: list[Image] = []
     recorded: list[Action] = []
     for model in models:
-        loaded = manifest.load(model.folder, root)
+        loaded = load_manifest(model.folder, root)
         images = build(loaded, root, context.targets(loaded.manifest), push_images=push, log=log)
         built += images
         if not push:

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 
-from modelops import manifest
 from modelops.errors import ModelopsError
 from modelops.images import build, context, smoke, wheelhouse
+from modelops.manifest.loading import load as load_manifest
 from modelops.scan import sbom
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
@@ -41,7 +41,7 @@ def test_build_smoke_push_pull_smoke(image_repo: Path, registries: dict, docker_
     config = docker_client.api.inspect_image(image["ref"])["Config"]
     assert config["User"] == str(context.UID)
     assert config["Labels"]["io.modelops.model.artifact.sha256"] == \
-        manifest.load(image_repo / "models" / "diabetes", image_repo).manifest.versions[0].artifact.sha256
+        load_manifest(image_repo / "models" / "diabetes", image_repo).manifest.versions[0].artifact.sha256
 
     no_pip = docker_client.containers.run(image["ref"], ["python", "-c", "import importlib.util as u; "
                                           "print(u.find_spec('pip'), u.find_spec('setuptools'))"],
@@ -91,7 +91,7 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
 def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_client, monkeypatch) -> None:
     monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "modelops-tests/models")
     folder = image_repo / "models" / "diabetes"
-    loaded = manifest.load(folder, image_repo)
+    loaded = load_manifest(folder, image_repo)
     (first,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.0.0",)), log=lambda _: None)
 
     shutil.copytree(folder / "artifacts" / "1.0.0", folder / "artifacts" / "1.1.0")
@@ -100,7 +100,7 @@ def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_cl
                              "artifact": {**data["versions"][0]["artifact"], "uri": "artifacts/1.1.0/model.skops"}})
     data["description"] = 'Progression\nRUN touch /pwned \\\n$HOME "q" $(id)'
     (folder / "model.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    loaded = manifest.load(folder, image_repo)
+    loaded = load_manifest(folder, image_repo)
     lines: list[str] = []
     (second,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.1.0",)), log=lines.append)
 
@@ -171,7 +171,7 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
 
 def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,
                                                        docker_client) -> None:
-    loaded = manifest.load(image_repo / "models" / "iris", image_repo)
+    loaded = load_manifest(image_repo / "models" / "iris", image_repo)
     house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image),
                                separately=(context.SBOM_TOOL,))
     carried = tmp_path / "carried"

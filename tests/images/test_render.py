@@ -12,9 +12,9 @@ import pytest
 import yaml
 from dockerfile_parse import DockerfileParser
 
-from modelops import manifest
 from modelops.errors import ModelopsError
 from modelops.images import context
+from modelops.manifest.loading import load as load_manifest
 from tests.conftest import run_cli
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -128,7 +128,7 @@ def test_a_model_folder_template_overrides_the_default(repo: Path) -> None:
 def test_a_template_is_sandboxed_and_strict(repo: Path) -> None:
     template = repo / "models" / "diabetes" / "Dockerfile.j2"
     template.write_text("FROM {{ base_image }}\nRUN echo {{ ''.__class__.__mro__[1].__subclasses__() }}\n")
-    loaded = manifest.load(repo / "models" / "diabetes", repo)
+    loaded = load_manifest(repo / "models" / "diabetes", repo)
     target = context.targets(loaded.manifest)[0]
     with pytest.raises(ModelopsError, match="template error"):
         context.render(loaded, target, repo, repo / "out")

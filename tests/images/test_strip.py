@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelops.images import strip
+from modelops.images import wheel_strip as strip
 
 STRIP = shutil.which("strip")
 pytestmark = pytest.mark.skipif(STRIP is None, reason="strip (binutils) is not installed "

@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
-from modelops import kubernetes
 from modelops.errors import ModelopsError
-from modelops.manifest import load
+from modelops.kubernetes import objects as kubernetes
+from modelops.manifest.loading import load
 
 SCHEMAS = Path(__file__).parent / "schemas"
 CORE_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Namespace"}

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from modelops import quantity
 from modelops.errors import ModelopsError
-from modelops.manifest import load
+from modelops.manifest import quantity
+from modelops.manifest.loading import load
 
 
 @pytest.mark.parametrize(("text", "value"), [

@@ -8,17 +8,18 @@ from pathlib import Path
 
 import pytest
 
-from modelops import manifest, state
 from modelops.errors import ModelopsError
-from modelops.plan import diff, render
-from modelops.state import ActualModel, ActualVersion, DesiredModel
+from modelops.manifest.loading import load as load_manifest
+from modelops.registry import projection as state
+from modelops.registry.plan import diff, render
+from modelops.registry.projection import ActualModel, ActualVersion, DesiredModel
 
 
 def load(root: Path, edit: tuple[str, str] = ("", "")) -> DesiredModel:
     """iris's desired state, after replacing edit[0] by edit[1] in its manifest."""
     path = root / "models" / "iris" / "model.yaml"
     path.write_text(path.read_text().replace(*edit))
-    return state.desired(manifest.load(path.parent, root), "abc123")
+    return state.desired(load_manifest(path.parent, root), "abc123")
 
 
 @pytest.fixture

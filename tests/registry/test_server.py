@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from modelops import settings as modelops_settings
 from modelops.artifacts import digest
 from modelops.errors import ModelopsError
-from modelops.registry import Registry
+from modelops.registry.client import Registry
 from tests.registry.helpers import free_port, popen, run, score, snapshot
 
 

@@ -122,7 +122,7 @@ def iris_production(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.
 def iris_model() -> Callable:
     """The iris versions scored in-process, as the reference: {version: predict(rows)}."""
     from modelops import flavors
-    from modelops.manifest import load
+    from modelops.manifest.loading import load
 
     manifest = load(IRIS, ROOT).manifest
     return {v.version: flavors.load("sklearn", IRIS / v.artifact.uri, manifest.signature.inputs)

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from modelops.manifest import Column
+from modelops.manifest.model import Column
 from modelops.runner.batching import Batcher
 from modelops.runner.routing import Router, agreeing_rows
 from modelops.runner.schema import CompiledSignature, RequestError

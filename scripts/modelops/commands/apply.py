@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from modelops import repo
+from modelops import workspace as repo
 
 
 @click.command("apply")

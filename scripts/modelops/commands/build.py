@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from modelops.images import selection
-from modelops.output import echo_json
+from modelops.commands import options as selection
+from modelops.commands.output import echo_json
 
 
 @click.command("build")

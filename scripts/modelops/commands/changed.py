@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modelops import repo
-from modelops.output import echo_json
+from modelops import workspace as repo
+from modelops.commands.output import echo_json
 
 
 @click.command("changed")
@@ -15,6 +15,6 @@ def command(base: str) -> None:
 
     A change under templates/ or scripts/ (or to pyproject.toml) touches every model.
     """
-    from modelops.changes import changed
+    from modelops.git import changed
 
     echo_json(changed(repo.root(), base))

@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from modelops import codeowners, repo
+from modelops import workspace as repo
+from modelops.manifest import codeowners
 
 
 @click.command("codeowners")

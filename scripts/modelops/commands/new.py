@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelops import repo
+from modelops import workspace as repo
 
 
 @click.command("new")
@@ -13,7 +13,7 @@ from modelops import repo
 @click.option("--description", default="", help="One line saying what the model predicts.")
 def command(name: str, owner: str, description: str) -> None:
     """Scaffold models/NAME/ from templates/new-model/: a commented manifest, example, requirements, card."""
-    from modelops.scaffold import new
+    from modelops.manifest.scaffold import new
 
     folder = new(repo.root(), name, owner, description or f"{name} model")
     click.echo(f"created {folder.relative_to(repo.root())}/")

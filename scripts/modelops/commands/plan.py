@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from modelops import repo
+from modelops import workspace as repo
 
 
 @click.command("plan")
@@ -25,7 +25,7 @@ def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, images: b
     longer lists are reported too).
     """
     from modelops import api, settings
-    from modelops.plan import render
+    from modelops.registry.plan import render
 
     root = repo.root()
     result = api.plan(repo.model_folders(paths, root), root, settings.load(root), every_model=not paths,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelops.images import selection
+from modelops.commands import options as selection
 
 TARGETS = ("image", "kubernetes", "kserve")
 
@@ -41,7 +41,7 @@ def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, 
     if wheels or versions or len(envs) > 1:
         raise ModelopsError(f"--target {target} takes PATHS, one --env, --out, --images and --format",
                             hint="--version and --wheels go with --target image")
-    from modelops import kubernetes_render
+    from modelops.kubernetes import render as kubernetes_render
 
     kubernetes_render.render(paths, envs[0] if envs else None, out or Path("deploy"),
                              "deployment" if target == "kubernetes" else target, images, fmt)

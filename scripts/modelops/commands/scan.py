@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from modelops import repo
+from modelops import workspace as repo
 from modelops.scan.engines import ENGINES
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)

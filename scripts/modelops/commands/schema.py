@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from modelops.output import echo_json
+from modelops.commands.output import echo_json
 
 
 @click.command("schema")
 def command() -> None:
     """Print the manifest's JSON Schema (for editors: yaml-language-server, check-jsonschema)."""
-    from modelops.manifest import json_schema
+    from modelops.manifest.model import json_schema
 
     echo_json(json_schema())

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelops.output import echo_json
+from modelops.commands.output import echo_json
 
 
 @click.command("smoke")
@@ -23,7 +23,8 @@ def command(subjects: tuple[str, ...], versions: tuple[str, ...], envs: tuple[st
     The answer is checked against the signature and the example's expected outputs; the container is
     removed whatever happens (also on Ctrl-C). Exit 1 when any image fails.
     """
-    from modelops.images import build, context, selection
+    from modelops.commands import options as selection
+    from modelops.images import build, context
     from modelops.images.smoke import smoke
 
     engine = build.client()

@@ -6,8 +6,8 @@ import sys
 
 import click
 
-from modelops import repo
-from modelops.output import format_option, print_problems
+from modelops import workspace as repo
+from modelops.commands.output import format_option, print_problems
 
 
 @click.command("validate")
@@ -19,7 +19,7 @@ def command(paths: tuple[str, ...], offline: bool, fmt: str) -> None:
 
     PATHS are model folders (default: every folder under models/).
     """
-    from modelops.validate import validate
+    from modelops.manifest.validate import validate
 
     root = repo.root()
     folders = repo.model_folders(paths, root)

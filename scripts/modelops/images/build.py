@@ -12,7 +12,7 @@ from pathlib import Path
 from modelops.errors import ModelopsError
 from modelops.images import context as ctx
 from modelops.images import wheelhouse
-from modelops.manifest import LoadedManifest
+from modelops.manifest.loading import LoadedManifest
 
 Log = Callable[[str], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -19,11 +19,13 @@ from pathlib import Path
 import yaml
 
 import modelops
-from modelops import artifacts, requirements, settings, templates
+from modelops import artifacts, settings, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
-from modelops.images import strip
-from modelops.manifest import LoadedManifest, Manifest
+from modelops.images import wheel_strip
+from modelops.manifest import requirements
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Manifest
 from modelops.scan import sbom
 
 PORT = 8080
@@ -171,7 +173,7 @@ def _fill(loaded: LoadedManifest, target: Target, root: Path, out: Path, wheels:
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "wheels").mkdir()
     if wheels is not None:
-        for wheel in strip.wheels(wheels, log):
+        for wheel in wheel_strip.wheels(wheels, log):
             try:
                 os.link(wheel, out / "wheels" / wheel.name)
             except OSError:

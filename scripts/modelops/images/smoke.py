@@ -23,10 +23,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from modelops import manifest
 from modelops.errors import ModelopsError
 from modelops.images.context import MODEL_DIR
-from modelops.signature import check_outputs
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.model import MANIFEST
+from modelops.signature.types import check_outputs
 
 ROOT_USERS = ("", "0", "root", "0:0", "root:root")
 
@@ -51,16 +53,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _read_model(container, into: Path) -> manifest.LoadedManifest:
+def _read_model(container, into: Path) -> LoadedManifest:
     """Copy /model/model.yaml and the example out of the container and load the manifest."""
     stream, _ = container.get_archive(MODEL_DIR)
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
         for member in archive.getmembers():
             if member.isfile() and member.name.count("/") == 1 and member.name.endswith((".yaml", ".json")):
                 (into / Path(member.name).name).write_bytes(archive.extractfile(member).read())
-    if not (into / manifest.MANIFEST).is_file():
-        raise ModelopsError(f"the image has no {MODEL_DIR}/{manifest.MANIFEST}", hint="build it with modelops build")
-    return manifest.load(into, into)
+    if not (into / MANIFEST).is_file():
+        raise ModelopsError(f"the image has no {MODEL_DIR}/{MANIFEST}", hint="build it with modelops build")
+    return load_manifest(into, into)
 
 
 def _request(url: str, body: bytes | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:
@@ -105,7 +107,7 @@ def _same(got: Any, want: Any) -> bool:
     return got == want
 
 
-def _check(loaded: manifest.LoadedManifest, status: int, headers: dict, body: bytes) -> str:
+def _check(loaded: LoadedManifest, status: int, headers: dict, body: bytes) -> str:
     """The problems of the answer to the example; returns the version that served it."""
     if status != 200:
         raise ModelopsError(f"scoring the example answered {status}: {body[:500].decode(errors='replace')}")

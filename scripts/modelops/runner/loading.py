@@ -13,9 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops import artifacts, flavors, manifest, repo, settings, state
+from modelops import artifacts, flavors, settings
+from modelops import workspace as repo
 from modelops.errors import ModelopsError
-from modelops.manifest import Column
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.model import MANIFEST, Column
+from modelops.registry import projection as state
 from modelops.runner.schema import CompiledSignature
 
 DEFAULT_ENV = "production"
@@ -56,10 +60,10 @@ def resolve(target: str, environment: str | None = None, version: str | None = N
 
 
 def _from_folder(folder: Path, environment: str | None, version: str | None) -> Target:
-    if not (folder / manifest.MANIFEST).is_file():
-        raise ModelopsError(f"{folder}: no {manifest.MANIFEST} here",
+    if not (folder / MANIFEST).is_file():
+        raise ModelopsError(f"{folder}: no {MANIFEST} here",
                             hint="pass a model folder such as models/iris, or a models:/name@alias URI")
-    loaded = manifest.load(folder, Path.cwd())
+    loaded = load_manifest(folder, Path.cwd())
     m = loaded.manifest
     known = [v.version for v in m.versions]
     if version:
@@ -97,7 +101,7 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                   environment=environment, example=_example(loaded) if m.example else None)
 
 
-def _example(loaded: manifest.LoadedManifest) -> list[dict] | None:
+def _example(loaded: LoadedManifest) -> list[dict] | None:
     """The example's input records, or None when the file is unreadable (it only decorates /docs)."""
     try:
         rows = json.loads(loaded.read("example"))["inputs"]

@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from modelops.manifest import Column
-from modelops.signature import NUMPY_DTYPES, TYPES
+from modelops.manifest.model import Column
+from modelops.signature.types import NUMPY_DTYPES, TYPES
 
 _NUMERIC = ("integer", "long", "float", "double")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -20,8 +20,9 @@ from typing import Annotated, Literal
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from modelops import settings, yamlsafe
+from modelops import settings
 from modelops.errors import ModelopsError, Problem
+from modelops.manifest import safe_yaml
 from modelops.scan.findings import SEVERITIES, Finding, severity_rank
 
 POLICY_FILE = "models/scan-policy.yaml"
@@ -70,7 +71,7 @@ class LoadedPolicy:
             if self.lines and path[:end] in self.lines:
                 line = self.lines[path[:end]]
                 break
-        return Problem(file=self.file, line=line, field=yamlsafe.dotted(full), message=message, hint=hint)
+        return Problem(file=self.file, line=line, field=safe_yaml.dotted(full), message=message, hint=hint)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def load(root: Path, path: Path | None = None) -> LoadedPolicy:
             raise ModelopsError(f"the scan policy is both in {POLICY_FILE} and in [{PYPROJECT_TABLE}]",
                                 file="pyproject.toml", hint="keep one of them")
         display = _display(path, root)
-        data, lines = yamlsafe.load(path, display, empty_hint="write the policy (docs/ci.md), or delete the file")
+        data, lines = safe_yaml.load(path, display, empty_hint="write the policy (docs/ci.md), or delete the file")
         return _validated(data, LoadedPolicy(Policy(), display, (), lines))
     if table is not None:
         return _validated(table, LoadedPolicy(Policy(), "pyproject.toml", tuple(PYPROJECT_TABLE.split("."))))

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from modelops import manifest
 from modelops.errors import ModelopsError, Problem
+from modelops.manifest.loading import load as load_manifest
 from modelops.scan import policy as policies
 from modelops.scan import sources
 from modelops.scan.engines import Engine
@@ -43,7 +43,7 @@ def scan(folders: list[Path], sboms: list[tuple[str, Path]], root: Path, engine:
     report.problems += policies.expired(loaded, on)
     for folder in folders:
         try:
-            model = manifest.load(folder, root)
+            model = load_manifest(folder, root)
         except ModelopsError as exc:
             report.problems += exc.problems
             continue

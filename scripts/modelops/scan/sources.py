@@ -9,9 +9,9 @@ from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
-from modelops import requirements as pinned
 from modelops.errors import ModelopsError, Problem
-from modelops.manifest import LoadedManifest
+from modelops.manifest import requirements as pinned
+from modelops.manifest.loading import LoadedManifest
 from modelops.scan.findings import Package
 
 PIN_HINT = "pin an exact version (name==1.2.3): an unpinned requirement cannot be scanned"

@@ -9,11 +9,16 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from modelops import artifacts, loadcheck, manifest, requirements, state, yamlsafe
-from modelops.codeowners import repository_problems
+from modelops import artifacts
 from modelops.errors import ModelopsError, Problem
-from modelops.manifest import LoadedManifest
-from modelops.signature import check_rows
+from modelops.manifest import load_check as loadcheck
+from modelops.manifest import requirements, safe_yaml
+from modelops.manifest.codeowners import repository_problems
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.model import semver_key
+from modelops.registry import projection as state
+from modelops.signature.types import check_rows
 
 
 def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
@@ -27,7 +32,7 @@ def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[
 def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:
     """The problems of one model folder."""
     try:
-        loaded = manifest.load(folder, root)
+        loaded = load_manifest(folder, root)
     except ModelopsError as exc:
         return exc.problems
     checks = (_name, _owners, _versions, _deployments, state.alias_problems, _requirements)
@@ -64,7 +69,7 @@ def _versions(m: LoadedManifest) -> list[Problem]:
                                       hint="give each version its own number"))
             continue
         seen[entry.version] = i
-        if previous and manifest.semver_key(entry.version) < manifest.semver_key(previous):
+        if previous and semver_key(entry.version) < semver_key(previous):
             problems.append(m.problem(("versions", i, "version"), f"{entry.version} comes after {previous}",
                                       hint="versions are append-only: list them in increasing order"))
         previous = entry.version
@@ -73,7 +78,7 @@ def _versions(m: LoadedManifest) -> list[Problem]:
 
 def _deployments(m: LoadedManifest) -> list[Problem]:
     known = {v.version for v in m.manifest.versions}
-    listed = ", ".join(sorted(known, key=manifest.semver_key))
+    listed = ", ".join(sorted(known, key=semver_key))
     problems = []
 
     def refer(path: tuple, version: str) -> None:
@@ -112,10 +117,10 @@ _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 def parse_json(text: str) -> Any:
     """Strict JSON as the runner accepts it: no NaN or Infinity, no number overflowing to infinity, at most
-    yamlsafe.MAX_DEPTH levels of nesting; raises ValueError saying what is wrong."""
+    safe_yaml.MAX_DEPTH levels of nesting; raises ValueError saying what is wrong."""
     brackets = [1 if c in "[{" else -1 for c in _JSON_STRING.sub("", text) if c in "[]{}"]
-    if max(accumulate(brackets, initial=0)) > yamlsafe.MAX_DEPTH:
-        raise ValueError(f"nested deeper than {yamlsafe.MAX_DEPTH} levels")
+    if max(accumulate(brackets, initial=0)) > safe_yaml.MAX_DEPTH:
+        raise ValueError(f"nested deeper than {safe_yaml.MAX_DEPTH} levels")
     return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite)
 
 

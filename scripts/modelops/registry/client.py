@@ -23,11 +23,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops import artifacts, manifest, wrap
+from modelops import artifacts
 from modelops.errors import ModelopsError
-from modelops.plan import Action
+from modelops.manifest.loading import read_named
+from modelops.registry import mlflow_model as wrap
+from modelops.registry.plan import Action
+from modelops.registry.projection import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
 from modelops.settings import STATE_DIR, Settings
-from modelops.state import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
 
 EXPERIMENT = "modelops"
 LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
@@ -149,7 +151,7 @@ class Registry:
         version = next(v for v in model.versions if v.version == action.version)
         path = artifacts.fetch(version.uri, model.folder, version.sha256)
         with tempfile.TemporaryDirectory(prefix="modelops-register-") as work:
-            pins = manifest.read_named(model.folder, model.manifest.requirements, "requirements", model.display)
+            pins = read_named(model.folder, model.manifest.requirements, "requirements", model.display)
             source = wrap.model_dir(path, model.manifest, pins, Path(work))
             logged = self.client.create_logged_model(self._experiment(), name=_logged_name(model.name, version.version),
                                                      tags={k: action.tags[k] for k in sorted(action.tags)})

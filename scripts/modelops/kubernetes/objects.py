@@ -23,7 +23,8 @@ from modelops import settings, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_file, write_text
 from modelops.images.context import PORT, UID
-from modelops.manifest import Deployment, LoadedManifest
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Deployment
 from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")

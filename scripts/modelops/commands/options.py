@@ -7,9 +7,10 @@ from pathlib import Path
 
 import click
 
-from modelops import manifest, repo
+from modelops import workspace as repo
 from modelops.images.context import Target, targets
-from modelops.manifest import LoadedManifest
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.loading import load as load_manifest
 
 
 def options(command: Callable) -> Callable:
@@ -27,6 +28,6 @@ def chosen(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, .
     root = repo.root()
     picked = []
     for folder in repo.model_folders(paths, root):
-        loaded = manifest.load(folder, root)
+        loaded = load_manifest(folder, root)
         picked.append((loaded, targets(loaded.manifest, versions, envs)))
     return root, picked

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from modelops import templates
 from modelops.errors import ModelopsError, excerpt
-from modelops.manifest import MAX_TEXT, NAME_HINT, NAME_RE, Manifest
-from modelops.repo import MODELS_DIR
+from modelops.manifest.model import MAX_TEXT, NAME_HINT, NAME_RE, Manifest
+from modelops.workspace import MODELS_DIR
 
 SOURCE = "new-model"
 _PLACEHOLDER_DIGEST = "0" * 64

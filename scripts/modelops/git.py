@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 from modelops.errors import ModelopsError
-from modelops.manifest import MANIFEST
-from modelops.repo import MODELS_DIR
+from modelops.manifest.model import MANIFEST
+from modelops.workspace import MODELS_DIR
 
 # A change under these touches every model: they shape how every model is built and served.
 PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from modelops.images.context import served
-from modelops.plan import Action
-from modelops.state import ActualModel, ActualVersion, DesiredModel
+from modelops.registry.plan import Action
+from modelops.registry.projection import ActualModel, ActualVersion, DesiredModel
 
 if TYPE_CHECKING:
     from modelops.images.build import Image

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from modelops.errors import ModelopsError
-from modelops.manifest import MANIFEST
+from modelops.manifest.model import MANIFEST
 
 MODELS_DIR = "models"
 

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelops.errors import ModelopsError, Problem
-from modelops.manifest import LoadedManifest, Manifest
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Manifest
 
 MANAGED = "modelops.managed"
 OWNERS = "modelops.owners"

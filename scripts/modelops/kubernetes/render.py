@@ -8,8 +8,8 @@ from typing import Annotated
 import click
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from modelops import repo
-from modelops.output import echo_json
+from modelops import workspace as repo
+from modelops.commands.output import echo_json
 
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 
@@ -37,10 +37,11 @@ def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, imag
     `target` is "kubernetes" (Deployment, Service, HPA, PDB) or "kserve" (an InferenceService).
     PATHS are model folders (default: every model, and then the tree is pruned to them).
     """
-    from modelops import kubernetes, settings
+    from modelops import settings
     from modelops.errors import ModelopsError
-    from modelops.manifest import load
-    from modelops.validate import validate
+    from modelops.kubernetes import objects as kubernetes
+    from modelops.manifest.loading import load
+    from modelops.manifest.validate import validate
 
     root = repo.root()
     folders = repo.model_folders(paths, root)
@@ -94,14 +95,14 @@ def _shown(path: Path) -> str:
 
 def _image_refs(path: Path) -> dict[str, dict[str, str]]:
     """{model: {version or image key: ref by digest}} from `build --format json` output."""
-    from modelops import yamlsafe
     from modelops.errors import ModelopsError, Problem
+    from modelops.manifest import safe_yaml
 
     hint = 'expected `modelops build --format json` output: {"images": [{"model", "version", "ref", "digest"}]}'
     try:
         images = _Images.model_validate_json(path.read_bytes()).images
     except ValidationError as exc:
-        problems = [Problem(file=str(path), field=yamlsafe.dotted(err["loc"]), message=_message(err), hint=hint)
+        problems = [Problem(file=str(path), field=safe_yaml.dotted(err["loc"]), message=_message(err), hint=hint)
                     for err in exc.errors()]
         raise ModelopsError(problems[0].message, file=str(path), problems=problems) from None
     refs: dict[str, dict[str, str]] = {}

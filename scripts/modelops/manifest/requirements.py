@@ -15,7 +15,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from modelops.errors import Problem, excerpt
-from modelops.manifest import LoadedManifest
+from modelops.manifest.loading import LoadedManifest
 
 HINT = "pin an exact version (name==1.2.3), optionally with an environment marker; options and URLs are not allowed"
 _COMMENT = re.compile(r"(^|\s)#.*$")

@@ -34,7 +34,7 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
             resource.setrlimit(resource.RLIMIT_CPU, (timeout, timeout))
 
         try:
-            done = subprocess.run([sys.executable, "-m", "modelops.loadcheck"], input=request, env=env,
+            done = subprocess.run([sys.executable, "-m", "modelops.manifest.load_check"], input=request, env=env,
                                   cwd=home, capture_output=True, text=True, timeout=timeout,
                                   preexec_fn=limits, start_new_session=True, check=False)
         except subprocess.TimeoutExpired:
@@ -51,8 +51,8 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
 
     from modelops import flavors
     from modelops.errors import ModelopsError
-    from modelops.manifest import Signature
-    from modelops.signature import NUMPY_DTYPES, check_outputs, compare_outputs
+    from modelops.manifest.model import Signature
+    from modelops.signature.types import NUMPY_DTYPES, check_outputs, compare_outputs
 
     sig = Signature.model_validate(signature)
     names = [c.name for c in sig.inputs]

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from modelops.errors import Problem
-from modelops.state import (
+from modelops.registry.projection import (
     COMPLETE,
     DEPLOYMENTS,
     PROVENANCE,

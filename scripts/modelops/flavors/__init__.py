@@ -15,8 +15,8 @@ import numpy as np
 import yaml
 
 from modelops.errors import ModelopsError
-from modelops.manifest import Column
-from modelops.signature import NUMPY_DTYPES
+from modelops.manifest.model import Column
+from modelops.signature.types import NUMPY_DTYPES
 
 _TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelops.errors import ModelopsError
 from modelops.flavors import _TRUSTED_SKOPS_PREFIXES
-from modelops.manifest import Manifest
+from modelops.manifest.model import Manifest
 
 _FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle"}
 
