@@ -35,16 +35,19 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from tests.images import harness  # noqa: E402
 
-from modelops.images import build, context, wheelhouse  # noqa: E402
-from modelops.manifest.loading import load as load_manifest  # noqa: E402
+from modelops.commands.output import TerminalReporter as Printer  # noqa: E402
+from modelops.images import build, wheelhouse  # noqa: E402
+from modelops.images.targets import targets  # noqa: E402
+from modelops.workspace import Workspace  # noqa: E402
 
 MB = 1e6
 
 
 def ours(root: Path, model: str) -> tuple[str, int]:
-    loaded = load_manifest(root / "models" / model, root)
-    target = context.targets(loaded.manifest, (loaded.manifest.versions[0].version,))[0]
-    (image,) = build.build(loaded, root, [target], log=lambda _: None)
+    ws = Workspace(root)
+    loaded = ws.manifest(root / "models" / model)
+    target = targets(loaded.manifest, (loaded.manifest.versions[0].version,))[0]
+    (image,) = build.build(ws, loaded, [target])
     return image.id, image.size
 
 
@@ -75,7 +78,7 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
         python_env = yaml.safe_load((model_dir / "python_env.yaml").read_text())
         wanted = [f"{version}\ngunicorn[gevent]\n", "\n".join(python_env["build_dependencies"]) + "\n",
                   (model_dir / "requirements.txt").read_text()]
-        house = wheelhouse.prepare(wanted, wheelhouse.probe(engine, base), log=print)
+        house = wheelhouse.prepare(wanted, wheelhouse.probe(engine, base), Printer())
         handler = functools.partial(_QuietHandler, directory=str(house))
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()

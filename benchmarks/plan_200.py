@@ -83,7 +83,8 @@ def main() -> int:
                 done = subprocess.run([sys.executable, "-m", "modelops", "plan", "--format", "json"], cwd=repo,
                                       env=env, capture_output=True, text=True, check=False)
                 timings.append(time.perf_counter() - start)
-                if done.returncode != 0 or json.loads(done.stdout) != {"actions": [], "drift": []}:
+                planned = json.loads(done.stdout) if done.returncode == 0 else {}
+                if done.returncode != 0 or planned.get("actions") != [] or planned.get("drift") != []:
                     print(done.stdout[-2000:], done.stderr[-2000:])
                     return 1
         finally:

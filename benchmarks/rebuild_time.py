@@ -24,8 +24,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from tests.images import harness  # noqa: E402
 
 from modelops import artifacts  # noqa: E402
-from modelops.images import build, context  # noqa: E402
-from modelops.manifest.loading import load as load_manifest  # noqa: E402
+from modelops.images import build  # noqa: E402
+from modelops.images.targets import targets  # noqa: E402
+from modelops.reporter import LineRecorder  # noqa: E402
+from modelops.workspace import Workspace  # noqa: E402
 
 
 def measure() -> None:
@@ -38,11 +40,12 @@ def measure() -> None:
         folder = root / "models" / "diabetes"
 
         def built(version: str) -> tuple[float, list[str]]:
-            loaded = load_manifest(folder, root)
-            lines: list[str] = []
+            recorder = LineRecorder()
+            ws = Workspace(root, recorder)
+            loaded = ws.manifest(folder)
             started = time.perf_counter()
-            build.build(loaded, root, context.targets(loaded.manifest, (version,)), log=lines.append)
-            return time.perf_counter() - started, lines
+            build.build(ws, loaded, targets(loaded.manifest, (version,)))
+            return time.perf_counter() - started, recorder.lines
 
         warm, _ = built("1.0.0")
         new = folder / "artifacts" / "1.1.0" / "model.skops"

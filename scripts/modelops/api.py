@@ -1,64 +1,222 @@
-"""The registry verbs as plain functions (the CLI parses, calls one of these, prints)."""
+"""One function per verb. The CLI parses, calls one of these with the command's Workspace, and prints.
+
+Each function returns data (problems, a plan, images, files) and reports progress through the
+workspace's reporter; none prints. User mistakes raise ModelopsError.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
+import tempfile
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelops.errors import ModelopsError
-from modelops.images import context
-from modelops.manifest.loading import load as load_manifest
-from modelops.manifest.validate import validate
-from modelops.registry import image_tags as imagetags
-from modelops.registry import projection as state
-from modelops.registry.client import Registry, errors
-from modelops.registry.plan import Action, Plan, diff
-from modelops.registry.projection import ActualModel, DesiredModel
-from modelops.settings import Settings
+from modelops.errors import ModelopsError, Problem
+from modelops.images.targets import ImageTarget, targets
+from modelops.manifest import codeowners as owners_file
+from modelops.manifest import validate as checks
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import MANIFEST, MODELS_DIR
+from modelops.registry.plan import Action, Plan
+from modelops.workspace import Workspace
 
 if TYPE_CHECKING:
     from modelops.images.build import Image
+    from modelops.images.context import Context
+    from modelops.images.smoke import SmokeResult
+    from modelops.registry.client import Registry
+    from modelops.registry.projection import ActualModel, DesiredModel
+    from modelops.scan.run import Report
+
+# A change under these touches every model: they shape how every model is built and served.
+PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
 
 
-def desired(folders: list[Path], root: Path) -> list[DesiredModel]:
-    """Git's side: the validated manifests (offline: schema, references, local artifact digests)."""
-    problems = validate(folders, root, offline=True)
-    if problems:
-        raise ModelopsError(problems[0].message, file=problems[0].file, problems=problems)
-    commit = state.git_commit(root)
-    return [state.desired(load_manifest(folder, root), commit) for folder in folders]
+# -- manifests ------------------------------------------------------------------------------------------
+def new(ws: Workspace, name: str, owner: str, description: str) -> Path:
+    """Scaffold `models/NAME/` from `templates/new-model/`; returns the folder."""
+    from modelops.manifest.scaffold import new as scaffold
+
+    return scaffold(ws.root, name, owner, description or f"{name} model")
 
 
-def plan(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
-         images: bool | None = False) -> Plan:
-    """What apply would do; `every_model` also reports managed models that git no longer lists.
+def validate(ws: Workspace, folders: list[Path], *, offline: bool = False) -> list[Problem]:
+    """Every problem of the model folders and of the CODEOWNERS file (none: all is well). Unless `offline`,
+    each version is also loaded and scores the example in the sandbox."""
+    problems: list[Problem] = []
+    for folder in folders:
+        try:
+            loaded = ws.manifest(folder)
+        except ModelopsError as exc:
+            problems += exc.problems
+            continue
+        problems += checks.check(loaded, ws.fetch, offline=offline)
+    return problems + [p for p in codeowners_problems(ws) if p not in problems]
+
+
+def changed(ws: Workspace, base: str) -> dict:
+    """{"models": touched models that exist, "deleted": model folders removed, "all": the platform changed}."""
+    from modelops.git import changed_files
+
+    files = changed_files(ws.root, base)
+    existing = sorted(p.parent.name for p in (ws.root / MODELS_DIR).glob(f"*/{MANIFEST}"))
+    platform = any(f.startswith(PLATFORM_PATHS) for f in files)
+    touched = {parts[1] for f in files if len(parts := f.split("/")) > 2 and parts[0] == MODELS_DIR}
+    models = existing if platform else sorted(touched & set(existing))
+    return {"models": models, "deleted": sorted(touched - set(existing)), "all": platform}
+
+
+def codeowners(ws: Workspace) -> bool:
+    """Bring `.github/CODEOWNERS` up to date with every manifest's owners; True when it changed."""
+    return owners_file.write(ws.root, _every_manifest(ws))
+
+
+def codeowners_problems(ws: Workspace) -> list[Problem]:
+    """What is wrong with `.github/CODEOWNERS` (missing, stale, unreadable), or the invalid manifests that
+    keep it from being checked."""
+    return owners_file.problems(ws.root, lambda: _every_manifest(ws))
+
+
+def _every_manifest(ws: Workspace) -> list[LoadedManifest]:
+    """The manifest of every model folder CODEOWNERS lists; raises for the first invalid one."""
+    folders = ws.folders() if (ws.root / MODELS_DIR).is_dir() else []
+    return [ws.manifest(folder) for folder in folders if owners_file.listed(folder)]
+
+
+def schema() -> dict:
+    """The manifest's JSON Schema."""
+    from modelops.manifest.model import json_schema
+
+    return json_schema()
+
+
+def digest(paths: list[Path]) -> list[str]:
+    """The sha256 of each artifact file or folder (the canonical tree digest for a folder)."""
+    from modelops.artifacts import digest as artifact_digest
+
+    return [artifact_digest(path) for path in paths]
+
+
+# -- the registry ---------------------------------------------------------------------------------------
+def plan(ws: Workspace, folders: list[Path], *, every_model: bool, images: bool | None = False) -> Plan:
+    """What apply would do, and drift; `every_model` also reports managed models that git no longer lists.
 
     `images`: also list the runner images with no recorded reference (`build-image`, done by
     `apply --build --push`); None lists them when the registry records images for any planned model.
     """
-    models = desired(folders, root)
-    registry = Registry(settings)
-    with errors(settings):
+    from modelops.registry import image_tags
+    from modelops.registry.client import Registry, errors
+
+    models = _desired(ws, folders)
+    registry = Registry(ws)
+    with errors(ws.settings):
         actual, managed, locks = registry.read(m.name for m in models)
     result = _diff(registry, models, actual, managed if every_model else None)
     held = tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
                  for name, holder in sorted(locks.items()))
     result = replace(result, notes=result.notes + held)
     if images is None:
-        images = any(imagetags.manages_images(actual.get(m.name)) for m in models)
+        images = any(image_tags.manages_images(actual.get(m.name)) for m in models)
     if not images:
         return result
-    image_registry = context.registry(root)
-    builds = [a for m in models for a in imagetags.missing(m, actual.get(m.name), image_registry)]
+    builds = [a for m in models for a in image_tags.missing(m, actual.get(m.name), ws.settings.image_registry)]
     return replace(result, actions=result.actions + tuple(builds))
+
+
+@dataclass
+class Applied:
+    """What `apply` did: the registry's plan carried out, and with --build the images and their records."""
+
+    plan: Plan
+    images: list[Image] = field(default_factory=list)
+    recorded: list[Action] = field(default_factory=list)
+
+
+def apply(ws: Workspace, folders: list[Path], *, every_model: bool, build: bool = False,
+          push: bool = False) -> Applied:
+    """Reconcile the registry to git; refuses before any write when a registered version changed.
+
+    Each model with work is locked, read afresh and planned again, so two applies at once never register
+    a version twice; each action carried out is reported. With `build`, every runner image of each model is
+    then built (and with `push`, pushed, and each image recorded on the registry with its digest).
+    """
+    from modelops.registry.client import Registry, errors
+
+    models = {m.name: m for m in _desired(ws, folders)}
+    registry = Registry(ws)
+    with errors(ws.settings):
+        actual, managed, _ = registry.read(models)
+        first = _diff(registry, list(models.values()), actual, managed if every_model else None)
+        refuse(first)
+        carried: list[Action] = []
+        for name in dict.fromkeys(a.model for a in first.actions):
+            with registry.lock(name):
+                fresh = registry.read_one(name)
+                again = _diff(registry, [models[name]], {name: fresh} if fresh else {})
+                refuse(again)
+                numbers: dict[str, str] = {}
+                for action in again.actions:
+                    registry.execute(action, models[name], numbers)
+                    carried.append(action)
+                    ws.reporter.changed(f"  + {action.text()}")
+    applied = Applied(Plan(tuple(carried), first.drift, notes=first.notes))
+    if build:
+        applied.images, applied.recorded = _apply_images(ws, registry, list(models.values()), push)
+    return applied
+
+
+def _apply_images(ws: Workspace, registry: Registry, models: list[DesiredModel], push: bool
+                  ) -> tuple[list[Image], list[Action]]:
+    """Build (and push) every runner image of each model, then record each pushed image on the registry.
+
+    A model's tags are written only once all its images are pushed, each with the registry's digest, and
+    only where they differ: a second run with nothing changed writes nothing.
+    """
+    from modelops.images.build import build
+    from modelops.registry import image_tags
+    from modelops.registry.client import errors
+
+    built: list[Image] = []
+    recorded: list[Action] = []
+    for model in models:
+        loaded = ws.manifest(model.folder)
+        images = build(ws, loaded, targets(loaded.manifest), push_images=push)
+        built += images
+        if not push:
+            continue
+        with errors(ws.settings), registry.lock(model.name):
+            actual = registry.read_one(model.name)
+            if actual is None:
+                raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")
+            for action in image_tags.record(model, actual, images):
+                registry.execute(action, model, {})
+                recorded.append(action)
+                ws.reporter.changed(f"  + {action.text()}")
+    return built, recorded
+
+
+def refuse(plan: Plan) -> None:
+    """Raise when the plan changes an already-registered version."""
+    if plan.conflicts:
+        raise ModelopsError.of(list(plan.conflicts))
+
+
+def _desired(ws: Workspace, folders: list[Path]) -> list[DesiredModel]:
+    """Git's side: the validated manifests (offline: schema, references, local artifact digests)."""
+    from modelops.registry.projection import desired
+
+    problems = validate(ws, folders, offline=True)
+    if problems:
+        raise ModelopsError.of(problems)
+    return [desired(ws.manifest(folder), ws.commit) for folder in folders]
 
 
 def _diff(registry: Registry, models: list[DesiredModel], actual: dict[str, ActualModel],
           managed: set[str] | None = None) -> Plan:
-    """`diff`; a model with a digest conflict is diffed again knowing the sha256 of the files apply uploaded,
+    """The plan; a model with a digest conflict is diffed again knowing the sha256 of the files apply uploaded,
     which tells a registry tag edited by hand from an artifact changed in git."""
+    from modelops.registry.plan import diff
+
     result = diff(models, actual, managed)
     conflicting = {d.model for d in result.drift if d.kind == "digest"}
     if not conflicting:
@@ -67,69 +225,90 @@ def _diff(registry: Registry, models: list[DesiredModel], actual: dict[str, Actu
     return diff(models, actual, managed)
 
 
-def apply(folders: list[Path], root: Path, settings: Settings, *, every_model: bool,
-          done: Callable[[Action], None] = lambda action: None, log: Callable[[str], None] = lambda line: None
-          ) -> Plan:
-    """Reconcile the registry to git; refuses before any write when a registered version changed.
-
-    Each model with work is locked, read afresh and planned again, so two applies at once never
-    register a version twice. `done` is called after each action carried out; `log` hears of waits for a
-    lock another apply holds.
-    """
-    models = {m.name: m for m in desired(folders, root)}
-    registry = Registry(settings)
-    with errors(settings):
-        actual, managed, _ = registry.read(models)
-        first = _diff(registry, list(models.values()), actual, managed if every_model else None)
-        refuse(first)
-        carried: list[Action] = []
-        for name in dict.fromkeys(a.model for a in first.actions):
-            with registry.lock(name, log):
-                fresh = registry.read_one(name)
-                again = _diff(registry, [models[name]], {name: fresh} if fresh else {})
-                refuse(again)
-                numbers: dict[str, str] = {}
-                for action in again.actions:
-                    registry.execute(action, models[name], numbers)
-                    carried.append(action)
-                    done(action)
-    return Plan(tuple(carried), first.drift, notes=first.notes)
+# -- images ---------------------------------------------------------------------------------------------
+def image_targets(ws: Workspace, folders: list[Path], versions: tuple[str, ...] = (), envs: tuple[str, ...] = ()
+                  ) -> list[tuple[LoadedManifest, list[ImageTarget]]]:
+    """Per model folder, its manifest and the images asked for (all of them without versions or envs)."""
+    picked = []
+    for folder in folders:
+        loaded = ws.manifest(folder)
+        picked.append((loaded, targets(loaded.manifest, versions, envs)))
+    return picked
 
 
-def apply_images(folders: list[Path], root: Path, settings: Settings, *, push: bool, log: Callable[[str], None],
-                 done: Callable[[Action], None] = lambda action: None) -> tuple[list[Image], list[Action]]:
-    """Build (and push) every runner image of each model, then record each pushed image on the registry.
+def render(ws: Workspace, folders: list[Path], versions: tuple[str, ...] = (), envs: tuple[str, ...] = (), *,
+           out: Path | None = None, wheels: Path | None = None) -> list[Context]:
+    """Write the build context of each image asked for (to `out` when there is exactly one)."""
+    from modelops.images import context
 
-    Run after `apply`. A model's tags are written only once all its images are pushed, each with the
-    registry's digest, and only where they differ: a second run with nothing changed writes nothing.
-    Returns the images (as `build --format json` lists them) and the tag updates carried out.
-    """
-    from modelops.images.build import build
-
-    models = desired(folders, root)
-    registry = Registry(settings)
-    built: list[Image] = []
-    recorded: list[Action] = []
-    for model in models:
-        loaded = load_manifest(model.folder, root)
-        images = build(loaded, root, context.targets(loaded.manifest), push_images=push, log=log)
-        built += images
-        if not push:
-            continue
-        with errors(settings), registry.lock(model.name, log):
-            actual = registry.read_one(model.name)
-            if actual is None:
-                raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")
-            for action in imagetags.record(model, actual, images):
-                registry.execute(action, model, {})
-                recorded.append(action)
-                done(action)
-    return built, recorded
+    picked = image_targets(ws, folders, versions, envs)
+    count = sum(len(chosen) for _, chosen in picked)
+    if out is not None and count != 1:
+        raise ModelopsError(f"--out takes one image, but {count} are selected",
+                            hint="name one model folder and one --version or --env")
+    return [context.render(ws, loaded, target, out or context.default_out(ws.root, target), wheels)
+            for loaded, chosen in picked for target in chosen]
 
 
-def refuse(plan: Plan) -> None:
-    """Raise when the plan changes an already-registered version."""
-    if plan.conflicts:
-        first = plan.conflicts[0]
-        raise ModelopsError(first.message, file=first.file, line=first.line, field=first.field, hint=first.hint,
-                            problems=list(plan.conflicts))
+def render_kubernetes(ws: Workspace, folders: list[Path], out: Path, *, target: str = "deployment",
+                      env: str | None = None, images: Path | None = None, prune: bool = False
+                      ) -> tuple[list[Path], list[str]]:
+    """Write the Kubernetes (or KServe) manifests of each model and environment under `out`, for a GitOps
+    engine; `images` is `build --format json` output, to deploy by digest. Returns the files and notes."""
+    from modelops.kubernetes import render as kubernetes
+
+    problems = validate(ws, folders, offline=True)
+    if problems:
+        raise ModelopsError.of(problems)
+    refs = kubernetes.image_refs(images) if images else None
+    manifests = [ws.manifest(folder) for folder in folders]
+    return kubernetes.render(ws.root, ws.settings, manifests, out, target=target, env=env, refs=refs, prune=prune)
+
+
+def build(ws: Workspace, folders: list[Path], versions: tuple[str, ...] = (), envs: tuple[str, ...] = (), *,
+          push: bool = False, wheelhouse: Path | None = None) -> list[Image]:
+    """Build one image per version and one per deployment routing to several versions (and push them)."""
+    from modelops.images.build import build as build_images
+
+    return [image for loaded, chosen in image_targets(ws, folders, versions, envs)
+            for image in build_images(ws, loaded, chosen, push_images=push, wheels=wheelhouse)]
+
+
+def smoke(ws: Workspace, subjects: list[str], versions: tuple[str, ...] = (), envs: tuple[str, ...] = (), *,
+          timeout: float = 120) -> list[SmokeResult]:
+    """Run each image (a reference, or a model folder's built images), wait for /ready, score the example,
+    check the answer and remove the container."""
+    from modelops.images import build as engines
+    from modelops.images.smoke import smoke as smoke_image
+
+    engine = engines.client()
+    refs = []
+    for subject in subjects:
+        if Path(subject).is_dir():
+            refs += [engines.tags(ws.settings.image_registry, target, ws.commit)[0]
+                     for _, chosen in image_targets(ws, ws.folders((subject,)), versions, envs) for target in chosen]
+        else:
+            refs.append(subject)
+    return [smoke_image(engine, ref, ws.reporter, timeout) for ref in refs]
+
+
+# -- supply chain ---------------------------------------------------------------------------------------
+def scan(ws: Workspace, folders: list[Path], *, engine: str = "safety", db: Path | None = None,
+         osv_url: str | None = None, sboms: tuple[Path, ...] = (), environments: tuple[Path, ...] = (),
+         images: tuple[str, ...] = (), save_sbom: Path | None = None, policy_file: Path | None = None) -> Report:
+    """Scan the models' pinned requirements, SBOMs, Python environments and images for known vulnerabilities,
+    judged by the policy."""
+    from modelops.scan import engines, policy, sbom
+    from modelops.scan.run import scan as run_scan
+
+    if save_sbom and len(environments) != 1:
+        raise ModelopsError("--save-sbom needs exactly one --environment")
+    loaded = policy.load(ws.root, ws.tool_table, policy_file)
+    chosen = engines.make(engine, db=db, osv_url=osv_url)
+    with tempfile.TemporaryDirectory(prefix="modelops-sbom-") as tmp:
+        boms = [(path.as_posix(), path) for path in sboms]
+        for i, python in enumerate(environments):
+            boms.append((f"environment {python}", sbom.generate(python, save_sbom or Path(tmp) / f"{i}.cdx.json")))
+        boms += [(f"image {ref}", sbom.from_image(ref, Path(tmp) / f"image-{i}.cdx.json"))
+                 for i, ref in enumerate(images)]
+        return run_scan(folders, boms, ws.manifest, chosen, loaded, policy.today())

@@ -14,6 +14,7 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import ParseResult, urlparse
 
@@ -110,14 +111,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MODELOPS_CACHE", Path.home() / ".cache" / "modelops"))
 
 
-def fetch(uri: str, folder: Path, sha256: str) -> Path:
-    """A local, verified copy of the artifact: checked against `sha256` before it is returned."""
+Digester = Callable[[Path], str]
+
+
+def fetch(uri: str, folder: Path, sha256: str, digester: Digester = digest) -> Path:
+    """A local, verified copy of the artifact: checked against `sha256` before it is returned.
+
+    `digester` computes digests (a workspace passes its memo, so that each artifact is hashed once)."""
     path = local_path(uri, folder)
     if path is None:
-        path = _download(uri, sha256)
+        return _download(uri, sha256, digester)  # verified there
     if not path.exists():
         raise ModelopsError(f"{uri!r} does not exist", hint="commit the artifact or fix the path")
-    actual = digest(path)
+    actual = digester(path)
     if actual != sha256:
         raise ModelopsError(f"sha256 mismatch: the artifact's digest is {actual}",
                             hint="if the artifact is right, put this digest in the manifest "
@@ -126,18 +132,18 @@ def fetch(uri: str, folder: Path, sha256: str) -> Path:
     return path
 
 
-def _download(uri: str, sha256: str) -> Path:
+def _download(uri: str, sha256: str, digester: Digester) -> Path:
     """Download with MLflow's artifact client into a cache keyed by the expected digest."""
     target = cache_dir() / "artifacts" / sha256
     if target.exists():
         entries = list(target.iterdir())
-        if len(entries) == 1 and digest(entries[0]) == sha256:
+        if len(entries) == 1 and digester(entries[0]) == sha256:
             return entries[0]
         shutil.rmtree(target)
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(target.parent)))
     try:
         downloaded = _download_to(uri, staging)
-        actual = digest(downloaded)
+        actual = digester(downloaded)
         if actual != sha256:
             raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
                                 hint="fix the digest in the manifest, or the artifact at its source")

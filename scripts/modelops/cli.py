@@ -1,4 +1,9 @@
-"""The `modelops` command: a click group whose verbs are imported only when used."""
+"""The `modelops` command: a click group whose verbs are imported only when used.
+
+Errors are rendered once, here: a user error (ModelopsError) as its located problems, a refusal of the
+file system or network as one line, anything else as one "unexpected error" line that says how to get the
+traceback (`--traceback`). Each command returns its exit code.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +29,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
 }
+_TRACEBACK_HINT = "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, and report it"
 
 
 class LazyGroup(click.Group):
-    """A group that lists its verbs from COMMANDS and imports one only when it runs."""
+    """A group that lists its verbs from COMMANDS, imports one only when it runs, and renders its errors."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -41,6 +47,27 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl([(name, COMMANDS[name][1]) for name in self.list_commands(ctx)])
 
+    def invoke(self, ctx: click.Context) -> object:
+        from modelops.errors import ModelopsError
+
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as exc:
+            if ctx.params.get("traceback"):
+                raise
+            if isinstance(exc, ModelopsError):
+                click.echo(exc.render(), err=True)
+            elif isinstance(exc, OSError):  # the file system or the network refused: say what and where
+                where = f": {exc.filename}" if exc.filename else ""
+                click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+                _settle_stdout()
+            else:
+                click.echo(f"unexpected error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+                click.echo(_TRACEBACK_HINT, err=True)
+            return 1
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="modelops")
@@ -49,28 +76,23 @@ def cli(traceback: bool) -> None:
     """modelops: the models of an organisation in git, registered in MLflow, served from images.
 
     Run it from the repository (the folder holding models/), or set MODELOPS_ROOT.
+
+    \b
+    Examples:
+      modelops validate                  # every model: manifests, artifacts, load and score
+      modelops plan --format markdown    # what a merge would change, for a pull request
+      modelops apply --build --push      # register, build, push, move the aliases
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 
 def main() -> None:
-    """Entry point: user errors are printed once, without a traceback, and exit 1."""
-    from modelops.errors import ModelopsError
-
-    traceback = bool(os.environ.get("MODELOPS_TRACEBACK")) or "--traceback" in sys.argv
+    """Entry point: runs the group and exits with the command's code."""
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)
         sys.stdout.flush()  # a full disk or a closed pipe is reported here, not at interpreter exit
-    except ModelopsError as exc:
-        if traceback:
-            raise
-        click.echo(exc.render(), err=True)
-        sys.exit(1)
-    except OSError as exc:  # the file system or the network refused: say what and where
-        if traceback:
-            raise
-        where = f": {exc.filename}" if exc.filename else ""
-        click.echo(f"error: {exc.strerror or exc}{where}", err=True)
+    except OSError as exc:
+        click.echo(f"error: {exc.strerror or exc}", err=True)
         _settle_stdout()
         sys.exit(1)
     except click.exceptions.Abort:
@@ -83,6 +105,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _settle_stdout() -> None:

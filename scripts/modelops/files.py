@@ -43,3 +43,11 @@ def check_file(path: Path) -> None:
     if path.is_dir():
         raise ModelopsError("is a folder where a file goes", file=str(path), hint=_ELSEWHERE)
     check_folder(path.parent)
+
+
+def shown(path: Path, base: Path) -> str:
+    """`path` as messages show it: relative to `base` when inside it, else whole."""
+    try:
+        return path.resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()

@@ -1,17 +1,32 @@
-"""`modelops changed`: which models a git change touches, for a CI matrix."""
+"""The git facts a command needs: the commit checked out, and the files a change touches."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
 from modelops.errors import ModelopsError
-from modelops.manifest.model import MANIFEST
-from modelops.workspace import MODELS_DIR
 
-# A change under these touches every model: they shape how every model is built and served.
-PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
+UNKNOWN = "unknown"
+
+
+def _git(root: Path, *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
+    try:
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=False, timeout=timeout)
+    except FileNotFoundError:
+        raise ModelopsError("git is not installed", hint="install git") from None
+
+
+def commit(root: Path) -> str:
+    """HEAD's commit of the repository at `root`, or `unknown` outside git (or without git)."""
+    try:
+        done = _git(root, "rev-parse", "HEAD", timeout=30)
+    except (ModelopsError, subprocess.TimeoutExpired):
+        return UNKNOWN
+    sha = done.stdout.decode().strip()
+    return sha if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else UNKNOWN
 
 
 def _paths(output: bytes) -> set[str]:
@@ -19,15 +34,8 @@ def _paths(output: bytes) -> set[str]:
     return {os.fsdecode(path) for path in output.split(b"\0") if path}
 
 
-def _git(root: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    try:
-        return subprocess.run(["git", *args], cwd=root, capture_output=True, check=False)
-    except FileNotFoundError:
-        raise ModelopsError("git is not installed", hint="install git") from None
-
-
 def changed_files(root: Path, base: str) -> list[str]:
-    """Files that differ between the merge base of `base` and HEAD, and the working tree."""
+    """Files that differ between the merge base of `base` and HEAD, and the working tree (relative to `root`)."""
     if base.startswith("-"):
         raise ModelopsError(f"{base!r} is not a git ref", field="--base",
                             hint="pass a branch, tag or commit, e.g. --base origin/main")
@@ -40,13 +48,3 @@ def changed_files(root: Path, base: str) -> list[str]:
                             hint="fetch the base first, e.g. git fetch origin main, and pass --base origin/main")
     untracked = _git(root, "ls-files", "-z", "--others", "--exclude-standard").stdout
     return sorted(_paths(done.stdout) | _paths(untracked))
-
-
-def changed(root: Path, base: str) -> dict:
-    """{"models": touched models that exist, "deleted": model folders removed, "all": platform changed}."""
-    files = changed_files(root, base)
-    existing = sorted(p.parent.name for p in (root / MODELS_DIR).glob(f"*/{MANIFEST}"))
-    platform = any(f.startswith(PLATFORM_PATHS) for f in files)
-    touched = {parts[1] for f in files if len(parts := f.split("/")) > 2 and parts[0] == MODELS_DIR}
-    models = existing if platform else sorted(touched & set(existing))
-    return {"models": models, "deleted": sorted(touched - set(existing)), "all": platform}

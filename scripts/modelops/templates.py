@@ -15,6 +15,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from modelops.errors import ModelopsError
+from modelops.files import shown
 
 
 def dockerfile_quote(value: object) -> str:
@@ -63,15 +64,9 @@ def render(name: str, values: dict, root: Path, *extra_dirs: Path, blocks: bool 
         raise ModelopsError(f"template {exc.name} not found", file=f"templates/{exc.name}",
                             hint="restore it from the modelops repository") from None
     except jinja2.TemplateSyntaxError as exc:
-        raise ModelopsError(f"template syntax error: {exc.message}", file=_shown(exc.filename or name, root),
+        raise ModelopsError(f"template syntax error: {exc.message}", file=shown(Path(exc.filename or name), root),
                             line=exc.lineno) from None
     except (jinja2.UndefinedError, jinja2.exceptions.SecurityError) as exc:
-        raise ModelopsError(f"template error: {exc}", file=_shown(env.get_template(name).filename or name, root),
+        raise ModelopsError(f"template error: {exc}", file=shown(Path(env.get_template(name).filename or name), root),
                             hint="templates may use only the documented variables "
                                  "(docs/images.md, docs/kubernetes.md)") from None
-
-
-def _shown(filename: str, root: Path) -> str:
-    """A template's file as errors show it: relative to the repository when inside it."""
-    path = Path(filename)
-    return str(path.relative_to(root)) if path.is_relative_to(root) else filename

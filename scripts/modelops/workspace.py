@@ -1,19 +1,26 @@
-"""Find the repository root and its model folders, in a stable order."""
+"""The workspace of one command: the repository, its settings, git commit, manifests and artifact digests.
+
+A command builds one `Workspace` and hands it to every step, so that each fact is computed once: the
+`[tool.modelops]` table is read once, each manifest is read and parsed once, each artifact is digested
+at most once, and git is asked for the commit once.
+"""
 
 from __future__ import annotations
 
 import os
+from functools import cached_property
 from pathlib import Path
+from typing import Any
 
-import click
-
+from modelops import artifacts, git, settings
 from modelops.errors import ModelopsError
-from modelops.manifest.model import MANIFEST
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.model import MANIFEST, MODELS_DIR
+from modelops.reporter import Reporter
 
-MODELS_DIR = "models"
 
-
-def root(start: Path | None = None) -> Path:
+def find_root(start: Path | None = None) -> Path:
     """The repository root: `$MODELOPS_ROOT`, else the nearest folder upwards holding `models/`."""
     if env := os.environ.get("MODELOPS_ROOT"):
         if not Path(env).is_dir():
@@ -27,38 +34,88 @@ def root(start: Path | None = None) -> Path:
     raise ModelopsError("no models/ folder here or above", hint="run modelops from a models repository")
 
 
-def model_folders(paths: tuple[str, ...] | list[str], base: Path) -> list[Path]:
-    """The model folders named by `paths` (folders or manifests); all of `models/*` when empty, or for the
-    repository's own folder or `models/`.
+class Workspace:
+    """One repository as one command sees it; everything is read on first use and kept."""
 
-    A path that names no model folder is an error; no models under models/ is said on stderr.
-    """
-    if not paths:
-        models = base / MODELS_DIR
-        if not models.is_dir():
-            raise ModelopsError(f"no {MODELS_DIR}/ folder in {base}", hint="run modelops from a models repository")
-        folders = sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith("."))
-        if not folders:
-            click.echo(f"no models under {MODELS_DIR}/", err=True)
-        return folders
-    folders = []
-    for raw in paths:
-        path = Path(raw)
-        path = path if path.is_absolute() else Path.cwd() / path
-        if path.name == MANIFEST:
-            path = path.parent
-        if not path.is_dir():
-            raise ModelopsError(f"{raw}: no such model folder", hint="pass folders such as models/iris")
-        if path.resolve() in (base.resolve(), (base / MODELS_DIR).resolve()):  # the repository: every model
-            folders.extend(model_folders((), base))
-            continue
-        if (path / MANIFEST).is_file() or path.parent.name == MODELS_DIR:
-            folders.append(path)
-            continue
-        inside = [p for p in sorted(path.iterdir()) if (p / MANIFEST).is_file()]
-        if not inside:
-            raise ModelopsError(f"{raw}: not a model folder (no {MANIFEST} in it or in its subfolders)",
-                                hint=f"pass model folders such as {MODELS_DIR}/iris, or no path for every model "
-                                     f"under {MODELS_DIR}/")
-        folders.extend(inside)
-    return sorted(set(folders))
+    def __init__(self, root: Path, reporter: Reporter | None = None) -> None:
+        self.root = root
+        self.reporter = reporter or Reporter()
+        self._manifests: dict[Path, LoadedManifest | ModelopsError] = {}
+        self._digests: dict[Path, str] = {}
+
+    @classmethod
+    def find(cls, reporter: Reporter | None = None) -> Workspace:
+        """The workspace of the repository around the working folder (or `$MODELOPS_ROOT`)."""
+        return cls(find_root(), reporter)
+
+    @cached_property
+    def tool_table(self) -> dict[str, Any]:
+        """`[tool.modelops]` of the repository's pyproject.toml ({} without one)."""
+        return settings.pyproject_table(self.root)
+
+    @cached_property
+    def settings(self) -> settings.Settings:
+        return settings.load(self.root, self.tool_table)
+
+    @cached_property
+    def commit(self) -> str:
+        """The git commit checked out (`unknown` outside git)."""
+        return git.commit(self.root)
+
+    def folders(self, paths: tuple[str, ...] | list[str] = ()) -> list[Path]:
+        """The model folders named by `paths` (folders or manifests); all of `models/*` when empty, or for the
+        repository's own folder or `models/`. A path that names no model folder is an error."""
+        if not paths:
+            models = self.root / MODELS_DIR
+            if not models.is_dir():
+                raise ModelopsError(f"no {MODELS_DIR}/ folder in {self.root}",
+                                    hint="run modelops from a models repository")
+            folders = sorted(p for p in models.iterdir() if p.is_dir() and not p.name.startswith("."))
+            if not folders:
+                self.reporter.progress(f"no models under {MODELS_DIR}/")
+            return folders
+        folders = []
+        for raw in paths:
+            path = Path(raw)
+            path = path if path.is_absolute() else Path.cwd() / path
+            if path.name == MANIFEST:
+                path = path.parent
+            if not path.is_dir():
+                raise ModelopsError(f"{raw}: no such model folder", hint="pass folders such as models/iris")
+            if path.resolve() in (self.root.resolve(), (self.root / MODELS_DIR).resolve()):  # every model
+                folders.extend(self.folders())
+                continue
+            if (path / MANIFEST).is_file() or path.parent.name == MODELS_DIR:
+                folders.append(path)
+                continue
+            inside = [p for p in sorted(path.iterdir()) if (p / MANIFEST).is_file()]
+            if not inside:
+                raise ModelopsError(f"{raw}: not a model folder (no {MANIFEST} in it or in its subfolders)",
+                                    hint=f"pass model folders such as {MODELS_DIR}/iris, or no path for every "
+                                         f"model under {MODELS_DIR}/")
+            folders.extend(inside)
+        return sorted(set(folders))
+
+    def manifest(self, folder: Path) -> LoadedManifest:
+        """The manifest of `folder`, read and parsed once; raises (the same) ModelopsError when invalid."""
+        key = folder.resolve()
+        if key not in self._manifests:
+            try:
+                self._manifests[key] = load_manifest(folder, self.root)
+            except ModelopsError as exc:
+                self._manifests[key] = exc
+        found = self._manifests[key]
+        if isinstance(found, ModelopsError):
+            raise found
+        return found
+
+    def digest(self, path: Path) -> str:
+        """The sha256 of an artifact file or folder (`artifacts.digest`), computed once per path."""
+        key = path.resolve()
+        if key not in self._digests:
+            self._digests[key] = artifacts.digest(path)
+        return self._digests[key]
+
+    def fetch(self, uri: str, folder: Path, sha256: str) -> Path:
+        """A local, verified copy of an artifact (`artifacts.fetch`), digested through the memo."""
+        return artifacts.fetch(uri, folder, sha256, self.digest)

@@ -17,8 +17,11 @@ from packaging.utils import canonicalize_name
 
 from modelops.errors import ModelopsError
 from modelops.images import build, context, smoke, wheelhouse
+from modelops.images.targets import targets
 from modelops.manifest.loading import load as load_manifest
+from modelops.reporter import LineRecorder
 from modelops.scan import sbom
+from modelops.workspace import Workspace
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
 from tests.scan.conftest import SAFETY_DB
@@ -91,8 +94,9 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
 def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_client, monkeypatch) -> None:
     monkeypatch.setenv("MODELOPS_IMAGE_REGISTRY", "modelops-tests/models")
     folder = image_repo / "models" / "diabetes"
-    loaded = load_manifest(folder, image_repo)
-    (first,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.0.0",)), log=lambda _: None)
+    ws = Workspace(image_repo)
+    loaded = ws.manifest(folder)
+    (first,) = build.build(ws, loaded, targets(loaded.manifest, ("1.0.0",)))
 
     shutil.copytree(folder / "artifacts" / "1.0.0", folder / "artifacts" / "1.1.0")
     data = yaml.safe_load((folder / "model.yaml").read_text())
@@ -100,9 +104,11 @@ def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_cl
                              "artifact": {**data["versions"][0]["artifact"], "uri": "artifacts/1.1.0/model.skops"}})
     data["description"] = 'Progression\nRUN touch /pwned \\\n$HOME "q" $(id)'
     (folder / "model.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    loaded = load_manifest(folder, image_repo)
-    lines: list[str] = []
-    (second,) = build.build(loaded, image_repo, context.targets(loaded.manifest, ("1.1.0",)), log=lines.append)
+    recorder = LineRecorder()
+    ws = Workspace(image_repo, recorder)
+    loaded = ws.manifest(folder)
+    (second,) = build.build(ws, loaded, targets(loaded.manifest, ("1.1.0",)))
+    lines = recorder.lines
 
     layers = [docker_client.api.inspect_image(i.id)["RootFS"]["Layers"] for i in (first, second)]
     assert layers[0][:-1] == layers[1][:-1] and layers[0][-1] != layers[1][-1]
@@ -126,7 +132,7 @@ def test_a_build_error_is_one_clear_message(image_repo: Path, monkeypatch) -> No
 
 def test_smoke_refuses_an_image_that_is_not_there(docker_client) -> None:
     with pytest.raises(ModelopsError, match="no image modelops-tests/none:0 in the Docker engine"):
-        smoke.smoke(docker_client, "modelops-tests/none:0")
+        smoke.smoke(docker_client, "modelops-tests/none:0", LineRecorder())
 
 
 def _containers_of(docker_client, ref: str) -> list:
@@ -173,7 +179,7 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
                                                        docker_client) -> None:
     loaded = load_manifest(image_repo / "models" / "iris", image_repo)
     house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image),
-                               separately=(context.SBOM_TOOL,))
+                               LineRecorder(), separately=(context.SBOM_TOOL,))
     carried = tmp_path / "carried"
     shutil.copytree(house, carried)
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}

@@ -14,7 +14,8 @@ from dockerfile_parse import DockerfileParser
 
 from modelops.errors import ModelopsError
 from modelops.images import context
-from modelops.manifest.loading import load as load_manifest
+from modelops.images.targets import targets
+from modelops.workspace import Workspace
 from tests.conftest import run_cli
 
 HADOLINT = Path(sys.executable).parent / "hadolint"
@@ -128,10 +129,11 @@ def test_a_model_folder_template_overrides_the_default(repo: Path) -> None:
 def test_a_template_is_sandboxed_and_strict(repo: Path) -> None:
     template = repo / "models" / "diabetes" / "Dockerfile.j2"
     template.write_text("FROM {{ base_image }}\nRUN echo {{ ''.__class__.__mro__[1].__subclasses__() }}\n")
-    loaded = load_manifest(repo / "models" / "diabetes", repo)
-    target = context.targets(loaded.manifest)[0]
+    ws = Workspace(repo)
+    loaded = ws.manifest(repo / "models" / "diabetes")
+    target = targets(loaded.manifest)[0]
     with pytest.raises(ModelopsError, match="template error"):
-        context.render(loaded, target, repo, repo / "out")
+        context.render(ws, loaded, target, repo / "out")
     template.write_text("FROM {{ base_imag }}\n")
     result = run_cli("render", "models/diabetes", cwd=repo)
     assert result.code == 1 and "base_imag" in result.err and "Dockerfile.j2" in result.err

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from modelops.images import wheel_strip as strip
+from modelops.reporter import LineRecorder
 
 STRIP = shutil.which("strip")
 pytestmark = pytest.mark.skipif(STRIP is None, reason="strip (binutils) is not installed "
@@ -49,10 +50,11 @@ def test_a_stripped_wheel_installs_and_its_extension_imports(tmp_path: Path, mon
     house = tmp_path / "house"
     house.mkdir()
     original = _yaml_wheel(house)
-    lines: list[str] = []
-    (slim,) = strip.wheels(house, lines.append)
+    recorder = LineRecorder()
+    lines = recorder.lines
+    (slim,) = strip.wheels(house, recorder)
     assert slim != original and slim.name == original.name and slim.stat().st_size < original.stat().st_size
-    assert strip.wheels(house, lines.append) == [slim] and len(lines) == 1  # cached: stripped once
+    assert strip.wheels(house, recorder) == [slim] and len(lines) == 1  # cached: stripped once
     with zipfile.ZipFile(slim) as archive:
         for line in archive.read("PyYAML-6.0.0.dist-info/RECORD").decode().splitlines():
             name, digest, size = line.rsplit(",", 2)

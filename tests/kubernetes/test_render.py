@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 import yaml
 
+from modelops import api
 from modelops.errors import ModelopsError
-from modelops.kubernetes import objects as kubernetes
-from modelops.manifest.loading import load
+from modelops.workspace import Workspace
 
 SCHEMAS = Path(__file__).parent / "schemas"
 CORE_KINDS = {"Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Namespace"}
@@ -245,10 +245,13 @@ def test_an_invalid_manifest_writes_nothing(repo, modelops, edit_manifest):
 
 
 def test_render_one_model_through_the_api(repo):
-    loaded = load(repo / "models/iris", repo)
-    out = repo / "deploy"
-    paths = kubernetes.render(loaded, repo, out, "staging", {"1.2.0": f"registry.example.com/iris@{DIGEST}"})
+    ws, folders, out = Workspace(repo), [repo / "models/iris"], repo / "deploy"
+    images = repo / "images.json"
+    images.write_text(json.dumps({"images": [{"model": "iris", "version": "1.2.0",
+                                              "ref": f"registry.example.com/iris@{DIGEST}"}]}))
+    paths, _ = api.render_kubernetes(ws, folders, out, env="staging", images=images)
     assert [p.relative_to(out).as_posix() for p in paths] == [
+        "gitops/argocd/staging.yaml", "gitops/flux/gitrepository.yaml", "gitops/flux/kustomization-staging.yaml",
         "staging/iris/deployment.yaml", "staging/iris/horizontalpodautoscaler.yaml",
         "staging/iris/poddisruptionbudget.yaml", "staging/iris/service.yaml",
         "staging/kustomization.yaml", "staging/namespace.yaml"]
@@ -256,8 +259,9 @@ def test_render_one_model_through_the_api(repo):
     assert f'image: "registry.example.com/iris@{DIGEST}"' in deployment
     before = tree(out)
     bad = "registry.example.com/iris@sha256:x"
+    images.write_text(json.dumps({"images": [{"model": "iris", "version": "1.2.0", "ref": bad}]}))
     with pytest.raises(ModelopsError, match=re.escape(f"image reference {bad!r} for iris")):
-        kubernetes.render(loaded, repo, out, "staging", {"1.2.0": bad})
+        api.render_kubernetes(ws, folders, out, env="staging", images=images)
     assert tree(out) == before
 
 

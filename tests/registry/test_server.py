@@ -15,6 +15,7 @@ from modelops import settings as modelops_settings
 from modelops.artifacts import digest
 from modelops.errors import ModelopsError
 from modelops.registry.client import Registry
+from modelops.workspace import Workspace
 from tests.registry.helpers import free_port, popen, run, score, snapshot
 
 
@@ -200,9 +201,16 @@ def test_unopenable_database_and_non_string_uri_name_the_setting(make_repo) -> N
     assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: '5' is not a tracking URI")
 
 
+def _workspace(root, uri: str, lock_timeout: float) -> Workspace:
+    """A workspace whose settings name `uri` and `lock_timeout`."""
+    ws = Workspace(root)
+    ws.settings = replace(modelops_settings.load(root), tracking_uri=uri, lock_timeout=lock_timeout)
+    return ws
+
+
 def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, mlflow_server) -> None:
     """Eight holders take one model's lock 25 times each: the store often sees the lock, then loses it."""
-    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=120)
+    settings = _workspace(tmp_path, mlflow_server.uri, lock_timeout=120)
     inside, most, failures = [0], [0], []
     guard = threading.Lock()
 
@@ -229,7 +237,7 @@ def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, m
 
 
 def test_a_held_lock_is_renewed_so_a_long_apply_is_never_taken_over(tmp_path, mlflow_server) -> None:
-    settings = replace(modelops_settings.load(tmp_path), tracking_uri=mlflow_server.uri, lock_timeout=6)
+    settings = _workspace(tmp_path, mlflow_server.uri, lock_timeout=6)
     taken, released = threading.Event(), threading.Event()
 
     def long_apply() -> None:

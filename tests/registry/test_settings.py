@@ -84,11 +84,14 @@ def test_unknown_key_is_named_with_a_suggestion(tmp_path: Path) -> None:
 def test_a_modelops_setting_that_is_not_a_table_is_one_error_for_every_reader(tmp_path: Path, text: str,
                                                                               field: str) -> None:
     from modelops.scan import policy
+    from modelops.workspace import Workspace
 
     (tmp_path / "pyproject.toml").write_text(text)
-    for read in (settings.load, policy.load):
+    readers = (lambda: settings.load(tmp_path), lambda: Workspace(tmp_path).settings,
+               lambda: policy.load(tmp_path, Workspace(tmp_path).tool_table))
+    for read in readers:
         with pytest.raises(ModelopsError, match="is not a table") as raised:
-            read(tmp_path)
+            read()
         assert raised.value.problem.field == field
 
 
@@ -97,4 +100,4 @@ def test_scan_policy_table_is_allowed(tmp_path: Path) -> None:
 
     (tmp_path / "pyproject.toml").write_text('[tool.modelops.scan]\nfail_severity = "high"\n')
     assert settings.load(tmp_path).lock_timeout == 600
-    assert policy.load(tmp_path).policy.fail_severity == "high"
+    assert policy.load(tmp_path, settings.pyproject_table(tmp_path)).policy.fail_severity == "high"

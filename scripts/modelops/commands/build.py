@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
-from modelops.commands import options as selection
-from modelops.commands.output import echo_json
+from modelops.commands.options import image_selection
+from modelops.commands.output import echo_json, workspace
 
 
 @click.command("build")
-@selection.options
+@image_selection
 @click.option("--push", "push_images", is_flag=True,
               help="Push to the image registry (credentials: MODELOPS_REGISTRY_USERNAME/PASSWORD or "
                    "Docker's config).")
@@ -19,20 +19,23 @@ from modelops.commands.output import echo_json
               help="Install from these wheels instead of downloading them (air-gapped builds).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, ...], push_images: bool,
-            wheelhouse: Path | None, fmt: str) -> None:
+            wheelhouse: Path | None, fmt: str) -> int:
     """Build one image per version, and one per deployment routing to several versions.
 
     Tags <registry>/<model>:<tag> and :<tag>-<git commit>; progress goes to stderr.
-    """
-    from modelops.images.build import build
 
-    root, picked = selection.chosen(paths, versions, envs)
-    images = []
-    for loaded, chosen in picked:
-        images += build(loaded, root, chosen, push_images=push_images, wheels=wheelhouse,
-                        log=lambda line: click.echo(line, err=True))
+    \b
+    Examples:
+      modelops build models/iris --env production
+      modelops build --push --format json > images.json
+    """
+    from modelops import api
+
+    ws = workspace()
+    images = api.build(ws, ws.folders(paths), versions, envs, push=push_images, wheelhouse=wheelhouse)
     if fmt == "json":
         echo_json({"images": [image.to_json() for image in images]})
     else:
         for image in images:
             click.echo(f"{image.ref}  {image.digest or image.id}  {image.size / 1e6:.0f} MB")
+    return 0

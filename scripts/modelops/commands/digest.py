@@ -9,9 +9,15 @@ import click
 
 @click.command("digest")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-def command(paths: tuple[Path, ...]) -> None:
-    """Print the sha256 of each artifact: of a file's bytes, or the canonical digest of a folder."""
-    from modelops.artifacts import digest
+def command(paths: tuple[Path, ...]) -> int:
+    """Print the sha256 of each artifact: of a file's bytes, or the canonical digest of a folder.
 
-    for path in paths:
-        click.echo(f"{digest(path)}  {path}")
+    \b
+    Example:
+      modelops digest models/churn/artifacts/0.1.0/model.skops
+    """
+    from modelops import api
+
+    for path, sha256 in zip(paths, api.digest(list(paths)), strict=True):
+        click.echo(f"{sha256}  {path}")
+    return 0

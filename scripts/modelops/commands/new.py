@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import click
 
-from modelops import workspace as repo
+from modelops.commands.output import workspace
 
 
 @click.command("new")
 @click.argument("name")
 @click.option("--owner", default="@ml-team", show_default=True, help="GitHub user or team owning the model.")
 @click.option("--description", default="", help="One line saying what the model predicts.")
-def command(name: str, owner: str, description: str) -> None:
-    """Scaffold models/NAME/ from templates/new-model/: a commented manifest, example, requirements, card."""
-    from modelops.manifest.scaffold import new
+def command(name: str, owner: str, description: str) -> int:
+    """Scaffold models/NAME/ from templates/new-model/: a commented manifest, example, requirements, card.
 
-    folder = new(repo.root(), name, owner, description or f"{name} model")
-    click.echo(f"created {folder.relative_to(repo.root())}/")
+    \b
+    Example:
+      modelops new churn --owner @data/churn --description "Will a customer leave this month?"
+    """
+    from modelops import api
+
+    ws = workspace()
+    folder = api.new(ws, name, owner, description)
+    click.echo(f"created {folder.relative_to(ws.root)}/")
     click.echo("next: put the artifact under artifacts/0.1.0/, run `modelops digest` on it, fill in sha256,"
-               " the signature and example.json, then `modelops validate " + f"models/{name}`")
+               f" the signature and example.json, then `modelops validate models/{name}`")
+    return 0

@@ -1,16 +1,39 @@
-"""Printing results for people (text), machines (json) and GitHub (workflow annotations)."""
+"""Printing for the commands: results for people (text), machines (json) and GitHub (workflow annotations),
+and the reporter that shows progress on the terminal."""
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
 from modelops.errors import Problem
+from modelops.reporter import Reporter
+
+if TYPE_CHECKING:
+    from modelops.workspace import Workspace
 
 FORMATS = ("text", "json", "github")
 format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
                              help="text for people, json for machines, github for workflow annotations.")
+
+
+class TerminalReporter(Reporter):
+    """Progress on stderr, changes carried out on stdout."""
+
+    def progress(self, line: str) -> None:
+        click.echo(line, err=True)
+
+    def changed(self, line: str) -> None:
+        click.echo(line)
+
+
+def workspace() -> Workspace:
+    """The command's workspace: the repository around the working folder, reporting on the terminal."""
+    from modelops.workspace import Workspace
+
+    return Workspace.find(TerminalReporter())
 
 
 def echo_json(data: object) -> None:

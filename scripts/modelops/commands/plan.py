@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from modelops import workspace as repo
+from modelops.commands.output import workspace
 
 
 @click.command("plan")
@@ -18,18 +16,22 @@ from modelops import workspace as repo
 @click.option("--images/--no-images", default=None,
               help="List the runner images with no recorded reference (built by `apply --build --push`). "
                    "Default: when the registry records images for any planned model.")
-def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, images: bool | None) -> None:
+def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, images: bool | None) -> int:
     """Show what `apply` would change in the MLflow registry, and any drift from git.
 
     PATHS are model folders (default: every folder under models/; then registered models that git no
     longer lists are reported too).
+
+    \b
+    Examples:
+      modelops plan
+      modelops plan --format markdown --detailed-exitcode
     """
-    from modelops import api, settings
+    from modelops import api
     from modelops.registry.plan import render
 
-    root = repo.root()
-    result = api.plan(repo.model_folders(paths, root), root, settings.load(root), every_model=not paths,
-                      images=images)
+    ws = workspace()
+    result = api.plan(ws, ws.folders(paths), every_model=not paths, images=images)
     click.echo(render(result, fmt))
     api.refuse(result)
-    sys.exit(2 if detailed_exitcode and (result.actions or result.drift) else 0)
+    return 2 if detailed_exitcode and (result.actions or result.drift) else 0

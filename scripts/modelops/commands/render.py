@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from modelops.commands import options as selection
+from modelops.commands.options import image_selection
+from modelops.commands.output import echo_json, workspace
 
 TARGETS = ("image", "kubernetes", "kserve")
 
 
 @click.command("render")
-@selection.options
+@image_selection
 @click.option("--target", type=click.Choice(TARGETS), default="image", show_default=True,
               help="image: each runner image's build context; kubernetes: Deployment, Service, HPA and PDB "
                    "per environment; kserve: a KServe InferenceService per environment.")
@@ -25,40 +26,42 @@ TARGETS = ("image", "kubernetes", "kserve")
               help="kubernetes/kserve: `modelops build --format json` output, to deploy images by digest.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, ...], target: str,
-            out: Path | None, wheels: Path | None, images: Path | None, fmt: str) -> None:
+            out: Path | None, wheels: Path | None, images: Path | None, fmt: str) -> int:
     """Render from templates/: image build contexts (Dockerfile, .dockerignore, model, runner, requirements),
     or the Kubernetes manifests of each environment with a kustomization per environment.
 
-    Prints the path of each build context written, or a summary of the Kubernetes tree.
-    """
-    from modelops.errors import ModelopsError
+    Prints the path of each build context written, or a summary of the Kubernetes tree. With no PATHS,
+    the Kubernetes tree is pruned to the models there are.
 
+    \b
+    Examples:
+      modelops render models/iris --version 1.0.0
+      modelops render --target kubernetes --images images.json --out deploy
+    """
+    from modelops import api
+    from modelops.errors import ModelopsError
+    from modelops.files import shown
+
+    ws = workspace()
     if target == "image":
         if images:
             raise ModelopsError("--images goes with --target kubernetes or kserve")
-        _render_images(paths, versions, envs, out, wheels)
-        return
+        for context in api.render(ws, ws.folders(paths), versions, envs, out=out, wheels=wheels):
+            click.echo(context.path)
+        return 0
     if wheels or versions or len(envs) > 1:
         raise ModelopsError(f"--target {target} takes PATHS, one --env, --out, --images and --format",
                             hint="--version and --wheels go with --target image")
-    from modelops.kubernetes import render as kubernetes_render
-
-    kubernetes_render.render(paths, envs[0] if envs else None, out or Path("deploy"),
-                             "deployment" if target == "kubernetes" else target, images, fmt)
-
-
-def _render_images(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, ...], out: Path | None,
-                   wheels: Path | None) -> None:
-    from modelops.errors import ModelopsError
-    from modelops.images import context
-
-    root, picked = selection.chosen(paths, versions, envs)
-    count = sum(len(chosen) for _, chosen in picked)
-    if out is not None and count != 1:
-        raise ModelopsError(f"--out takes one image, but {count} are selected",
-                            hint="name one model folder and one --version or --env")
-    for loaded, chosen in picked:
-        for target in chosen:
-            written = context.render(loaded, target, root, out or context.default_out(root, target), wheels,
-                                     log=lambda line: click.echo(line, err=True))
-            click.echo(written.path)
+    folders = ws.folders(paths)
+    out = out or Path("deploy")
+    out = out if out.is_absolute() else Path.cwd() / out
+    files, notes = api.render_kubernetes(ws, folders, out, target="deployment" if target == "kubernetes" else target,
+                                         env=envs[0] if envs else None, images=images, prune=not paths)
+    shown_files = [shown(path, Path.cwd()) for path in files]
+    if fmt == "json":
+        echo_json({"files": shown_files, "notes": notes})
+        return 0
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    click.echo(f"{len(files)} file(s) rendered for {len(folders)} model(s) in {shown(out, Path.cwd())}")
+    return 0

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-import tempfile
 from pathlib import Path
 
 import click
 
-from modelops import workspace as repo
+from modelops.commands.output import workspace
 from modelops.scan.engines import ENGINES
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -36,30 +34,24 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               show_default=True, help="text for people, json for machines, markdown for a PR comment.")
 def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str | None,
             sboms: tuple[Path, ...], environments: tuple[Path, ...], images: tuple[str, ...],
-            save_sbom: Path | None, policy_file: Path | None, fmt: str) -> None:
+            save_sbom: Path | None, policy_file: Path | None, fmt: str) -> int:
     """Scan each model's pinned requirements for known vulnerabilities; exit 1 on what the policy rejects.
 
     PATHS are model folders (default: every model, unless --sbom, --environment or --image is given).
     Findings the policy accepts (ignored until their expiry, or below the failing severity) are
     listed but do not fail.
-    """
-    from modelops.errors import ModelopsError
-    from modelops.scan import engines, policy, report, sbom
-    from modelops.scan.run import scan
 
-    if save_sbom and len(environments) != 1:
-        raise ModelopsError("--save-sbom needs exactly one --environment")
-    root = repo.root()
-    folders = repo.model_folders(paths, root) if paths or not (sboms or environments or images) else []
-    loaded = policy.load(root, policy_file)
-    chosen = engines.make(engine, db=db, osv_url=osv_url)
-    with tempfile.TemporaryDirectory(prefix="modelops-sbom-") as tmp:
-        boms = [(path.as_posix(), path) for path in sboms]
-        for i, python in enumerate(environments):
-            out = save_sbom or Path(tmp) / f"{i}.cdx.json"
-            boms.append((f"environment {python}", sbom.generate(python, out)))
-        boms += [(f"image {ref}", sbom.from_image(ref, Path(tmp) / f"image-{i}.cdx.json"))
-                 for i, ref in enumerate(images)]
-        result = scan(folders, boms, root, chosen, loaded, policy.today())
+    \b
+    Examples:
+      modelops scan --db safety-db/
+      modelops scan --image 127.0.0.1:5000/models/iris:1.0.0 --format markdown
+    """
+    from modelops import api
+    from modelops.scan import report
+
+    ws = workspace()
+    folders = ws.folders(paths) if paths or not (sboms or environments or images) else []
+    result = api.scan(ws, folders, engine=engine, db=db, osv_url=osv_url, sboms=sboms, environments=environments,
+                      images=images, save_sbom=save_sbom, policy_file=policy_file)
     click.echo(report.render(result, fmt), nl=fmt != "markdown")
-    sys.exit(0 if result.ok else 1)
+    return 0 if result.ok else 1

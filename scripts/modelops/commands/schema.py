@@ -8,8 +8,14 @@ from modelops.commands.output import echo_json
 
 
 @click.command("schema")
-def command() -> None:
-    """Print the manifest's JSON Schema (for editors: yaml-language-server, check-jsonschema)."""
-    from modelops.manifest.model import json_schema
+def command() -> int:
+    """Print the manifest's JSON Schema (for editors: yaml-language-server, check-jsonschema).
 
-    echo_json(json_schema())
+    \b
+    Example:
+      modelops schema > model.schema.json
+    """
+    from modelops import api
+
+    echo_json(api.schema())
+    return 0

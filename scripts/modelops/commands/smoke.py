@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from modelops.commands.output import echo_json
+from modelops.commands.output import TerminalReporter, echo_json, workspace
 
 
 @click.command("smoke")
@@ -17,25 +17,23 @@ from modelops.commands.output import echo_json
               help="Seconds to wait for /ready.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def command(subjects: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, ...], timeout: float,
-            fmt: str) -> None:
+            fmt: str) -> int:
     """Run each image (or a model folder's built images), wait for /ready, score the example.
 
     The answer is checked against the signature and the example's expected outputs; the container is
     removed whatever happens (also on Ctrl-C). Exit 1 when any image fails.
-    """
-    from modelops.commands import options as selection
-    from modelops.images import build, context
-    from modelops.images.smoke import smoke
 
-    engine = build.client()
-    refs = []
-    for subject in subjects:
-        if Path(subject).is_dir():
-            root, picked = selection.chosen((subject,), versions, envs)
-            registry, commit = context.registry(root), context.git_commit(root)
-            refs += [build.tags(registry, target, commit)[0] for _, chosen in picked for target in chosen]
-        else:
-            refs.append(subject)
-    results = [smoke(engine, ref, timeout, log=lambda line: click.echo(line, err=True)) for ref in refs]
+    \b
+    Examples:
+      modelops smoke 127.0.0.1:5000/models/iris:1.0.0
+      modelops smoke models/iris --env production
+    """
+    from modelops import api
+    from modelops.workspace import Workspace
+
+    # image references alone need no repository
+    ws = workspace() if any(Path(s).is_dir() for s in subjects) else Workspace(Path.cwd(), TerminalReporter())
+    results = api.smoke(ws, list(subjects), versions, envs, timeout=timeout)
     if fmt == "json":
         echo_json({"smoke": [result.to_json() for result in results]})
+    return 0

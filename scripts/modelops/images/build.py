@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from modelops.errors import ModelopsError
 from modelops.images import context as ctx
 from modelops.images import wheelhouse
+from modelops.images.targets import ImageTarget
 from modelops.manifest.loading import LoadedManifest
+from modelops.reporter import Reporter
+from modelops.workspace import Workspace
 
-Log = Callable[[str], None]
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -53,7 +55,7 @@ def client():  # -> docker.DockerClient
                             hint="start dockerd, or set DOCKER_HOST to an engine that runs") from None
 
 
-def ensure_base(engine, image: str, log: Log) -> None:
+def ensure_base(engine, image: str, reporter: Reporter) -> None:
     """Pull the base image once when the engine does not have it (builds themselves never pull)."""
     import docker.errors
 
@@ -62,7 +64,7 @@ def ensure_base(engine, image: str, log: Log) -> None:
         return
     except docker.errors.ImageNotFound:
         pass
-    log(f"pulling the base image {image}")
+    reporter.progress(f"pulling the base image {image}")
     try:
         engine.images.pull(image)
     except docker.errors.DockerException as exc:
@@ -72,7 +74,7 @@ def ensure_base(engine, image: str, log: Log) -> None:
                                  "the engine has") from None
 
 
-def tags(registry: str, target: ctx.Target, commit: str) -> list[str]:
+def tags(registry: str, target: ImageTarget, commit: str) -> list[str]:
     """`<registry>/<name>:<tag>` and, in git, `:<tag>-<short commit>`."""
     repository = f"{registry}/{target.model}"
     refs = [f"{repository}:{target.tag}"]
@@ -81,14 +83,14 @@ def tags(registry: str, target: ctx.Target, commit: str) -> list[str]:
     return refs
 
 
-def _stream(events: Iterator[dict], log: Log) -> str:
+def _stream(events: Iterator[dict], reporter: Reporter) -> str:
     """Follow a build's events: one line per finished step (seconds, cached or not); the image id."""
     image_id, step, started, cached, output = "", "", time.monotonic(), False, []
 
     def close() -> None:
         if step:
             state = "from  " if " : FROM " in f" {step}" else "cached" if cached else "built "
-            log(f"  {time.monotonic() - started:6.1f}s {state} {step}")
+            reporter.progress(f"  {time.monotonic() - started:6.1f}s {state} {step}")
 
     for event in events:
         if "errorDetail" in event or "error" in event:
@@ -115,16 +117,16 @@ def _stream(events: Iterator[dict], log: Log) -> str:
     return image_id
 
 
-def build_context(engine, context: ctx.Context, refs: list[str], log: Log) -> Image:
+def build_context(engine, context: ctx.Context, refs: list[str], reporter: Reporter) -> Image:
     """Build a rendered context with no network and tag it with `refs`."""
     import docker.errors
 
     target = context.target
-    log(f"building {refs[0]}")
+    reporter.progress(f"building {refs[0]}")
     try:
         events = engine.api.build(path=str(context.path), tag=refs[0], network_mode="none", rm=True,
                                   forcerm=True, pull=False, decode=True)
-        image_id = _stream(events, log)
+        image_id = _stream(events, reporter)
         for ref in refs[1:]:
             repository, tag = ref.rsplit(":", 1)
             engine.api.tag(image_id, repository, tag)
@@ -132,7 +134,7 @@ def build_context(engine, context: ctx.Context, refs: list[str], log: Log) -> Im
     except docker.errors.APIError as exc:
         raise ModelopsError(f"the Docker engine refused the build of {refs[0]}: {exc.explanation or exc}",
                             hint="is the base image present in the engine (no hub is pulled from)?") from None
-    log(f"built {refs[0]} ({size / 1e6:.0f} MB)")
+    reporter.progress(f"built {refs[0]} ({size / 1e6:.0f} MB)")
     return Image(model=target.model, version=target.tag, ref=refs[0], tags=refs, id=image_id, size=size,
                  versions=list(target.versions), deployments=list(target.envs))
 
@@ -145,14 +147,14 @@ def auth_config() -> dict | None:
     return None
 
 
-def push(engine, image: Image, log: Log) -> str:
+def push(engine, image: Image, reporter: Reporter) -> str:
     """Push every tag of `image`; returns the registry's manifest digest."""
     import docker.errors
 
     digest = None
     for ref in image.tags:
         repository, tag = ref.rsplit(":", 1)
-        log(f"pushing {ref}")
+        reporter.progress(f"pushing {ref}")
         try:
             for event in engine.api.push(repository, tag=tag, stream=True, decode=True, auth_config=auth_config()):
                 if "errorDetail" in event or "error" in event:
@@ -166,27 +168,24 @@ def push(engine, image: Image, log: Log) -> str:
                                 hint="check the registry address and that it is reachable") from None
     if not digest:
         raise ModelopsError(f"the registry gave no digest for {image.ref}")
-    log(f"pushed {image.ref}@{digest}")
+    reporter.progress(f"pushed {image.ref}@{digest}")
     image.digest = digest
     return digest
 
 
-def build(loaded: LoadedManifest, root: Path, targets: list[ctx.Target], *, push_images: bool = False,
-          wheels: Path | None = None, log: Log = print) -> list[Image]:
+def build(ws: Workspace, loaded: LoadedManifest, targets: list[ImageTarget], *, push_images: bool = False,
+          wheels: Path | None = None) -> list[Image]:
     """Render, build (and push) each target of one model; every image is tagged, each digest recorded."""
     engine = client()
-    base = ctx.base_image(root)
-    registry = ctx.registry(root)
-    commit = ctx.git_commit(root)
-    ensure_base(engine, base, log)
+    base, registry, reporter = ws.settings.base_image, ws.settings.image_registry, ws.reporter
+    ensure_base(engine, base, reporter)
     images = []
     for target in targets:
-        out = ctx.default_out(root, target)
-        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded), wheelhouse.probe(engine, base), log,
+        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded), wheelhouse.probe(engine, base), reporter,
                                              separately=(ctx.SBOM_TOOL,))
-        context = ctx.render(loaded, target, root, out, wheels=house, log=log)
-        image = build_context(engine, context, tags(registry, target, commit), log)
+        context = ctx.render(ws, loaded, target, ctx.default_out(ws.root, target), wheels=house)
+        image = build_context(engine, context, tags(registry, target, ws.commit), reporter)
         if push_images:
-            push(engine, image, log)
+            push(engine, image, reporter)
         images.append(image)
     return images

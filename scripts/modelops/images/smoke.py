@@ -28,6 +28,7 @@ from modelops.images.context import MODEL_DIR
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST
+from modelops.reporter import Reporter
 from modelops.signature.types import check_outputs
 
 ROOT_USERS = ("", "0", "root", "0:0", "root:root")
@@ -128,7 +129,7 @@ def _check(loaded: LoadedManifest, status: int, headers: dict, body: bytes) -> s
     return headers.get("X-Model-Version") or headers.get("x-model-version") or "?"
 
 
-def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
+def smoke(engine, ref: str, reporter: Reporter, timeout: float = 120) -> SmokeResult:
     """Run `ref`, score its example and check the answer; the container is removed in every case."""
     import docker.errors
 
@@ -146,7 +147,7 @@ def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
     name = f"modelops-smoke-{secrets.token_hex(6)}"  # removed by name: even if interrupted mid-start
     try:
-        log(f"smoke {ref}: starting on {base}")
+        reporter.progress(f"smoke {ref}: starting on {base}")
         started = time.monotonic()
         container = engine.containers.run(ref, detach=True, network_mode="host", name=name,
                                           environment={"PORT": str(port), "MODELOPS_HOST": "127.0.0.1"})
@@ -165,7 +166,7 @@ def smoke(engine, ref: str, timeout: float = 120, log=print) -> SmokeResult:
         health = config.get("Healthcheck", {}).get("Test") or []
         if health[:1] == ["CMD"] and container.exec_run(health[1:]).exit_code != 0:
             raise ModelopsError(f"the HEALTHCHECK of {ref} fails while the runner is ready")
-        log(f"smoke {ref}: ready in {ready:.1f}s, {len(rows)} rows scored by {served_by}, uid {uid}: ok")
+        reporter.progress(f"smoke {ref}: ready in {ready:.1f}s, {len(rows)} rows scored by {served_by}, uid {uid}: ok")
         return SmokeResult(ref=ref, served_by=served_by, rows=len(rows), seconds_to_ready=round(ready, 2), user=uid)
     finally:
         with contextlib.suppress(docker.errors.NotFound):

@@ -20,11 +20,11 @@ import struct
 import subprocess
 import tempfile
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 from modelops.artifacts import cache_dir
 from modelops.errors import ModelopsError
+from modelops.reporter import Reporter
 
 RECIPE = "strip-unneeded-1"  # part of the cache key: change it when the recipe changes
 _PT_LOAD = 1
@@ -98,12 +98,12 @@ def strip_wheel(wheel: Path, out: Path, strip: str) -> int:
     return saved
 
 
-def wheels(folder: Path, log: Callable[[str], None] = print) -> list[Path]:
+def wheels(folder: Path, reporter: Reporter) -> list[Path]:
     """The wheels of `folder`, each replaced by its stripped copy (made once, cached) when `strip` can shrink it."""
     found = sorted(folder.glob("*.whl"))
     strip = shutil.which("strip")
     if strip is None:
-        log("strip (binutils) is not on this host: shared libraries go into the image unstripped")
+        reporter.progress("strip (binutils) is not on this host: shared libraries go into the image unstripped")
         return found
     result = []
     for wheel in found:
@@ -117,7 +117,7 @@ def wheels(folder: Path, log: Callable[[str], None] = print) -> list[Path]:
                     elf = any(".so" in n.rsplit("/", 1)[-1] for n in archive.namelist())
                 saved = strip_wheel(wheel, staging / wheel.name, strip) if elf else 0
                 if saved:
-                    log(f"stripped the shared libraries of {wheel.name} (-{saved / 1e6:.1f} MB)")
+                    reporter.progress(f"stripped the shared libraries of {wheel.name} (-{saved / 1e6:.1f} MB)")
                 else:
                     (staging / wheel.name).unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # another build made it meanwhile

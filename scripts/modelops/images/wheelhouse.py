@@ -18,6 +18,7 @@ from pathlib import Path
 
 from modelops.artifacts import cache_dir
 from modelops.errors import ModelopsError
+from modelops.reporter import Reporter
 
 _PROBE = ("import json, platform, sys; libc = platform.libc_ver(); "
           "print(json.dumps({'python': '%d.%d' % sys.version_info[:2], 'libc': libc[0], "
@@ -78,7 +79,8 @@ def probe(client, image: str) -> Platform:  # client: docker.DockerClient
     return platform
 
 
-def prepare(requirements: list[str], platform: Platform, log=print, *, separately: tuple[str, ...] = ()) -> Path:
+def prepare(requirements: list[str], platform: Platform, reporter: Reporter, *,
+            separately: tuple[str, ...] = ()) -> Path:
     """A folder of wheels for `requirements` (texts of requirements files) on `platform`, cached.
 
     `requirements` are resolved together (they go into one venv); each text of `separately` is resolved
@@ -93,7 +95,7 @@ def prepare(requirements: list[str], platform: Platform, log=print, *, separatel
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=target.parent))
-    log(f"downloading wheels for Python {platform.python} on {platform.machine} into the wheelhouse")
+    reporter.progress(f"downloading wheels for Python {platform.python} on {platform.machine} into the wheelhouse")
     try:
         for group, texts in enumerate([requirements, *([text] for text in separately)]):
             _download(staging, group, texts, platform)

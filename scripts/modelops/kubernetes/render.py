@@ -1,15 +1,17 @@
-"""`modelops render --target kubernetes|kserve`: the manifests a GitOps engine syncs to a cluster."""
+"""Render the manifests a GitOps engine syncs: every model's objects per environment, written as one tree."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
 
-import click
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from modelops import workspace as repo
-from modelops.commands.output import echo_json
+from modelops.errors import ModelopsError, Problem
+from modelops.kubernetes import objects, tree
+from modelops.manifest import safe_yaml
+from modelops.manifest.loading import LoadedManifest
+from modelops.settings import Settings
 
 _DIGEST = r"^sha256:[0-9a-f]{64}$"
 
@@ -29,75 +31,47 @@ class _Images(BaseModel):
     images: list[_Image]
 
 
-def render(paths: tuple[str, ...], env: str | None, out: Path, target: str, images: Path | None,
-           fmt: str) -> None:
-    """Write Kubernetes manifests per model and environment, a kustomization per environment, and example
-    Argo CD / Flux objects; files of models or environments that are gone are removed.
+def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Path, *, target: str,
+           env: str | None = None, refs: dict[str, dict[str, str]] | None = None, prune: bool = False
+           ) -> tuple[list[Path], list[str]]:
+    """Write each model's objects (for `env`, or every environment), a kustomization per environment and
+    example Argo CD / Flux objects under `out`; with `prune`, files of models that are gone are removed.
 
-    `target` is "kubernetes" (Deployment, Service, HPA, PDB) or "kserve" (an InferenceService).
-    PATHS are model folders (default: every model, and then the tree is pruned to them).
+    `target` is "deployment" (Deployment, Service, HPA, PDB) or "kserve" (an InferenceService); `refs`
+    ({model: {image key: reference by digest}}) deploys images by digest. Everything is rendered in memory
+    before the first write, so a bad value writes nothing. Returns the files and the notes (what a target
+    cannot express).
     """
-    from modelops import settings
-    from modelops.errors import ModelopsError
-    from modelops.kubernetes import objects as kubernetes
-    from modelops.manifest.loading import load
-    from modelops.manifest.validate import validate
-
-    root = repo.root()
-    folders = repo.model_folders(paths, root)
-    problems = validate(folders, root, offline=True)
-    if problems:
-        raise ModelopsError(problems[0].message, file=problems[0].file, problems=problems)
-    loaded = [load(folder, root) for folder in folders]
-    envs = sorted({e for m in loaded for e in m.manifest.deployments})
+    envs = sorted({e for m in manifests for e in m.manifest.deployments})
     if env and env not in envs:
-        raise ModelopsError(f"no model deploys to {env!r}",
-                            hint=f"environments are: {', '.join(envs) or 'none'}")
-    refs = _image_refs(images) if images else None
-    registry = settings.load(root).image_registry
-    # everything is rendered in memory first: a bad value writes nothing
-    rendered = {m.manifest.name: {e: kubernetes.objects(m, e, target,
-                                                        None if refs is None else refs.get(m.manifest.name, {}),
-                                                        registry, root)
+        raise ModelopsError(f"no model deploys to {env!r}", hint=f"environments are: {', '.join(envs) or 'none'}")
+    rendered = {m.manifest.name: {e: objects.objects(m, e, target, _model_refs(refs, m), conf.image_registry, root)
                                   for e in sorted(m.manifest.deployments) if env in (None, e)}
-                for m in loaded}
-    out = out if out.is_absolute() else Path.cwd() / out
-    kubernetes.check_tree(out, rendered)
+                for m in manifests}
+    tree.check_tree(out, rendered)
     files: list[Path] = []
     touched: set[str] = set()
     for name, environments in rendered.items():
-        written, stale = kubernetes.write(out, name, environments, env)
+        written, stale = tree.write(out, name, environments, env)
         files += written
         touched.update(stale)
-    if not paths:
-        kubernetes.prune(out, set(rendered))
-        touched.update(p.name for p in out.glob("*") if p.is_dir() and p.name != kubernetes.GITOPS)
+    if prune:
+        tree.prune(out, set(rendered))
+        touched.update(p.name for p in out.glob("*") if p.is_dir() and p.name != objects.GITOPS)
     for e in sorted(touched):
-        files += kubernetes.kustomize(root, out, e)
-    files = sorted(set(files + kubernetes.gitops(root, out)))
-    notes = [n for m in loaded for e in sorted(m.manifest.deployments) if env in (None, e)
-             for n in kubernetes.notes(m, e, target)]
-    shown = [_shown(p) for p in files]
-    if fmt == "json":
-        echo_json({"files": shown, "notes": notes})
-        return
-    for note in notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(f"{len(files)} file(s) rendered for {len(loaded)} model(s) in {_shown(out)}")
+        files += tree.kustomize(root, out, e)
+    files = sorted(set(files + tree.gitops(root, out, conf)))
+    notes = [n for m in manifests for e in sorted(m.manifest.deployments) if env in (None, e)
+             for n in objects.notes(m, e, target)]
+    return files, notes
 
 
-def _shown(path: Path) -> str:
-    try:
-        return path.relative_to(Path.cwd()).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _model_refs(refs: dict[str, dict[str, str]] | None, loaded: LoadedManifest) -> dict[str, str] | None:
+    return None if refs is None else refs.get(loaded.manifest.name, {})
 
 
-def _image_refs(path: Path) -> dict[str, dict[str, str]]:
+def image_refs(path: Path) -> dict[str, dict[str, str]]:
     """{model: {version or image key: ref by digest}} from `build --format json` output."""
-    from modelops.errors import ModelopsError, Problem
-    from modelops.manifest import safe_yaml
-
     hint = 'expected `modelops build --format json` output: {"images": [{"model", "version", "ref", "digest"}]}'
     try:
         images = _Images.model_validate_json(path.read_bytes()).images

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import errno
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from modelops.errors import ModelopsError, Problem
+from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.manifest.model import (
     ENV_RE,
@@ -42,6 +44,7 @@ class LoadedManifest(BaseModel):
     folder: Path
     display: str
     lines: dict[tuple, int]
+    sha256: str  # of the manifest file's bytes
 
     def line(self, *path: str | int) -> int | None:
         """The line of the closest known ancestor of `path`."""
@@ -96,8 +99,9 @@ def read_named(folder: Path, name: str, field: str, display: str, line: int | No
 def load(folder: Path, display_root: Path) -> LoadedManifest:
     """Read and type-check `folder/model.yaml`; raises ModelopsError listing every schema problem."""
     path = folder / MANIFEST
-    display = _display(path, display_root)
-    data, lines = safe_yaml.load(path, display)
+    display = shown(path, display_root)
+    raw = safe_yaml.read(path, display)
+    data, lines = safe_yaml.parse(raw, display)
     if not isinstance(data, dict):
         raise ModelopsError(f"the document is a {type(data).__name__}, not a mapping", file=display, line=1,
                             hint="a manifest is a mapping with name, description, owners, flavor, ...")
@@ -106,14 +110,8 @@ def load(folder: Path, display_root: Path) -> LoadedManifest:
     except ValidationError as exc:
         problems = [_problem(err, display, lines) for err in exc.errors()]
         raise ModelopsError(problems[0].message, file=display, problems=problems) from None
-    return LoadedManifest(manifest=manifest, folder=folder, display=display, lines=lines)
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    return LoadedManifest(manifest=manifest, folder=folder, display=display, lines=lines,
+                          sha256=hashlib.sha256(raw).hexdigest())
 
 
 _HINTS = {

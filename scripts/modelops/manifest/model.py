@@ -10,6 +10,7 @@ from pydantic_core import PydanticCustomError
 
 from modelops.manifest import quantity
 
+MODELS_DIR = "models"  # the repository folder holding one folder per model
 MANIFEST = "model.yaml"
 NAME_HINT = "use 2-63 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit"
 NAME_RE = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"  # a DNS label and an image name: no dash at the end

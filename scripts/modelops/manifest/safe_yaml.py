@@ -42,6 +42,11 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def load(path: Path, display: str, empty_hint: str = "start from `modelops new NAME`") -> tuple[Any, dict[Path_, int]]:
     """Parse a YAML file into plain data and a map from each value's path to its 1-based line."""
+    return parse(read(path, display), display, empty_hint)
+
+
+def read(path: Path, display: str) -> bytes:
+    """The bytes of a YAML file, refused past MAX_BYTES."""
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -49,7 +54,12 @@ def load(path: Path, display: str, empty_hint: str = "start from `modelops new N
     if size > MAX_BYTES:
         raise ModelopsError(f"file is {size} bytes, more than the {MAX_BYTES} allowed", file=display,
                             hint="a manifest holds pointers to artifacts, not data")
-    data = path.read_bytes()
+    return path.read_bytes()
+
+
+def parse(data: bytes, display: str, empty_hint: str = "start from `modelops new NAME`"
+          ) -> tuple[Any, dict[Path_, int]]:
+    """Plain data from YAML bytes read from `display`, and the line of each value's path."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

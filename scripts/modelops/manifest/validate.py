@@ -1,10 +1,11 @@
-"""`modelops validate`: every problem of every model folder, each located and with a hint."""
+"""What `modelops validate` checks of one manifest: every problem, each located and with a hint."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
+from collections.abc import Callable
 from itertools import accumulate
 from pathlib import Path
 from typing import Any
@@ -13,37 +14,26 @@ from modelops import artifacts
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import load_check as loadcheck
 from modelops.manifest import requirements, safe_yaml
-from modelops.manifest.codeowners import repository_problems
+from modelops.manifest.aliases import alias_problems
 from modelops.manifest.loading import LoadedManifest
-from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import semver_key
-from modelops.registry import projection as state
 from modelops.signature.types import check_rows
 
-
-def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
-    """All problems of the given model folders (an empty list means all is well)."""
-    problems: list[Problem] = []
-    for folder in folders:
-        problems += validate_folder(folder, root, offline=offline)
-    return problems + [p for p in repository_problems(root) if p not in problems]
+Fetch = Callable[[str, Path, str], Path]  # (uri, model folder, sha256) -> verified local path
 
 
-def validate_folder(folder: Path, root: Path, *, offline: bool = False) -> list[Problem]:
-    """The problems of one model folder."""
-    try:
-        loaded = load_manifest(folder, root)
-    except ModelopsError as exc:
-        return exc.problems
-    checks = (_name, _owners, _versions, _deployments, state.alias_problems, _requirements)
-    problems = [p for check in checks for p in check(loaded)]
+def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False) -> list[Problem]:
+    """Every problem of one loaded manifest and the files it names; unless `offline`, each version is also
+    fetched (through `fetch`, which verifies its digest), loaded and scored in the sandbox."""
+    checks = (_name, _owners, _versions, _deployments, alias_problems, _requirements)
+    found = [p for check in checks for p in check(loaded)]
     example, example_problems = _example(loaded)
-    problems += example_problems
-    verified, artifact_problems = _artifacts(loaded, offline)
-    problems += artifact_problems
+    found += example_problems
+    verified, artifact_problems = _artifacts(loaded, fetch, offline)
+    found += artifact_problems
     if not offline and verified:
-        problems += _loads(loaded, verified, example)
-    return problems
+        found += _loads(loaded, verified, example)
+    return found
 
 
 def _name(m: LoadedManifest) -> list[Problem]:
@@ -163,7 +153,7 @@ def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     return ({} if problems else data), problems
 
 
-def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[Problem]]:
+def _artifacts(m: LoadedManifest, fetch: Fetch, offline: bool) -> tuple[dict[str, str], list[Problem]]:
     verified, problems = {}, []
     for i, entry in enumerate(m.manifest.versions):
         where = ("versions", i, "artifact", "uri")
@@ -171,7 +161,7 @@ def _artifacts(m: LoadedManifest, offline: bool) -> tuple[dict[str, str], list[P
             local = artifacts.local_path(entry.artifact.uri, m.folder)
             if local is None and offline:
                 continue
-            path = artifacts.fetch(entry.artifact.uri, m.folder, entry.artifact.sha256)
+            path = fetch(entry.artifact.uri, m.folder, entry.artifact.sha256)
         except ModelopsError as exc:
             field = ("versions", i, "artifact", "sha256") if "sha256" in exc.problem.message else where
             problems.append(m.problem(field, exc.problem.message, hint=exc.problem.hint))

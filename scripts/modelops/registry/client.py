@@ -23,13 +23,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelops import artifacts
 from modelops.errors import ModelopsError
-from modelops.manifest.loading import read_named
 from modelops.registry import mlflow_model as wrap
 from modelops.registry.plan import Action
 from modelops.registry.projection import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
 from modelops.settings import STATE_DIR, Settings
+from modelops.workspace import Workspace
 
 EXPERIMENT = "modelops"
 LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
@@ -43,12 +42,14 @@ _DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQ
 class Registry:
     """One MLflow tracking/registry URI."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, ws: Workspace) -> None:
         import mlflow
         from mlflow.exceptions import MlflowException
         from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
+        self.workspace = ws
+        settings = ws.settings
         if settings.artifact_root:
             (settings.root / STATE_DIR).mkdir(exist_ok=True)
         self.settings = settings
@@ -149,9 +150,9 @@ class Registry:
         from mlflow.entities import LoggedModelStatus
 
         version = next(v for v in model.versions if v.version == action.version)
-        path = artifacts.fetch(version.uri, model.folder, version.sha256)
+        path = self.workspace.fetch(version.uri, model.folder, version.sha256)
         with tempfile.TemporaryDirectory(prefix="modelops-register-") as work:
-            pins = read_named(model.folder, model.manifest.requirements, "requirements", model.display)
+            pins = self.workspace.manifest(model.folder).read("requirements")
             source = wrap.model_dir(path, model.manifest, pins, Path(work))
             logged = self.client.create_logged_model(self._experiment(), name=_logged_name(model.name, version.version),
                                                      tags={k: action.tags[k] for k in sorted(action.tags)})
@@ -179,9 +180,9 @@ class Registry:
         return self._experiment_id
 
     @contextlib.contextmanager
-    def lock(self, name: str, log: Callable[[str], None] = lambda line: None) -> Iterator[None]:
-        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic).
-        `log` is told once when the lock is held by another apply and this one waits."""
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic). The
+        workspace's reporter is told once when the lock is held by another apply and this one waits."""
         from mlflow.exceptions import MlflowException
 
         lock, holder = name + LOCK_SUFFIX, f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:12]})"
@@ -207,7 +208,8 @@ class Registry:
                                     hint=f"retry later; if no apply is running, delete the registered model {lock}")
             else:
                 if held and not told:
-                    log(f"waiting for the lock {lock} held by {_holder(held)} (taken over then unless its holder "
+                    self.workspace.reporter.progress(
+                        f"waiting for the lock {lock} held by {_holder(held)} (taken over then unless its holder "
                         f"renews it; giving up after {timeout:.0f}s)")
                     told = True
                 time.sleep(0.5)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelops.images.context import served
+from modelops.images.targets import served
 from modelops.registry.plan import Action
 from modelops.registry.projection import ActualModel, ActualVersion, DesiredModel
 

@@ -93,9 +93,6 @@ class Plan:
     conflicts: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()  # information, neither action nor drift (a kept version, a held lock)
 
-    def for_model(self, name: str) -> tuple[Action, ...]:
-        return tuple(a for a in self.actions if a.model == name)
-
     def to_json(self) -> dict:
         return {"actions": [a.to_json() for a in self.actions], "drift": [d.to_json() for d in self.drift],
                 "notes": list(self.notes)}

@@ -11,14 +11,12 @@ The registry projection of a manifest:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelops.errors import ModelopsError, Problem
+from modelops.errors import ModelopsError
+from modelops.manifest.aliases import alias_problems, aliases_of
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import Manifest
 
@@ -32,7 +30,6 @@ GIT_COMMIT = "modelops.git_commit"
 COMPLETE = "modelops.complete"
 # Written once at registration: their values are provenance, only their presence is checked.
 PROVENANCE = (MANIFEST_SHA256, GIT_COMMIT, OWNERS)
-_RESERVED_ALIAS = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -111,36 +108,6 @@ class ActualModel:
             return None
 
 
-def aliases_of(deployments: dict) -> dict[str, str]:
-    """alias -> semantic version for deployments as the manifest writes them (plain data)."""
-    aliases = {}
-    for env, deployment in deployments.items():
-        aliases[env] = deployment["version"]
-        if deployment.get("canary"):
-            aliases[f"{env}-canary"] = deployment["canary"]["version"]
-        for i, version in enumerate(deployment.get("shadow") or []):
-            aliases[f"{env}-shadow-{i}"] = version
-    return aliases
-
-
-def alias_problems(loaded: LoadedManifest) -> list[Problem]:
-    """Environments making an alias MLflow reserves (latest, v<N>) or an alias another environment makes
-    (e.g. `prod-canary` next to prod's canary)."""
-    problems, made_by = [], {}
-    for env, deployment in loaded.manifest.deployments.items():
-        for alias in aliases_of({env: deployment.model_dump()}):
-            if _RESERVED_ALIAS.match(alias):
-                problems.append(loaded.problem(("deployments", env), f"environment {env!r} makes the alias "
-                                               f"{alias!r}, which MLflow reserves",
-                                               hint="rename the environment (not latest, not v<N>)"))
-            elif alias in made_by:
-                problems.append(loaded.problem(("deployments", env), f"environment {env!r} makes the alias "
-                                               f"{alias!r}, which environment {made_by[alias]!r} also makes",
-                                               hint="rename one environment"))
-            made_by.setdefault(alias, env)
-    return problems
-
-
 def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
     """The registry projection of one (validated) manifest."""
     m = loaded.manifest
@@ -153,18 +120,7 @@ def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
                                     description=v.description, line=loaded.line("versions", i, "artifact", "sha256"),
                                     index=i, entry_line=loaded.line("versions", i, "version"))
                      for i, v in enumerate(m.versions))
-    manifest_sha = hashlib.sha256((loaded.folder / "model.yaml").read_bytes()).hexdigest()
     return DesiredModel(name=m.name, display=loaded.display, folder=loaded.folder, description=m.description,
-                        owners=", ".join(m.owners), manifest_sha256=manifest_sha, git_commit=git_commit,
+                        owners=", ".join(m.owners), manifest_sha256=loaded.sha256, git_commit=git_commit,
                         versions=versions, aliases=aliases,
                         deployments=json.dumps(deployments, sort_keys=True, separators=(",", ":")), manifest=m)
-
-
-def git_commit(root: Path) -> str:
-    """The commit checked out at `root` ("unknown" outside git)."""
-    try:
-        done = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True,
-                              timeout=30, check=False)
-    except OSError:
-        return "unknown"
-    return done.stdout.strip() if done.returncode == 0 else "unknown"

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelops import artifacts, flavors, settings
-from modelops import workspace as repo
 from modelops.errors import ModelopsError
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST, Column
 from modelops.registry import projection as state
 from modelops.runner.schema import CompiledSignature
+from modelops.workspace import find_root
 
 DEFAULT_ENV = "production"
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
@@ -148,7 +148,7 @@ def _use_repository_registry() -> None:
     repository around the working folder ([tool.modelops], the environment, the embedded default). Outside
     a repository, MLflow keeps its own default."""
     try:
-        root = repo.root()
+        root = find_root()
     except ModelopsError:
         return
     os.environ["MLFLOW_TRACKING_URI"] = settings.load(root).tracking_uri

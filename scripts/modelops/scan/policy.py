@@ -15,13 +15,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from modelops import settings
 from modelops.errors import ModelopsError, Problem
+from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.scan.findings import SEVERITIES, Finding, severity_rank
 
@@ -86,16 +86,17 @@ class Verdict:
     note: str = ""
 
 
-def load(root: Path, path: Path | None = None) -> LoadedPolicy:
-    """The policy: `path`, else models/scan-policy.yaml, else pyproject's table, else the defaults."""
-    table = settings.pyproject_table(root).get("scan")
+def load(root: Path, tool_table: dict[str, Any], path: Path | None = None) -> LoadedPolicy:
+    """The policy: `path`, else models/scan-policy.yaml, else `[tool.modelops.scan]` of `tool_table` (the
+    repository's `[tool.modelops]`), else the defaults."""
+    table = tool_table.get("scan")
     if path is None and (root / POLICY_FILE).is_file():
         path = root / POLICY_FILE
     if path is not None:
         if table is not None and path.resolve() == (root / POLICY_FILE).resolve():
             raise ModelopsError(f"the scan policy is both in {POLICY_FILE} and in [{PYPROJECT_TABLE}]",
                                 file="pyproject.toml", hint="keep one of them")
-        display = _display(path, root)
+        display = shown(path, root)
         data, lines = safe_yaml.load(path, display, empty_hint="write the policy (docs/ci.md), or delete the file")
         return _validated(data, LoadedPolicy(Policy(), display, (), lines))
     if table is not None:
@@ -138,10 +139,3 @@ def judge(finding: Finding, policy: Policy, on: date) -> tuple[str, str]:
     if matching:
         return "fail", f"ignore expired on {matching[0].expires}"
     return "fail", ""
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()

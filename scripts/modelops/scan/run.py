@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 from modelops.errors import ModelopsError, Problem
-from modelops.manifest.loading import load as load_manifest
+from modelops.manifest.loading import LoadedManifest
 from modelops.scan import policy as policies
 from modelops.scan import sources
 from modelops.scan.engines import Engine
@@ -36,14 +37,15 @@ class Report:
         return not self.problems and not self.failures
 
 
-def scan(folders: list[Path], sboms: list[tuple[str, Path]], root: Path, engine: Engine, loaded: LoadedPolicy,
-         on: date) -> Report:
-    """Scan each model's requirements and each (display name, path) SBOM; expired ignores come first."""
+def scan(folders: list[Path], sboms: list[tuple[str, Path]], load: Callable[[Path], LoadedManifest], engine: Engine,
+         loaded: LoadedPolicy, on: date) -> Report:
+    """Scan each model's requirements (manifests read with `load`) and each (display name, path) SBOM;
+    expired ignores come first."""
     report = Report(engine=engine.name, source=engine.source, policy=loaded.file)
     report.problems += policies.expired(loaded, on)
     for folder in folders:
         try:
-            model = load_manifest(folder, root)
+            model = load(folder)
         except ModelopsError as exc:
             report.problems += exc.problems
             continue

@@ -1,0 +1,30 @@
+"""Progress of long operations: library code tells a Reporter, never the terminal.
+
+The CLI passes one that prints (`commands.output.TerminalReporter`); the default says nothing, so the API
+can be called from tests or other programs without output.
+"""
+
+from __future__ import annotations
+
+
+class Reporter:
+    """Silent: override `progress` (how work goes: waits, downloads, builds) and `changed` (a change made)."""
+
+    def progress(self, line: str) -> None:
+        """A line about work under way (the CLI prints it on stderr)."""
+
+    def changed(self, line: str) -> None:
+        """A line about a change carried out (the CLI prints it on stdout)."""
+
+
+class LineRecorder(Reporter):
+    """Keeps every line, progress and changes alike, in `lines` (for programs and tests that read them)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def progress(self, line: str) -> None:
+        self.lines.append(line)
+
+    def changed(self, line: str) -> None:
+        self.lines.append(line)
