@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from modelops.cli import COMMANDS
 from modelops.manifest.model import MAX_TEXT, Manifest
 from tests.conftest import run_cli
 
@@ -19,6 +22,16 @@ def test_help_imports_nothing_heavy() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
     assert "validate" in out
+
+
+@pytest.mark.parametrize("verb", sorted(COMMANDS))
+def test_every_command_has_help_with_an_example(verb: str, repo: Path) -> None:
+    result = run_cli(verb, "--help", cwd=repo)
+    assert result.code == 0, result.err
+    assert COMMANDS[verb][1] and len(result.out.split("\n\n")[1].strip()) > 20  # a sentence, not a stub
+    examples = result.out.split("Example", 1)[1] if "Example" in result.out else ""
+    assert f"modelops {verb}" in examples, f"`modelops {verb} --help` shows no example"
+    assert "Traceback" not in result.err
 
 
 def test_schema_is_the_manifest_model(repo: Path) -> None:

@@ -81,11 +81,6 @@ class Settings:
                              hint=hint)
 
     @property
-    def embedded(self) -> bool:
-        """True when the registry is the embedded SQLite store under `.modelops/`."""
-        return self.tracking_uri == embedded_uri(self.root)
-
-    @property
     def artifact_root(self) -> str | None:
         """Where model files go when the client writes them itself (a database URI): `.modelops/artifacts`.
         None for a server, which stores them where it is configured to."""

@@ -21,7 +21,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_are_the_embedded_registry_and_no_telemetry(tmp_path: Path) -> None:
     config = settings.load(tmp_path)
     assert config.tracking_uri == f"sqlite:///{tmp_path}/.modelops/mlflow.db"
-    assert config.embedded and config.artifact_root == (tmp_path / ".modelops" / "artifacts").as_uri()
+    assert config.tracking_uri == settings.embedded_uri(tmp_path)
+    assert config.artifact_root == (tmp_path / ".modelops" / "artifacts").as_uri()
     assert (config.image_registry, config.base_image, config.lock_timeout) == \
         ("127.0.0.1:5000/models", "python:3.11-slim", 600.0)
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
@@ -31,8 +32,8 @@ def test_pyproject_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (tmp_path / "pyproject.toml").write_text('[tool.modelops]\ntracking_uri = "http://mlflow:5000"\n'
                                             'base_image = "python:3.12-slim"\n')
     config = settings.load(tmp_path)
-    assert (config.tracking_uri, config.base_image, config.embedded) == ("http://mlflow:5000", "python:3.12-slim",
-                                                                         False)
+    assert (config.tracking_uri, config.base_image) == ("http://mlflow:5000", "python:3.12-slim")
+    assert config.tracking_uri != settings.embedded_uri(tmp_path)
     assert config.artifact_root is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://other:5000")
     assert settings.load(tmp_path).tracking_uri == "http://other:5000"

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
 
+from modelops.flavors import FLAVORS
 from modelops.manifest import quantity
 
 MODELS_DIR = "models"  # the repository folder holding one folder per model
@@ -16,9 +17,8 @@ NAME_HINT = "use 2-63 lowercase letters, digits and dashes, starting with a lett
 NAME_RE = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"  # a DNS label and an image name: no dash at the end
 ENV_RE = r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$"
 SEMVER_RE = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
-SCHEMES = ("file", "http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
-FLAVORS = ("sklearn", "pyfunc")
+
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
 SemVer = Annotated[str, StringConstraints(pattern=SEMVER_RE)]
@@ -146,7 +146,7 @@ class Manifest(_Strict):
     name: Name
     description: Text
     owners: Annotated[list[Owner], Field(min_length=1, max_length=50)]
-    flavor: Literal[FLAVORS]  # type: ignore[valid-type]
+    flavor: Literal[tuple(FLAVORS)]  # type: ignore[valid-type]
     signature: Signature
     example: RelFile | None = None
     requirements: RelFile = "requirements.txt"

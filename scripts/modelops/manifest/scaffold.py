@@ -9,8 +9,7 @@ from typing import Annotated
 
 from modelops import templates
 from modelops.errors import ModelopsError, excerpt
-from modelops.manifest.model import MAX_TEXT, NAME_HINT, NAME_RE, Manifest
-from modelops.workspace import MODELS_DIR
+from modelops.manifest.model import MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE, Manifest
 
 SOURCE = "new-model"
 _PLACEHOLDER_DIGEST = "0" * 64

@@ -14,7 +14,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from modelops.errors import ModelopsError
-from modelops.flavors import _TRUSTED_SKOPS_PREFIXES
+from modelops.flavors.sklearn import skops_types
 from modelops.manifest.model import Manifest
 
 _FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle"}
@@ -48,7 +48,7 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
     mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename)
     mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
                        sklearn_version=_pinned(requirements, "scikit-learn"),
-                       skops_trusted_types=_skops_types(artifact) if fmt == "skops" else None)
+                       skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)
     mlmodel.save(str(target / "MLmodel"))
     return target
 
@@ -61,14 +61,3 @@ def _pinned(requirements: str, package: str) -> str:
         return installed_version(package)
     except PackageNotFoundError:
         return ""
-
-
-def _skops_types(path: Path) -> list[str]:
-    """The non-default types the skops file needs, all within scikit-learn, NumPy and SciPy."""
-    import skops.io
-
-    types = skops.io.get_untrusted_types(file=path)
-    refused = [t for t in types if not t.startswith(_TRUSTED_SKOPS_PREFIXES)]
-    if refused:
-        raise ModelopsError(f"the skops file holds types outside scikit-learn: {', '.join(refused)}")
-    return list(types)

@@ -1,0 +1,48 @@
+"""pyfunc: any MLflow model directory, through `mlflow.pyfunc` (the image then needs mlflow)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelops.flavors import Predictor
+from modelops.signature.types import NUMPY_DTYPES
+
+
+def load(path: Path, inputs: Sequence) -> Predictor:
+    """The MLflow model in `path`, predicting on DataFrames of the signature's `inputs` columns."""
+    return _PyfuncPredictor(path, inputs)
+
+
+class _PyfuncPredictor:
+    """Predicts on a DataFrame with one column per input, of the column type's dtype: what MLflow's schema
+    enforcement accepts (it refuses to narrow the float64 of a mixed batch to a float, long or integer)."""
+
+    def __init__(self, path: Path, inputs: Sequence) -> None:
+        import mlflow.pyfunc
+
+        self._model = mlflow.pyfunc.load_model(str(path))
+        self._inputs = inputs
+
+    def predict(self, batch: np.ndarray) -> Any:
+        import pandas as pd
+
+        return self._model.predict(pd.DataFrame({c.name: _typed(batch[:, j], c.type)
+                                                 for j, c in enumerate(self._inputs)}))
+
+
+def _typed(values: np.ndarray, kind: str) -> np.ndarray:
+    """`values` as the dtype of column type `kind`; nulls become NaN in a float or double column and leave
+    any other column as it is (MLflow then says that it cannot hold them)."""
+    dtype = NUMPY_DTYPES[kind]
+    if dtype is object:
+        return values
+    nulls = [v is None for v in values] if values.dtype == object else []
+    if any(nulls):
+        if kind not in ("float", "double"):
+            return values
+        values = np.where(nulls, np.nan, values)
+    return values.astype(dtype)
