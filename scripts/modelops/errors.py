@@ -24,6 +24,14 @@ class Problem:
         return asdict(self)
 
 
+def dotted(path: tuple[str | int, ...] | list[str | int]) -> str:
+    """A field path as messages name it: `('versions', 0, 'artifact')` -> `versions[0].artifact`."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
 def excerpt(text: str, limit: int = 40) -> str:
     """A short, quoted and escaped excerpt of untrusted text: never echo a whole unknown input back."""
     return repr(text[:limit]) + ("..." if len(text) > limit else "")

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
-from modelops.errors import ModelopsError, Problem
+from modelops.errors import ModelopsError, Problem, dotted
 from modelops.kubernetes import objects, tree
-from modelops.manifest import safe_yaml
 from modelops.manifest.loading import LoadedManifest
 from modelops.settings import Settings
 
@@ -76,7 +75,7 @@ def image_refs(path: Path) -> dict[str, dict[str, str]]:
     try:
         images = _Images.model_validate_json(path.read_bytes()).images
     except ValidationError as exc:
-        problems = [Problem(file=str(path), field=safe_yaml.dotted(err["loc"]), message=_message(err), hint=hint)
+        problems = [Problem(file=str(path), field=dotted(err["loc"]), message=_message(err), hint=hint)
                     for err in exc.errors()]
         raise ModelopsError(problems[0].message, file=str(path), problems=problems) from None
     refs: dict[str, dict[str, str]] = {}

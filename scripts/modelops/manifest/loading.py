@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from modelops.errors import ModelopsError, Problem
+from modelops.errors import ModelopsError, Problem, dotted
 from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.manifest.model import (
@@ -55,7 +55,7 @@ class LoadedManifest(BaseModel):
 
     def problem(self, path: tuple, message: str, hint: str = "", file: str = "") -> Problem:
         return Problem(file=file or self.display, line=self.line(*path) if not file else None,
-                       field=safe_yaml.dotted(path), message=message, hint=hint)
+                       field=dotted(path), message=message, hint=hint)
 
     def read(self, field: Literal["requirements", "example"]) -> str:
         """The text of the file the manifest names in `field` (see `read_named`)."""
@@ -150,7 +150,7 @@ def _problem(err: dict, display: str, lines: dict[tuple, int]) -> Problem:
         hint = err.get("ctx", {}).get("hint") or _HINTS.get(kind, "")
         if kind == "string_type" and isinstance(value, int | float):
             hint = "quote it: YAML reads it as a number"
-    return Problem(file=display, line=line, field=safe_yaml.dotted(loc), message=message, hint=hint)
+    return Problem(file=display, line=line, field=dotted(loc), message=message, hint=hint)
 
 
 def _did_you_mean(word: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from modelops.errors import ModelopsError
+from modelops.errors import ModelopsError, dotted
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 64  # levels of nested mappings and sequences, in manifests as in examples
@@ -101,11 +101,3 @@ def _to_data(node: yaml.Node, path: Path_, lines: dict[Path_, int], display: str
     if node.tag == _TIMESTAMP:
         return node.value  # dates stay text, as written
     return _CONSTRUCTOR.construct_object(node, deep=True)
-
-
-def dotted(path: Path_) -> str:
-    """`('versions', 0, 'artifact')` -> `versions[0].artifact`."""
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out

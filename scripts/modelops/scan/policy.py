@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from modelops.errors import ModelopsError, Problem
+from modelops.errors import ModelopsError, Problem, dotted
 from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.scan.findings import SEVERITIES, Finding, severity_rank
@@ -71,7 +71,7 @@ class LoadedPolicy:
             if self.lines and path[:end] in self.lines:
                 line = self.lines[path[:end]]
                 break
-        return Problem(file=self.file, line=line, field=safe_yaml.dotted(full), message=message, hint=hint)
+        return Problem(file=self.file, line=line, field=dotted(full), message=message, hint=hint)
 
 
 @dataclass(frozen=True)
