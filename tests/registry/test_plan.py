@@ -11,8 +11,9 @@ import pytest
 from modelops.errors import ModelopsError
 from modelops.manifest.loading import load as load_manifest
 from modelops.registry import projection as state
-from modelops.registry.plan import diff, render
+from modelops.registry.plan import diff
 from modelops.registry.projection import ActualModel, ActualVersion, DesiredModel
+from modelops.registry.report import render
 
 
 def load(root: Path, edit: tuple[str, str] = ("", "")) -> DesiredModel:

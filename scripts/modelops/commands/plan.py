@@ -28,7 +28,7 @@ def command(paths: tuple[str, ...], fmt: str, detailed_exitcode: bool, images: b
       modelops plan --format markdown --detailed-exitcode
     """
     from modelops import api
-    from modelops.registry.plan import render
+    from modelops.registry.report import render
 
     ws = workspace()
     result = api.plan(ws, ws.folders(paths), every_model=not paths, images=images)

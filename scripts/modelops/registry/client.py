@@ -10,20 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
-import socket
 import tempfile
-import threading
-import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from modelops.errors import ModelopsError
+from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
 from modelops.registry.plan import Action
 from modelops.registry.projection import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
@@ -31,8 +26,6 @@ from modelops.settings import STATE_DIR, Settings
 from modelops.workspace import Workspace
 
 EXPERIMENT = "modelops"
-LOCK_SUFFIX = ".modelops-lock"  # model names cannot contain dots, so a lock never collides with a model
-_HOLDER, _EXPIRES = "modelops.lock.holder", "modelops.lock.expires"
 _NAMES_PER_QUERY = 50
 # module a database URI's driver lacks -> what to pip install
 _DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQLdb": "mysqlclient",
@@ -78,8 +71,8 @@ class Registry:
                 managed.add(model.name)
             if model.name in wanted:
                 found[model.name] = model
-            if model.name.removesuffix(LOCK_SUFFIX) in wanted - {model.name}:
-                locks[model.name.removesuffix(LOCK_SUFFIX)] = _holder(dict(model.tags))
+            if lock.model_of(model.name) in wanted - {model.name}:
+                locks[lock.model_of(model.name)] = lock.holder_of(dict(model.tags))
         versions = self._versions(sorted(found))
         return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
 
@@ -179,87 +172,9 @@ class Registry:
             self._experiment_id = found.experiment_id
         return self._experiment_id
 
-    @contextlib.contextmanager
-    def lock(self, name: str) -> Iterator[None]:
-        """Hold `name`'s lock: a registered model `<name>.modelops-lock` (creating one is atomic). The
-        workspace's reporter is told once when the lock is held by another apply and this one waits."""
-        from mlflow.exceptions import MlflowException
-
-        lock, holder = name + LOCK_SUFFIX, f"{socket.gethostname()} pid {os.getpid()} ({uuid.uuid4().hex[:12]})"
-        timeout = self.settings.lock_timeout
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                self.client.create_registered_model(
-                    lock, tags={_HOLDER: holder, _EXPIRES: f"{time.time() + timeout:.0f}"},
-                    description=f"modelops apply is changing {name}; deleted when it is done")
-                break
-            except MlflowException as exc:
-                # RESOURCE_DOES_NOT_EXIST: the store saw the lock, then its holder released it before the
-                # store could read it back to report the conflict; try again.
-                if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST"):
-                    raise
-            held = self._lock_tags(lock)
-            if held and float(held.get(_EXPIRES, 0)) < time.time():  # its holder died: take it over
-                self._release(lock, held.get(_HOLDER, ""))
-            elif time.monotonic() > deadline:
-                raise ModelopsError(f"another apply has been changing {name} for over {timeout:.0f}s",
-                                    hint=f"retry later; if no apply is running, delete the registered model {lock}")
-            else:
-                if held and not told:
-                    self.workspace.reporter.progress(
-                        f"waiting for the lock {lock} held by {_holder(held)} (taken over then unless its holder "
-                        f"renews it; giving up after {timeout:.0f}s)")
-                    told = True
-                time.sleep(0.5)
-        stop = threading.Event()
-        heartbeat = threading.Thread(target=self._renew, args=(lock, holder, stop), daemon=True)
-        heartbeat.start()
-        try:
-            yield
-        finally:
-            stop.set()
-            heartbeat.join()
-            self._release(lock, holder)
-
-    def _renew(self, lock: str, holder: str, stop: threading.Event) -> None:
-        """Push the lock's expiry forward every third of lock_timeout while its holder works, so only a
-        holder that died (and stopped renewing) is ever taken over."""
-        import mlflow
-
-        timeout = self.settings.lock_timeout
-        client = mlflow.MlflowClient(tracking_uri=self.settings.tracking_uri, registry_uri=self.settings.tracking_uri)
-        while not stop.wait(timeout / 3):
-            try:
-                client.set_registered_model_tag(lock, _EXPIRES, f"{time.time() + timeout:.0f}")
-            except Exception as exc:  # a missed renewal is retried; the holder's own requests report outages
-                logging.getLogger(__name__).debug("could not renew %s: %s", lock, exc)
-
-    def _lock_tags(self, lock: str) -> dict[str, str] | None:
-        from mlflow.exceptions import MlflowException
-
-        try:
-            return dict(self.client.get_registered_model(lock).tags)
-        except MlflowException:
-            return None
-
-    def _release(self, lock: str, holder: str) -> None:
-        from mlflow.exceptions import MlflowException
-
-        held = self._lock_tags(lock)
-        if held is not None and held.get(_HOLDER) == holder:
-            with contextlib.suppress(MlflowException):
-                self.client.delete_registered_model(lock)
-
-
-def _holder(tags: dict[str, str]) -> str:
-    """Who holds a lock until when: `host pid 12 (4f0c...) until 10:20:00 UTC`."""
-    try:
-        expires = datetime.fromtimestamp(float(tags.get(_EXPIRES, "")), UTC).strftime("%H:%M:%S UTC")
-    except ValueError:
-        expires = "an unknown time"
-    return f"{tags.get(_HOLDER, 'an unknown holder')} until {expires}"
+    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
+        """Hold `name`'s lock while changing it (see `registry.lock`)."""
+        return lock.hold(self.client, self.settings, name, self.workspace.reporter)
 
 
 def _logged_name(model: str, version: str) -> str:
