@@ -78,7 +78,7 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
     git = ["git", "-C", str(image_repo), "-c", "user.name=t", "-c", "user.email=t@example.com"]
     for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "models"]):
         subprocess.run(git + args, check=True)
-    commit = git.commit(image_repo)
+    commit = git_commit(image_repo)
     env = {"MODELOPS_IMAGE_REGISTRY": f"{plain.address}/team/models"}
     (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", "--push", env=env)["images"]
     assert image["tags"] == [f"{plain.address}/team/models/iris:1.0.0",
