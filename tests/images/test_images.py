@@ -16,6 +16,7 @@ import yaml
 from packaging.utils import canonicalize_name
 
 from modelops.errors import ModelopsError
+from modelops.git import commit as git_commit
 from modelops.images import build, context, smoke, wheelhouse
 from modelops.images.targets import targets
 from modelops.manifest.loading import load as load_manifest
