@@ -193,3 +193,29 @@ def test_a_missing_root_or_template_is_a_clear_error(tmp_path: Path) -> None:
     assert result.code == 1, result
     assert result.err.startswith(f"templates/new-model: no templates/new-model/ folder in {tmp_path}\n  hint: ")
     assert not any((tmp_path / "models").iterdir())
+
+
+def test_an_unexpected_error_is_one_line_and_the_traceback_is_asked_for(monkeypatch, capsys) -> None:
+    from modelops import api
+    from modelops.cli import cli
+
+    def broken() -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(api, "schema", broken)
+    assert cli.main(["schema"], standalone_mode=False) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["unexpected error: RuntimeError: boom",
+                                "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, "
+                                "and report it"]
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["--traceback", "schema"], standalone_mode=False)
+    monkeypatch.setenv("MODELOPS_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="boom"):
+        cli.main(["schema"], standalone_mode=False)
+
+
+def test_a_user_error_is_rendered_once_and_exits_1(repo: Path) -> None:
+    result = run_cli("validate", "models/nope", cwd=repo)
+    assert result.code == 1
+    assert result.err == "error: models/nope: no such model folder\n  hint: pass folders such as models/iris\n"
