@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from modelops.runner.runtime import Settings
+from modelops.runner.runtime import RunnerSettings
 
-_DEFAULTS = Settings()
+_DEFAULTS = RunnerSettings()
 
 
 @click.command("serve")
@@ -38,7 +38,7 @@ def command(target: str, environment: str | None, version: str | None, host: str
     """
     from modelops.runner.serve import run
 
-    settings = Settings.from_env(max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                                 max_batch_rows=max_batch_rows, shadow_queue=shadow_queue)
+    settings = RunnerSettings.from_env(max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
+                                       max_batch_rows=max_batch_rows, shadow_queue=shadow_queue)
     run(target, environment, version, host=host, port=port, workers=workers, settings=settings,
         access_log=access_log)

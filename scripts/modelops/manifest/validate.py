@@ -18,7 +18,7 @@ from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import semver_key
 from modelops.registry import projection as state
-from modelops.signature.types import check_rows
+from modelops.signature.compiled import CompiledSignature
 
 
 def validate(folders: list[Path], root: Path, *, offline: bool = False) -> list[Problem]:
@@ -149,13 +149,19 @@ def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
         return {}, [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
                             hint="inputs: records of the signature's inputs; outputs (optional): expected answers")]
+    signature = m.manifest.signature
+
+    def misfits(columns: CompiledSignature, records: Any) -> list[str]:  # every problem, with its row
+        return [f"row {p.row}: {p.message}" if p.row is not None else p.message
+                for p in columns.problems(records, "example")]
+
     problems = [Problem(file=display, field="example.inputs", message=text,
                         hint="make the example fit signature.inputs")
-                for text in check_rows(data["inputs"], m.manifest.signature.inputs)]
+                for text in misfits(CompiledSignature(signature.inputs), data["inputs"])]
     if "outputs" in data:
         problems += [Problem(file=display, field="example.outputs", message=text,
                              hint="make the expected outputs fit signature.outputs")
-                     for text in check_rows(data["outputs"], m.manifest.signature.outputs)]
+                     for text in misfits(CompiledSignature(signature.outputs), data["outputs"])]
         if isinstance(data["outputs"], list) and isinstance(data["inputs"], list) \
                 and len(data["outputs"]) != len(data["inputs"]):
             problems.append(Problem(file=display, field="example.outputs",

@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from modelops.runner.app import create_app
 from modelops.runner.loading import resolve
 from modelops.runner.metrics import MULTIPROCESS_DIR
-from modelops.runner.runtime import Settings
+from modelops.runner.runtime import RunnerSettings
 
 _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 
 
 def run(target: str, environment: str | None, version: str | None, *, host: str, port: int, workers: int,
-        settings: Settings, access_log: bool = False) -> None:
+        settings: RunnerSettings, access_log: bool = False) -> None:
     """Resolve `target` (user errors raise ModelopsError before anything binds), print where /docs is, serve."""
     resolved = resolve(target, environment, version)
     shown = f"[{host}]" if ":" in host else host
@@ -46,4 +46,4 @@ def run(target: str, environment: str | None, version: str | None, *, host: str,
 def app_from_environment() -> FastAPI:
     """The app of one worker process, from MODELOPS_MODEL / MODELOPS_ENV / MODELOPS_VERSION and settings."""
     return create_app(resolve(os.environ[_TARGET], os.environ.get(_ENV) or None, os.environ.get(_VERSION) or None),
-                      Settings.from_env())
+                      RunnerSettings.from_env())
