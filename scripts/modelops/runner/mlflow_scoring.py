@@ -81,6 +81,9 @@ INVOCATION: TypeAdapter[Any] = TypeAdapter(Annotated[
     | Annotated[InstancesRequest, Tag("instances")] | Annotated[InputsRequest, Tag("inputs")],
     Discriminator(form)])
 
+_FORM_OF = {SplitRequest: "dataframe_split", RecordsRequest: "dataframe_records", InstancesRequest: "instances",
+            InputsRequest: "inputs"}
+
 
 class InvocationParser:
     """Parse /invocations bodies (JSON or CSV) into the array of the signature."""
@@ -93,10 +96,9 @@ class InvocationParser:
             return Parsed(parse_csv(self.signature, body))
         payload = load_json(body)
         try:
-            INVOCATION.validate_python(payload)
+            key = _FORM_OF[type(INVOCATION.validate_python(payload))]
         except ValidationError as exc:
             raise self._refusal(payload, exc) from None
-        key = form(payload)
         return Parsed(self._array(key, payload[key]))  # the envelope is valid: its data is read as sent
 
     def _array(self, key: str, value: Any) -> np.ndarray:

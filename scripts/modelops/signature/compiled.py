@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import difflib
 import math
+import operator
 from collections.abc import Callable, Container, Iterator, Sequence
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelops.signature.types import NUMERIC, NUMPY_DTYPES, TYPES, is_number
+from modelops.signature.types import NUMERIC, NUMPY_DTYPES, TYPES, is_int, is_number
 
 if TYPE_CHECKING:
     from modelops.manifest.model import Column
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _NUMBERS = {float, int}
+_SEQUENCES = {list, tuple}
 EMPTY = "the batch is empty: send at least one row"
 NOT_RECORDS = "expected a list of records ({column: value})"
 NOT_RECORD = "expected a record: a mapping of column name to value"
@@ -39,13 +41,32 @@ class SignatureError(Exception):
         self.row = row
 
 
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond the float64 range
+        return False
+
+
 def _accepts(column: Column) -> Callable[[Any], bool]:
     accepts = TYPES[column.type][0]
     if column.type == "float":
         return lambda v: accepts(v) and abs(v) <= _FLOAT32_MAX
     if column.type == "double":
-        return lambda v: accepts(v) and math.isfinite(v)
+        return lambda v: accepts(v) and _finite(v)
     return accepts
+
+
+def _doubles(rows: list, width: int) -> np.ndarray | None:
+    """The float64 array of rows of `width` ints and floats, all finite; None when it is not that simple."""
+    if not set(map(type, chain.from_iterable(rows))) <= _NUMBERS:
+        return None
+    try:
+        array = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width)
+    except OverflowError:
+        return None
+    array = array.reshape(len(rows), width)
+    return array if math.isfinite(array.sum()) else None  # an overflowing sum only takes the slow path
 
 
 class CompiledSignature:
@@ -63,6 +84,9 @@ class CompiledSignature:
         else:
             self.dtype = np.float64 if types <= set(NUMERIC) else object
         self._checks = [(_accepts(c), c.required) for c in self.inputs]
+        self._keys = set(self.names)
+        self._record_row = (operator.itemgetter(*self.names) if self.width > 1
+                            else lambda record: tuple(record[n] for n in self.names))
         # The fast path: every column a required double, so a row is fine when each cell is an int or float.
         self._fast = all(c.type == "double" and c.required for c in self.inputs)
 
@@ -76,11 +100,9 @@ class CompiledSignature:
             raise SignatureError("expected a list of rows", where)
         if not rows:
             raise SignatureError(EMPTY, where)
-        if self._fast and set(map(type, rows)) == {list} and set(map(len, rows)) == {self.width} \
-                and set(map(type, chain.from_iterable(rows))) <= _NUMBERS:
-            array = np.array(rows, dtype=np.float64)
-            if np.isfinite(array).all():
-                return array
+        if self._fast and set(map(type, rows)) <= _SEQUENCES and set(map(len, rows)) == {self.width} \
+                and (array := _doubles(rows, self.width)) is not None:
+            return array
         _raise_first(self._row_problems(rows, where, cell or (lambda i, j: f"{where}[{i}][{j}]")))
         dtype = self.dtype
         if dtype not in (np.float64, np.float32, object) and any(v is None for r in rows for v in r):
@@ -92,6 +114,8 @@ class CompiledSignature:
         if not isinstance(records, list):
             raise SignatureError(NOT_RECORDS, where)
         names, index = self.names, self.index
+        if set(map(type, records)) == {dict} and all(r.keys() == self._keys for r in records):
+            return self.rows(list(map(self._record_row, records)), where, lambda i, j: f"{where}[{i}].{names[j]}")
         rows = []
         for i, record in enumerate(records):
             if not isinstance(record, dict):
@@ -151,10 +175,8 @@ class CompiledSignature:
         if len(lengths) != 1:
             raise SignatureError("every column needs the same number of values", where)
         size = lengths.pop()
-        if self._fast and size and set(map(type, chain.from_iterable(values))) <= _NUMBERS:
-            array = np.array(values, dtype=np.float64).T
-            if np.isfinite(array).all():
-                return np.ascontiguousarray(array)
+        if self._fast and size and (array := _doubles(values, size)) is not None:
+            return np.ascontiguousarray(array.T)
         names = self.names
         filled = [v if v is not None else [None] * size for v in values]
         return self.rows([list(row) for row in zip(*filled, strict=True)], where,
@@ -208,8 +230,10 @@ class CompiledSignature:
         if accepts(value):
             return ""
         column = self.inputs[j]
-        if column.type == "float" and is_number(value) and math.isfinite(value):
+        if column.type == "float" and is_number(value) and _finite(value):
             return f"column {column.name!r}: {value!r} is out of the float32 range (±{_FLOAT32_MAX:.2g})"
+        if column.type in ("float", "double") and is_int(value):
+            return f"column {column.name!r}: an integer of {len(str(abs(value)))} digits is out of the float64 range"
         return f"column {column.name!r}: {value!r} is not {TYPES[column.type][1]} ({column.type})"
 
     def _unknown(self, name: str) -> str:
