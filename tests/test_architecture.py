@@ -52,3 +52,12 @@ def test_nothing_imports_upwards() -> None:
             if part in LAYERS and LAYERS[part] > LAYERS[own]:
                 upward.append(f"{relative} imports {imported}")
     assert upward == []
+
+
+def test_no_two_public_classes_share_a_name() -> None:
+    places: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                places.setdefault(node.name, []).append(path.relative_to(PACKAGE).as_posix())
+    assert {name: where for name, where in places.items() if len(where) > 1} == {}

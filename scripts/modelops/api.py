@@ -18,6 +18,7 @@ from modelops.manifest import validate as checks
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import MANIFEST, MODELS_DIR
 from modelops.registry.plan import Action, Plan
+from modelops.reporter import Reporter
 from modelops.workspace import Workspace
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from modelops.images.smoke import SmokeResult
     from modelops.registry.client import Registry
     from modelops.registry.projection import ActualModel, DesiredModel
+    from modelops.runner.runtime import RunnerSettings
     from modelops.scan.run import Report
 
 # A change under these touches every model: they shape how every model is built and served.
@@ -158,7 +160,7 @@ def apply(ws: Workspace, folders: list[Path], *, every_model: bool, build: bool 
                 for action in again.actions:
                     registry.execute(action, models[name], numbers)
                     carried.append(action)
-                    ws.reporter.changed(f"  + {action.text()}")
+                    ws.reporter.result(f"  + {action.text()}")
     applied = Applied(Plan(tuple(carried), first.drift, notes=first.notes))
     if build:
         applied.images, applied.recorded = _apply_images(ws, registry, list(models.values()), push)
@@ -191,7 +193,7 @@ def _apply_images(ws: Workspace, registry: Registry, models: list[DesiredModel],
             for action in image_tags.record(model, actual, images):
                 registry.execute(action, model, {})
                 recorded.append(action)
-                ws.reporter.changed(f"  + {action.text()}")
+                ws.reporter.result(f"  + {action.text()}")
     return built, recorded
 
 
@@ -290,6 +292,29 @@ def smoke(ws: Workspace, subjects: list[str], versions: tuple[str, ...] = (), en
         else:
             refs.append(subject)
     return [smoke_image(engine, ref, ws.reporter, timeout) for ref in refs]
+
+
+# -- the runner -----------------------------------------------------------------------------------------
+def serve(target: str, environment: str | None = None, version: str | None = None, *, host: str = "127.0.0.1",
+          port: int = 8080, workers: int = 1, settings: RunnerSettings | None = None, access_log: bool = False,
+          reporter: Reporter | None = None) -> None:
+    """Serve a model folder's environment (or one `version`), or a `models:/` URI, until stopped.
+
+    User errors (no such folder, environment or version) raise before anything binds; the reporter hears
+    what is served and where /docs is.
+    """
+    from modelops.runner.loading import resolve
+    from modelops.runner.runtime import RunnerSettings
+    from modelops.runner.serve import run
+
+    reporter = reporter or Reporter()
+    resolved = resolve(target, environment, version)
+    shown = f"[{host}]" if ":" in host else host
+    reporter.result(f"serving {resolved.describe()}")
+    reporter.result(f"Swagger UI: http://{shown}:{port}/docs   (scoring: POST /invocations, /predict, "
+                    f"/v2/models/{resolved.model}/infer)")
+    run(resolved, target, environment, version, host=host, port=port, workers=workers,
+        settings=settings or RunnerSettings.from_env(), access_log=access_log)
 
 
 # -- supply chain ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Progress of long operations: library code tells a Reporter, never the terminal.
+"""What library code has to say while it works: it tells a Reporter, never the terminal.
 
 The CLI passes one that prints (`commands.output.TerminalReporter`); the default says nothing, so the API
 can be called from tests or other programs without output.
@@ -8,13 +8,13 @@ from __future__ import annotations
 
 
 class Reporter:
-    """Silent: override `progress` (how work goes: waits, downloads, builds) and `changed` (a change made)."""
+    """Silent: override `progress` (how work goes: waits, downloads, builds) and `result` (what it did)."""
 
     def progress(self, line: str) -> None:
         """A line about work under way (the CLI prints it on stderr)."""
 
-    def changed(self, line: str) -> None:
-        """A line about a change carried out (the CLI prints it on stdout)."""
+    def result(self, line: str) -> None:
+        """A line of the result: a change carried out, where a server listens (the CLI prints it on stdout)."""
 
 
 class LineRecorder(Reporter):
@@ -26,5 +26,5 @@ class LineRecorder(Reporter):
     def progress(self, line: str) -> None:
         self.lines.append(line)
 
-    def changed(self, line: str) -> None:
+    def result(self, line: str) -> None:
         self.lines.append(line)

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from modelops.artifacts import digest
 from modelops.runner.app import create_app
 from modelops.runner.loading import resolve
-from modelops.runner.runtime import Settings
+from modelops.runner.runtime import RunnerSettings
 from tests.processes import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def wait_ready(client: httpx.Client | TestClient, timeout: float = 60) -> None:
 def asgi(target: str | Path, environment: str | None = None, version: str | None = None,
          ready: bool = True, **settings: object) -> Iterator[TestClient]:
     """The app in-process (lifespan included), for ASGI-level tests."""
-    app = create_app(resolve(str(target), environment, version), Settings(**settings))
+    app = create_app(resolve(str(target), environment, version), RunnerSettings(**settings))
     with TestClient(app, raise_server_exceptions=False) as client:
         if ready:
             wait_ready(client)

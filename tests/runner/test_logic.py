@@ -10,7 +10,7 @@ import pytest
 from modelops.manifest.model import Column
 from modelops.runner.batching import Batcher
 from modelops.runner.routing import Router, agreeing_rows
-from modelops.runner.schema import CompiledSignature, RequestError
+from modelops.signature.compiled import CompiledSignature, SignatureError
 from tests.runner.fakes import Counting
 
 
@@ -116,7 +116,7 @@ def test_mixed_columns_make_an_object_array_and_optional_nulls_pass() -> None:
     ([1, 2], "rows[0]", "expected a list of 3 values"),
 ])
 def test_wrong_cells_are_named(rows: list, field: str, words: str) -> None:
-    with pytest.raises(RequestError) as caught:
+    with pytest.raises(SignatureError) as caught:
         MIXED.rows(rows, "rows")
     assert caught.value.field == field
     assert words in caught.value.message
@@ -125,7 +125,7 @@ def test_wrong_cells_are_named(rows: list, field: str, words: str) -> None:
 def test_float_columns_refuse_values_beyond_float32() -> None:
     signature = CompiledSignature([Column(name="f", type="float")], None)
     assert signature.rows([[1.5]], "rows").dtype == np.float32
-    with pytest.raises(RequestError, match=r"column 'f': 1e\+39 is out of the float32 range \(±3.4e\+38\)"):
+    with pytest.raises(SignatureError, match=r"column 'f': 1e\+39 is out of the float32 range \(±3.4e\+38\)"):
         signature.rows([[1e39]], "rows")
-    with pytest.raises(RequestError, match="'a' is not a number"):
+    with pytest.raises(SignatureError, match="'a' is not a number"):
         signature.rows([["a"]], "rows")

@@ -20,12 +20,12 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 
 
 class TerminalReporter(Reporter):
-    """Progress on stderr, changes carried out on stdout."""
+    """Progress on stderr, results on stdout."""
 
     def progress(self, line: str) -> None:
         click.echo(line, err=True)
 
-    def changed(self, line: str) -> None:
+    def result(self, line: str) -> None:
         click.echo(line)
 
 

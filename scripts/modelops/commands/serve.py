@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from modelops.runner.runtime import Settings
+from modelops.runner.runtime import RunnerSettings
 
-_DEFAULTS = Settings()
+_DEFAULTS = RunnerSettings()
 
 
 @click.command("serve")
@@ -30,15 +30,23 @@ _DEFAULTS = Settings()
 @click.option("--access-log/--no-access-log", default=False, show_default=True, envvar="MODELOPS_ACCESS_LOG")
 def command(target: str, environment: str | None, version: str | None, host: str, port: int, workers: int,
             max_body_bytes: int | None, batch_wait_ms: float | None, max_batch_rows: int | None,
-            shadow_queue: int | None, access_log: bool) -> None:
+            shadow_queue: int | None, access_log: bool) -> int:
     """Serve a model folder's environment, one version of it, or a registered models:/ URI.
 
     Endpoints: /docs, /invocations (MLflow scoring), /predict, /v2/models/NAME/infer, /health, /ready,
     /metrics. Settings also come from MODELOPS_ENV, MODELOPS_VERSION, PORT and MODELOPS_* variables.
-    """
-    from modelops.runner.serve import run
 
-    settings = Settings.from_env(max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                                 max_batch_rows=max_batch_rows, shadow_queue=shadow_queue)
-    run(target, environment, version, host=host, port=port, workers=workers, settings=settings,
-        access_log=access_log)
+    \b
+    Examples:
+      modelops serve models/iris --env staging
+      modelops serve models/iris --version 1.1.0 --port 9000
+      modelops serve models:/iris@production
+    """
+    from modelops import api
+    from modelops.commands.output import TerminalReporter
+
+    settings = RunnerSettings.from_env(max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
+                                       max_batch_rows=max_batch_rows, shadow_queue=shadow_queue)
+    api.serve(target, environment, version, host=host, port=port, workers=workers, settings=settings,
+              access_log=access_log, reporter=TerminalReporter())
+    return 0

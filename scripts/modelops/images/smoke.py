@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import math
 import secrets
 import signal
 import socket
@@ -21,7 +20,6 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from modelops.errors import ModelopsError
 from modelops.images.context import MODEL_DIR
@@ -29,7 +27,8 @@ from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST
 from modelops.reporter import Reporter
-from modelops.signature.types import check_outputs
+from modelops.signature.compare import differences
+from modelops.signature.compiled import CompiledSignature
 
 ROOT_USERS = ("", "0", "root", "0:0", "root:root")
 
@@ -102,30 +101,22 @@ def _columns(predictions: list, names: list[str]) -> list:
     return predictions
 
 
-def _same(got: Any, want: Any) -> bool:
-    if isinstance(got, int | float) and isinstance(want, int | float) and not isinstance(got, bool):
-        return math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-9)
-    return got == want
-
-
 def _check(loaded: LoadedManifest, status: int, headers: dict, body: bytes) -> str:
-    """The problems of the answer to the example; returns the version that served it."""
+    """Check the answer to the example against the signature and its outputs; the version that served it."""
     if status != 200:
         raise ModelopsError(f"scoring the example answered {status}: {body[:500].decode(errors='replace')}")
-    signature = loaded.manifest.signature
+    signature = CompiledSignature(loaded.manifest.signature.inputs, loaded.manifest.signature.outputs)
     predictions = json.loads(body).get("predictions")
     example = json.loads((loaded.folder / loaded.manifest.example).read_text())
-    names = [c.name for c in signature.outputs]
-    rows = _columns(predictions, names) if isinstance(predictions, list) else predictions
-    problems = check_outputs(rows, signature.outputs, len(example["inputs"]))
+    outputs = signature.outputs or []
+    rows = _columns(predictions, [c.name for c in outputs]) if isinstance(predictions, list) else predictions
+    problems = signature.check_outputs(rows, len(example["inputs"]))
     if problems:
         raise ModelopsError("the answer does not fit the signature: " + "; ".join(problems))
-    for i, expected in enumerate(example.get("outputs", [])):
-        got = rows[i] if isinstance(rows[i], list) else [rows[i]]
-        for name, value in zip(names, got, strict=True):
-            if not _same(value, expected.get(name)):
-                raise ModelopsError(f"row {i}: {name} is {value!r}, the example expects {expected.get(name)!r}",
-                                    hint="the image serves an artifact that disagrees with example.json")
+    if mismatches := differences(rows, example.get("outputs") or [], outputs):
+        i, name, got, want = mismatches[0]
+        raise ModelopsError(f"row {i}: {name} is {got!r}, the example expects {want!r}",
+                            hint="the image serves an artifact that disagrees with example.json")
     return headers.get("X-Model-Version") or headers.get("x-model-version") or "?"
 
 

@@ -52,12 +52,11 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     from modelops import flavors
     from modelops.errors import ModelopsError
     from modelops.manifest.model import Signature
-    from modelops.signature.types import NUMPY_DTYPES, check_outputs, compare_outputs
+    from modelops.signature.compare import compare_outputs
+    from modelops.signature.compiled import CompiledSignature, SignatureError
 
     sig = Signature.model_validate(signature)
-    names = [c.name for c in sig.inputs]
-    same = len({c.type for c in sig.inputs}) == 1
-    dtype = NUMPY_DTYPES[sig.inputs[0].type] if same else object
+    compiled = CompiledSignature(sig.inputs, sig.outputs)
     try:
         model = flavors.load(flavor, Path(path), sig.inputs)
     except ModelopsError as exc:
@@ -66,14 +65,17 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
     if rows is None:
         return ""
-    batch = np.array([[row.get(n) for n in names] for row in rows], dtype=dtype)
+    try:  # the array the runner would score
+        batch = compiled.records(rows, "example.inputs")
+    except SignatureError as exc:
+        return f"the example does not fit the signature: {exc.field}: {exc.message}"
     try:
         predictions = np.asarray(model.predict(batch)).tolist()
     except Exception as exc:
         return f"loads, but fails to score the example: {type(exc).__name__}: {str(exc)[:300]}"
-    problems = check_outputs(predictions, list(sig.outputs), len(rows))
+    problems = compiled.check_outputs(predictions, len(rows))
     if not problems and expected:
-        problems = compare_outputs(predictions, expected, list(sig.outputs))
+        problems = compare_outputs(predictions, expected, compiled.outputs or [])
     return "; ".join(problems)
 
 

@@ -17,7 +17,7 @@ from modelops.manifest import requirements, safe_yaml
 from modelops.manifest.aliases import alias_problems
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import semver_key
-from modelops.signature.types import check_rows
+from modelops.signature.compiled import CompiledSignature
 
 Fetch = Callable[[str, Path, str], Path]  # (uri, model folder, sha256) -> verified local path
 
@@ -139,13 +139,19 @@ def _example(m: LoadedManifest) -> tuple[dict, list[Problem]]:
     if not isinstance(data, dict) or set(data) - {"inputs", "outputs"} or "inputs" not in data:
         return {}, [Problem(file=display, field="example", message="expected {\"inputs\": [...], \"outputs\": [...]}",
                             hint="inputs: records of the signature's inputs; outputs (optional): expected answers")]
+    signature = m.manifest.signature
+
+    def misfits(columns: CompiledSignature, records: Any) -> list[str]:  # every problem, with its row
+        return [f"row {p.row}: {p.message}" if p.row is not None else p.message
+                for p in columns.problems(records, "example")]
+
     problems = [Problem(file=display, field="example.inputs", message=text,
                         hint="make the example fit signature.inputs")
-                for text in check_rows(data["inputs"], m.manifest.signature.inputs)]
+                for text in misfits(CompiledSignature(signature.inputs), data["inputs"])]
     if "outputs" in data:
         problems += [Problem(file=display, field="example.outputs", message=text,
                              hint="make the expected outputs fit signature.outputs")
-                     for text in check_rows(data["outputs"], m.manifest.signature.outputs)]
+                     for text in misfits(CompiledSignature(signature.outputs), data["outputs"])]
         if isinstance(data["outputs"], list) and isinstance(data["inputs"], list) \
                 and len(data["outputs"]) != len(data["inputs"]):
             problems.append(Problem(file=display, field="example.outputs",

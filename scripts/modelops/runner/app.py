@@ -1,4 +1,4 @@
-"""`create_app(target)`: the runner's FastAPI application, its state on `app.state.runtime`.
+"""`create_app(served)`: the runner's FastAPI application, its state on `app.state.runtime`.
 
 The versions load in the background: /health answers at once, /ready (and scoring) answer 503 with
 the reason until every routed version is loaded, and for good when one cannot load.
@@ -20,12 +20,11 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops import __version__
-from modelops.runner import docs, mlflow_protocol, v2
-from modelops.runner.loading import Target
+from modelops.runner import docs, mlflow_scoring, typed, v2
+from modelops.runner.http import JSON, RequestError, dumps
+from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import CONTENT_TYPE
-from modelops.runner.mlflow_protocol import JSON, dumps
-from modelops.runner.runtime import Runtime, Settings
-from modelops.runner.schema import RequestError
+from modelops.runner.runtime import RunnerSettings, Runtime
 
 log = logging.getLogger("modelops.runner")
 _CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
@@ -48,9 +47,9 @@ class VersionInfo(BaseModel):
     runner: str
 
 
-def create_app(target: Target, settings: Settings | None = None) -> FastAPI:
-    """The runner application for `target`; loading starts with the server (lifespan)."""
-    runtime = Runtime(target, settings or Settings())
+def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> FastAPI:
+    """The runner application for `served`; loading starts with the server (lifespan)."""
+    runtime = Runtime(served, settings or RunnerSettings())
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -58,25 +57,27 @@ def create_app(target: Target, settings: Settings | None = None) -> FastAPI:
         yield
         await runtime.stop()
 
-    app = FastAPI(title=f"{target.model} model", version=target.primary, lifespan=lifespan,
-                  description=f"{target.description}\n\nServing {target.describe()}.",
+    app = FastAPI(title=f"{served.model} model", version=served.primary, lifespan=lifespan,
+                  description=f"{served.description}\n\nServing {served.describe()}.",
                   docs_url=None, redoc_url=None)
     app.state.runtime = runtime
-    app.add_middleware(_VersionHeader, version=target.primary)
+    app.add_middleware(_VersionHeader, version=served.primary)
     _error_handlers(app)
     _health_routes(app, runtime)
-    scoring, models = mlflow_protocol.router(runtime)
-    app.include_router(scoring)
-    app.include_router(v2.router(runtime))
-    _document(app, [*models, v2.InferenceRequest])
-    docs.install(app, f"{target.model} model")
+    schemas: dict[str, dict] = {}
+    for protocol in (mlflow_scoring, typed, v2):
+        api, protocol_schemas = protocol.router(runtime)
+        app.include_router(api)
+        schemas.update(protocol_schemas)
+    _document(app, schemas)
+    docs.install(app, f"{served.model} model")
     return app
 
 
 def _health_routes(app: FastAPI, runtime: Runtime) -> None:
-    target = runtime.target
-    version_body = dumps({"model": target.model, "environment": target.environment, "version": target.primary,
-                          "canary": target.canary, "canary_weight": target.weight, "shadow": list(target.shadows),
+    served = runtime.served
+    version_body = dumps({"model": served.model, "environment": served.environment, "version": served.primary,
+                          "canary": served.canary, "canary_weight": served.weight, "shadow": list(served.shadows),
                           "runner": __version__})
 
     def health_body() -> dict:
@@ -136,8 +137,8 @@ def _error_handlers(app: FastAPI) -> None:
         return error(500, "internal error; the server log has the details", "", request.url.path)
 
 
-def _document(app: FastAPI, models: list[type[BaseModel]]) -> None:
-    """Build the OpenAPI document once, with the request models the routes reference by name."""
+def _document(app: FastAPI, schemas: dict[str, dict]) -> None:
+    """Build the OpenAPI document once, with the request schemas the routes reference by name."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -152,10 +153,7 @@ def _document(app: FastAPI, models: list[type[BaseModel]]) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             components.pop(name, None)
-        for model in models:
-            spec = model.model_json_schema(ref_template="#/components/schemas/{model}")
-            components.update(spec.pop("$defs", {}))
-            components[model.__name__] = spec
+        components.update(schemas)
         app.openapi_schema = schema
         return schema
 

@@ -1,7 +1,7 @@
 """What to serve: a model folder's environment (version, canary, shadow) or a `models:/` registry URI.
 
 `resolve` reads only the manifest (or the MLmodel file) and raises ModelopsError for user mistakes;
-the artifacts themselves are fetched, verified and loaded later by `Target.loaders`, in the server.
+the artifacts themselves are fetched, verified and loaded later by `ServedModel.loaders`, in the server.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST, Column
 from modelops.registry import projection as state
-from modelops.runner.schema import CompiledSignature
+from modelops.signature.compiled import CompiledSignature
 from modelops.workspace import find_root
 
 DEFAULT_ENV = "production"
@@ -27,7 +27,7 @@ _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<vers
 
 
 @dataclass(frozen=True)
-class Target:
+class ServedModel:
     """One model's routed versions, its compiled signature and how to load each version."""
 
     model: str
@@ -52,14 +52,14 @@ class Target:
         return text
 
 
-def resolve(target: str, environment: str | None = None, version: str | None = None) -> Target:
-    """The Target of a model folder (with an environment or a version) or of a `models:/` URI."""
+def resolve(target: str, environment: str | None = None, version: str | None = None) -> ServedModel:
+    """The ServedModel of a model folder (with an environment or a version) or of a `models:/` URI."""
     if target.startswith("models:/"):
         return _from_registry(target)
     return _from_folder(Path(target), environment, version)
 
 
-def _from_folder(folder: Path, environment: str | None, version: str | None) -> Target:
+def _from_folder(folder: Path, environment: str | None, version: str | None) -> ServedModel:
     if not (folder / MANIFEST).is_file():
         raise ModelopsError(f"{folder}: no {MANIFEST} here",
                             hint="pass a model folder such as models/iris, or a models:/name@alias URI")
@@ -95,7 +95,7 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                                     m.signature.inputs)
 
     versions = [v for v in (primary, canary, *shadows) if v]
-    return Target(model=m.name, description=m.description,
+    return ServedModel(model=m.name, description=m.description,
                   signature=CompiledSignature(m.signature.inputs, m.signature.outputs), primary=primary,
                   loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
                   environment=environment, example=_example(loaded) if m.example else None)
@@ -110,7 +110,7 @@ def _example(loaded: LoadedManifest) -> list[dict] | None:
     return rows if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows) else None
 
 
-def _from_registry(uri: str) -> Target:
+def _from_registry(uri: str) -> ServedModel:
     """Download a registered model with MLflow; it is served with mlflow.pyfunc (mlflow imported here)."""
     match = _MODELS_URI.match(uri)
     if not match:
@@ -136,7 +136,7 @@ def _from_registry(uri: str) -> Target:
     inputs, outputs, example = _mlmodel_signature(local, uri)
     # The semantic version apply tags each registered version with; the registry's number otherwise.
     version = (registered.tags or {}).get(state.VERSION) or str(registered.version)
-    return Target(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
+    return ServedModel(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
                   description=f"{uri} (registered version {registered.version})",
                   signature=CompiledSignature(inputs, outputs), primary=version,
                   loaders={version: lambda: flavors.load("pyfunc", local, inputs)},

@@ -11,6 +11,7 @@ import numpy as np
 
 from modelops.runner.batching import Batcher
 from modelops.runner.metrics import Metrics
+from modelops.signature.compare import same
 
 _BUCKETS = 10_000
 log = logging.getLogger("modelops.runner")
@@ -66,13 +67,8 @@ class Shadow:
 
 
 def agreeing_rows(served: np.ndarray, shadow: np.ndarray) -> int:
-    """How many rows the shadow predicted the same as the served version (floats: within 1e-6 relative)."""
+    """How many rows the shadow predicted the same as the served version (`signature.compare.same`)."""
     shadow = np.asarray(shadow)
     if served.shape != shadow.shape:
         return 0
-    if served.dtype.kind in "fc" or shadow.dtype.kind in "fc":
-        same = np.isclose(served.astype(float), shadow.astype(float), rtol=1e-6, atol=1e-9)
-    else:
-        same = served == shadow
-    same = np.asarray(same).reshape(len(served), -1)
-    return int(same.all(axis=1).sum())
+    return int(same(served, shadow).reshape(len(served), -1).all(axis=1).sum())

@@ -1,7 +1,8 @@
 """The serving state of one app: loaded versions, their batchers, routing, shadow, metrics and settings.
 
-`Runtime.score` is the request path shared by every protocol: route, read the body (bounded), parse
-with the compiled signature, predict through the version's batcher, mirror to the shadows, count.
+`Runtime.score` is the request path shared by every protocol: route, read the body (bounded), let the
+protocol parse it into one array (a `SignatureError` is a 400), predict through the version's batcher,
+mirror to the shadows, count.
 """
 
 from __future__ import annotations
@@ -18,17 +19,28 @@ from starlette.requests import Request
 
 from modelops.errors import ModelopsError
 from modelops.runner.batching import Batcher
-from modelops.runner.loading import Target
+from modelops.runner.http import RequestError
+from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import Metrics
 from modelops.runner.routing import Router, Shadow
-from modelops.runner.schema import RequestError
+from modelops.signature.compiled import SignatureError
 
 log = logging.getLogger("modelops.runner")
-Parser = Callable[[bytes, str | None], np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A request body as its protocol parsed it: the rows to score, and the request id to echo (v2)."""
+
+    array: np.ndarray
+    request_id: str | None = None
+
+
+Parser = Callable[[bytes, str | None], Parsed]
 
 
 @dataclass(frozen=True)
-class Settings:
+class RunnerSettings:
     """Runner settings; each can be set by an environment variable MODELOPS_<NAME in upper case>."""
 
     max_body_bytes: int = 8 * 1024 * 1024
@@ -38,7 +50,7 @@ class Settings:
     request_key_header: str = "X-Request-Key"
 
     @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
+    def from_env(cls, **overrides: object) -> RunnerSettings:
         """Defaults, then MODELOPS_* variables, then the non-None `overrides`."""
         values: dict[str, object] = {}
         for f in fields(cls):
@@ -55,14 +67,14 @@ class Settings:
 
 
 class Runtime:
-    """Loads the target's versions in the background and scores requests once they are all loaded."""
+    """Loads the served model's versions in the background and scores requests once they are all loaded."""
 
-    def __init__(self, target: Target, settings: Settings) -> None:
-        self.target = target
+    def __init__(self, served: ServedModel, settings: RunnerSettings) -> None:
+        self.served = served
         self.settings = settings
-        self.signature = target.signature
-        self.metrics = Metrics(target.model)
-        self.router = Router(target.primary, target.canary, target.weight)
+        self.signature = served.signature
+        self.metrics = Metrics(served.model)
+        self.router = Router(served.primary, served.canary, served.weight)
         self.batchers: dict[str, Batcher] = {}
         self.shadow: Shadow | None = None
         self.ready = False
@@ -71,7 +83,7 @@ class Runtime:
 
     @property
     def versions(self) -> list[str]:
-        return list(self.target.loaders)
+        return list(self.served.loaders)
 
     async def start(self) -> None:
         self._loading = asyncio.get_running_loop().create_task(self._load())
@@ -91,17 +103,17 @@ class Runtime:
             return
         wait = self.settings.batch_wait_ms / 1000
         for version, predictor in predictors.items():
-            shadow = version in self.target.shadows
+            shadow = version in self.served.shadows
             batcher = Batcher(predictor.predict, version, max_wait=wait, max_rows=self.settings.max_batch_rows,
                               limit=self.settings.shadow_queue if shadow else 0,
                               on_batch=self._batch_observer(version))
             batcher.start()
             self.batchers[version] = batcher
-        if self.target.shadows:
-            self.shadow = Shadow({v: self.batchers[v] for v in self.target.shadows}, self.metrics)
+        if self.served.shadows:
+            self.shadow = Shadow({v: self.batchers[v] for v in self.served.shadows}, self.metrics)
         self.ready, self.problem = True, ""
         self.metrics.ready_model.set(1)
-        log.info("ready: %s", self.target.describe())
+        log.info("ready: %s", self.served.describe())
 
     def _batch_observer(self, version: str) -> Callable[[int, int], None]:
         rows, requests = self.metrics.batch_rows.labels(version), self.metrics.batch_requests.labels(version)
@@ -114,13 +126,13 @@ class Runtime:
     def _load_all(self) -> dict:
         """Fetch, verify, load and warm up every version (scoring the example); raise _LoadFailed."""
         example = None
-        if self.target.example:
+        if self.served.example:
             try:
-                example = self.signature.records(self.target.example, "example")
-            except RequestError as exc:
+                example = self.signature.records(self.served.example, "example")
+            except SignatureError as exc:
                 raise _LoadFailed(f"the example does not fit the signature: {exc.field}: {exc.message}") from None
         predictors = {}
-        for version, load in self.target.loaders.items():
+        for version, load in self.served.loaders.items():
             try:
                 predictor = load()
             except ModelopsError as exc:
@@ -163,8 +175,8 @@ class Runtime:
         return b"".join(chunks)
 
     async def score(self, request: Request, endpoint: str, parse: Parser,
-                    version: str | None = None) -> tuple[str, np.ndarray]:
-        """(version, predictions) for the request; RequestError (with .version) for anything refused."""
+                    version: str | None = None) -> tuple[str, np.ndarray, Parsed]:
+        """(version, predictions, the parsed request); RequestError (with .version) for anything refused."""
         start = time.perf_counter()
         routed = version is None
         if routed:
@@ -173,9 +185,12 @@ class Runtime:
             batcher = self.batcher(version)
             with batcher.arriving():
                 body = await self.read_body(request)
-                inputs = parse(body, request.headers.get("content-type"))
+                try:
+                    parsed = parse(body, request.headers.get("content-type"))
+                except SignatureError as exc:
+                    raise RequestError(exc.message, exc.field) from None
             try:
-                outputs = self.signature.cast(await batcher.predict(inputs))
+                outputs = self.signature.cast(await batcher.predict(parsed.array))
             except (ValueError, TypeError) as exc:
                 first_line = str(exc).strip().split("\n", 1)[0]
                 raise RequestError(f"the model cannot score this input: {first_line[:200]}", "", 422) from None
@@ -188,9 +203,9 @@ class Runtime:
             self.metrics.observe(version, endpoint, exc.status, time.perf_counter() - start)
             raise
         if routed and self.shadow:
-            self.shadow.mirror(inputs, outputs)
+            self.shadow.mirror(parsed.array, outputs)
         self.metrics.observe(version, endpoint, 200, time.perf_counter() - start)
-        return version, outputs
+        return version, outputs, parsed
 
 
 class _LoadFailed(Exception):

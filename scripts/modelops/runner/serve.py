@@ -6,26 +6,20 @@ import os
 import shutil
 import tempfile
 
-import click
 import uvicorn
 from fastapi import FastAPI
 
 from modelops.runner.app import create_app
-from modelops.runner.loading import resolve
+from modelops.runner.loading import ServedModel, resolve
 from modelops.runner.metrics import MULTIPROCESS_DIR
-from modelops.runner.runtime import Settings
+from modelops.runner.runtime import RunnerSettings
 
 _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 
 
-def run(target: str, environment: str | None, version: str | None, *, host: str, port: int, workers: int,
-        settings: Settings, access_log: bool = False) -> None:
-    """Resolve `target` (user errors raise ModelopsError before anything binds), print where /docs is, serve."""
-    resolved = resolve(target, environment, version)
-    shown = f"[{host}]" if ":" in host else host
-    click.echo(f"serving {resolved.describe()}")
-    click.echo(f"Swagger UI: http://{shown}:{port}/docs   (scoring: POST /invocations, /predict, "
-               f"/v2/models/{resolved.model}/infer)")
+def run(resolved: ServedModel, target: str, environment: str | None, version: str | None, *, host: str, port: int,
+        workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
+    """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again)."""
     options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": access_log,
                "log_level": "info", "timeout_keep_alive": 30}
     if workers == 1:
@@ -46,4 +40,4 @@ def run(target: str, environment: str | None, version: str | None, *, host: str,
 def app_from_environment() -> FastAPI:
     """The app of one worker process, from MODELOPS_MODEL / MODELOPS_ENV / MODELOPS_VERSION and settings."""
     return create_app(resolve(os.environ[_TARGET], os.environ.get(_ENV) or None, os.environ.get(_VERSION) or None),
-                      Settings.from_env())
+                      RunnerSettings.from_env())

@@ -9,12 +9,20 @@ from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Path, Request, Response
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from modelops import __version__
-from modelops.runner.mlflow_protocol import JSON, VERSION_HEADER, dotted, dumps, media_type
-from modelops.runner.runtime import Runtime
-from modelops.runner.schema import RequestError
+from modelops.runner.http import (
+    JSON,
+    SCORING_ERRORS,
+    VERSION_HEADER,
+    RequestError,
+    component_schemas,
+    dumps,
+    parse_model,
+)
+from modelops.runner.runtime import Parsed, Runtime
+from modelops.signature.compiled import CompiledSignature
 
 DATATYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
              "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
@@ -89,22 +97,17 @@ def _errors(*codes: int) -> dict[int | str, dict]:
     return {code: {"model": V2Error, "description": "Refused (see error)"} for code in codes}
 
 
-def parse_infer(runtime: Runtime, body: bytes, content_type: str | None) -> tuple[np.ndarray, str | None]:
-    """An inference request's input tensors -> (the array in signature order, the request id)."""
-    media_type(content_type, (JSON,))
-    try:
-        request = InferenceRequest.model_validate_json(body)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise RequestError(error["msg"], dotted(error["loc"]) or "body") from None
-    signature = runtime.signature
-    columns: dict[str, list] = {}
+def parse_infer(signature: CompiledSignature, body: bytes, content_type: str | None) -> Parsed:
+    """An inference request's input tensors -> the array in signature order, and the request id."""
+    request = parse_model(InferenceRequest, body, content_type)
+    columns: list[list | None] = [None] * signature.width
     for k, tensor in enumerate(request.inputs):
         where = f"inputs[{k}]"
-        if tensor.name not in signature.index:
+        j = signature.index.get(tensor.name)
+        if j is None:
             raise RequestError(f"unknown input {tensor.name!r}; the inputs are: {', '.join(signature.names)}",
                                f"{where}.name")
-        column = signature.inputs[signature.index[tensor.name]]
+        column = signature.inputs[j]
         if tensor.datatype not in _ACCEPTED[column.type]:
             raise RequestError(f"datatype {tensor.datatype!r} does not fit column type {column.type}; send "
                                f"{DATATYPES[column.type]}", f"{where}.datatype")
@@ -114,10 +117,10 @@ def parse_infer(runtime: Runtime, body: bytes, content_type: str | None) -> tupl
         if not tensor.shape or tensor.shape[0] != len(data):
             raise RequestError(f"shape {tensor.shape} does not match the {len(data)} value(s) in data",
                                f"{where}.shape")
-        if tensor.name in columns:
+        if columns[j] is not None:
             raise RequestError(f"input {tensor.name!r} is sent twice", f"{where}.name")
-        columns[tensor.name] = data
-    return signature.columns(columns, "inputs"), request.id
+        columns[j] = data
+    return Parsed(signature.tensors(columns, "inputs"), request.id)
 
 
 def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:
@@ -131,28 +134,28 @@ def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:
     return [{"name": "predictions", "datatype": kind, "shape": list(outputs.shape), "data": outputs.reshape(-1)}]
 
 
-def router(runtime: Runtime) -> APIRouter:
-    """The /v2 routes of the Open Inference Protocol."""
-    target = runtime.target
+def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
+    """The /v2 routes of the Open Inference Protocol, and the schemas its OpenAPI document references."""
+    served = runtime.served
     api = APIRouter(prefix="/v2", tags=["Open Inference Protocol v2"])
     # The names this server answers for, as enums in the document; any other is a 404 naming them.
-    Name = Annotated[str, Path(description="The model's name", examples=[target.model],
-                               json_schema_extra={"enum": [target.model]})]
-    Version = Annotated[str, Path(description="A loaded version", examples=list(target.loaders),
-                                  json_schema_extra={"enum": list(target.loaders)})]
+    Name = Annotated[str, Path(description="The model's name", examples=[served.model],
+                               json_schema_extra={"enum": [served.model]})]
+    Version = Annotated[str, Path(description="A loaded version", examples=list(served.loaders),
+                                  json_schema_extra={"enum": list(served.loaders)})]
 
     def check(name: str, version: str | None = None) -> None:
-        if name != target.model:
-            raise RequestError(f"no model {name!r}; this server serves {target.model!r}", "name", 404)
-        if version is not None and version not in target.loaders:
-            raise RequestError(f"version {version!r} is not loaded; loaded: {', '.join(target.loaders)}",
+        if name != served.model:
+            raise RequestError(f"no model {name!r}; this server serves {served.model!r}", "name", 404)
+        if version is not None and version not in served.loaders:
+            raise RequestError(f"version {version!r} is not loaded; loaded: {', '.join(served.loaders)}",
                                "version", 404)
 
     def metadata(versions: list[str]) -> dict:
         inputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]} for c in runtime.signature.inputs]
         outputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]}
                    for c in runtime.signature.outputs or []]
-        return {"name": target.model, "versions": versions, "platform": "modelops", "inputs": inputs,
+        return {"name": served.model, "versions": versions, "platform": "modelops", "inputs": inputs,
                 "outputs": outputs}
 
     def ready_response(body_key: str, ok: bool) -> Response:
@@ -193,24 +196,20 @@ def router(runtime: Runtime) -> APIRouter:
         check(name, version)
         return ready_response("ready", runtime.ready)
 
-    responses = {200: {"headers": VERSION_HEADER}, **_errors(400, 404, 413, 415, 422, 500, 503)}
+    responses = {200: {"headers": VERSION_HEADER}, **_errors(*sorted((404, *SCORING_ERRORS)))}
     body = {"requestBody": {"required": True, "content": {JSON: {"schema": {
         "$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)}}}}
 
+    def parse(body: bytes, content_type: str | None) -> Parsed:
+        return parse_infer(runtime.signature, body, content_type)
+
     async def infer_version(request: Request, name: str, version: str | None) -> Response:
         check(name, version)
-        ids: list[str | None] = []
-
-        def parse(body: bytes, content_type: str | None) -> np.ndarray:
-            array, request_id = parse_infer(runtime, body, content_type)
-            ids.append(request_id)
-            return array
-
-        served, outputs = await runtime.score(request, "v2", parse, version)
-        result = {"model_name": target.model, "model_version": served, "outputs": output_tensors(runtime, outputs)}
-        if ids[0] is not None:
-            result["id"] = ids[0]
-        return Response(dumps(result), media_type=JSON, headers={"X-Model-Version": served})
+        served_by, outputs, parsed = await runtime.score(request, "v2", parse, version)
+        result = {"model_name": served.model, "model_version": served_by, "outputs": output_tensors(runtime, outputs)}
+        if parsed.request_id is not None:
+            result["id"] = parsed.request_id
+        return Response(dumps(result), media_type=JSON, headers={"X-Model-Version": served_by})
 
     @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
               summary="Infer (routed: A/B and shadow)")
@@ -222,10 +221,10 @@ def router(runtime: Runtime) -> APIRouter:
     async def infer_pinned(request: Request, name: Name, version: Version) -> Response:
         return await infer_version(request, name, version)
 
-    return api
+    return api, component_schemas(InferenceRequest)
 
 
 def _example_request(runtime: Runtime) -> dict:
-    rows = runtime.target.example or []
+    rows = runtime.served.example or []
     return {"inputs": [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [len(rows)],
                         "data": [r.get(c.name) for r in rows]} for c in runtime.signature.inputs]}
