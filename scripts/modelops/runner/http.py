@@ -8,6 +8,8 @@ import numpy as np
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from modelops.errors import dotted
+
 JSON = "application/json"
 CSV = "text/csv"
 VERSION_HEADER = {"X-Model-Version": {"description": "The model version that answered",
@@ -76,14 +78,6 @@ def component_schemas(*models: type[BaseModel]) -> dict[str, dict]:
         schemas.update(spec.pop("$defs", {}))
         schemas[model.__name__] = spec
     return schemas
-
-
-def dotted(loc: tuple) -> str:
-    """A pydantic error location as a field path: ("inputs", 0, "x") -> inputs[0].x."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 class ErrorBody(BaseModel):

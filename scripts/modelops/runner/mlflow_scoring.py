@@ -16,13 +16,13 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter, ValidationError
 
+from modelops.errors import dotted
 from modelops.runner.http import (
     CSV,
     JSON,
     SCORING_ERRORS,
     VERSION_HEADER,
     RequestError,
-    dotted,
     dumps,
     error_responses,
     load_json,
