@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING
 from modelops.errors import ModelopsError, Problem
 from modelops.images.targets import ImageTarget, targets
 from modelops.manifest import codeowners as owners_file
-from modelops.manifest import validate as checks
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import MANIFEST, MODELS_DIR
 from modelops.registry.plan import Action, Plan
@@ -45,6 +44,8 @@ def new(ws: Workspace, name: str, owner: str, description: str) -> Path:
 def validate(ws: Workspace, folders: list[Path], *, offline: bool = False) -> list[Problem]:
     """Every problem of the model folders and of the CODEOWNERS file (none: all is well). Unless `offline`,
     each version is also loaded and scores the example in the sandbox."""
+    from modelops.manifest import validate as checks
+
     problems: list[Problem] = []
     for folder in folders:
         try:

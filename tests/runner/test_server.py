@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.runner.conftest import IRIS, ROOT, make_model
+from tests.processes import free_port, stop_group
+from tests.runner.conftest import IRIS, ROOT, make_model, wait_ready
 from tests.runner.fakes import Constant, Raises, Sleeps
 
 EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
@@ -152,6 +153,46 @@ def test_serve_refuses_port_zero_whose_address_it_could_not_print() -> None:
     assert done.returncode == 2
     assert "Invalid value for '--port': 0 is not in the range 1<=x<=65535" in done.stderr
     assert "Swagger UI" not in done.stdout
+
+
+# The platform's own dependencies, which runner images do not install (runner/requirements.txt).
+_NOT_IN_IMAGES = ("mlflow", "docker", "jinja2", "safety", "packaging", "pip_audit", "cyclonedx", "sqlalchemy")
+_BLOCKER = f"""
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {_NOT_IN_IMAGES!r}:
+            raise ImportError('the runner must not import ' + name)
+sys.meta_path.insert(0, Block())
+"""
+
+
+def test_the_serve_command_imports_only_what_runner_images_install(tmp_path: Path) -> None:
+    """`modelops serve` as an image runs it (the CLI, then the runner), with every package that images do
+    not install blocked: it gets ready and scores the example."""
+    port = free_port()
+    script = _BLOCKER + ("import runpy\nsys.argv = ['modelops', 'serve', sys.argv[1], '--version', '1.0.0', "
+                         "'--port', sys.argv[2]]\nrunpy.run_module('modelops', run_name='__main__')\n")
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen([sys.executable, "-c", script, str(IRIS), str(port)], cwd=ROOT, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while process.poll() is None and time.monotonic() < deadline:
+                try:
+                    client.get("/health")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            assert process.poll() is None, log.read_text()
+            wait_ready(client)
+            answer = client.post("/invocations", json={"dataframe_records": EXAMPLE})
+            assert answer.status_code == 200, answer.text
+            assert len(answer.json()["predictions"]) == len(EXAMPLE)
+    finally:
+        stop_group(process)
 
 
 def test_a_model_folder_is_served_without_mlflow_docker_jinja2_or_safety(tmp_path: Path) -> None:

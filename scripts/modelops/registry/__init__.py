@@ -1,0 +1,1 @@
+"""The MLflow registry as a projection of git: desired and actual state, the plan, the adapter, the lock."""
