@@ -195,7 +195,7 @@ def test_a_missing_root_or_template_is_a_clear_error(tmp_path: Path) -> None:
     assert not any((tmp_path / "models").iterdir())
 
 
-def test_an_unexpected_error_is_one_line_and_the_traceback_is_asked_for(monkeypatch, capsys) -> None:
+def test_an_unexpected_error_is_one_line_and_its_traceback_is_shown_when_asked_for(monkeypatch, capsys) -> None:
     from modelops import api
     from modelops.cli import cli
 
@@ -208,14 +208,18 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_is_asked_for(monkeypa
     assert err.splitlines() == ["unexpected error: RuntimeError: boom",
                                 "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, "
                                 "and report it"]
-    with pytest.raises(RuntimeError, match="boom"):
-        cli.main(["--traceback", "schema"], standalone_mode=False)
-    monkeypatch.setenv("MODELOPS_TRACEBACK", "1")
-    with pytest.raises(RuntimeError, match="boom"):
-        cli.main(["schema"], standalone_mode=False)
+    for args, env in ((["--traceback", "schema"], "0"), (["schema"], "1")):
+        monkeypatch.setenv("MODELOPS_TRACEBACK", env)
+        assert cli.main(args, standalone_mode=False) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("Traceback (most recent call last):") and err.endswith("RuntimeError: boom\n")
+        assert "in broken" in err
 
 
 def test_a_user_error_is_rendered_once_and_exits_1(repo: Path) -> None:
     result = run_cli("validate", "models/nope", cwd=repo)
     assert result.code == 1
     assert result.err == "error: models/nope: no such model folder\n  hint: pass folders such as models/iris\n"
+    shown = run_cli("--traceback", "render", "models/iris", "--version", "1.0.0", "--out", "/proc/1/x", cwd=repo)
+    assert shown.code == 1 and shown.err.startswith("Traceback (most recent call last):")
+    assert "/proc/1" in shown.err

@@ -6,12 +6,16 @@ workspace's reporter; none prints. User mistakes raise ModelopsError.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from modelops.errors import ModelopsError, Problem
+from modelops.errors import ModelopsError, Problem, excerpt
 from modelops.images.targets import ImageTarget, targets
 from modelops.manifest import codeowners as owners_file
 from modelops.manifest.loading import LoadedManifest
@@ -93,11 +97,11 @@ def schema() -> dict:
     return json_schema()
 
 
-def digest(paths: list[Path]) -> list[str]:
-    """The sha256 of each artifact file or folder (the canonical tree digest for a folder)."""
+def digest(path: Path) -> str:
+    """The sha256 of an artifact file, or the canonical tree digest of a folder."""
     from modelops.artifacts import digest as artifact_digest
 
-    return [artifact_digest(path) for path in paths]
+    return artifact_digest(path)
 
 
 # -- the registry ---------------------------------------------------------------------------------------
@@ -115,8 +119,8 @@ def plan(ws: Workspace, folders: list[Path], *, every_model: bool, images: bool 
     with errors(ws.settings):
         actual, managed, locks = registry.read(m.name for m in models)
     result = _diff(registry, models, actual, managed if every_model else None)
-    held = tuple(f"{name} is locked by another apply: {holder} (apply waits for it)"
-                 for name, holder in sorted(locks.items()))
+    held = tuple(f"{name} is locked by another apply: {holder} (apply waits for it; `modelops unlock {name}` "
+                 "releases a lock whose apply is gone)" for name, holder in sorted(locks.items()))
     result = replace(result, notes=result.notes + held)
     if images is None:
         images = any(image_tags.manages_images(actual.get(m.name)) for m in models)
@@ -128,26 +132,23 @@ def plan(ws: Workspace, folders: list[Path], *, every_model: bool, images: bool 
 
 @dataclass
 class Applied:
-    """What `apply` did: the registry's plan carried out, and with --build the images and their records."""
+    """What `apply` did: the registry's plan carried out, for the (validated) models of git."""
 
     plan: Plan
-    images: list[Image] = field(default_factory=list)
-    recorded: list[Action] = field(default_factory=list)
+    models: list[DesiredModel] = field(default_factory=list)
 
 
-def apply(ws: Workspace, folders: list[Path], *, every_model: bool, build: bool = False,
-          push: bool = False) -> Applied:
+def apply(ws: Workspace, folders: list[Path], *, every_model: bool) -> Applied:
     """Reconcile the registry to git; refuses before any write when a registered version changed.
 
     Each model with work is locked, read afresh and planned again, so two applies at once never register
-    a version twice; each action carried out is reported. With `build`, every runner image of each model is
-    then built (and with `push`, pushed, and each image recorded on the registry with its digest).
+    a version twice; each action carried out is reported. SIGTERM or SIGINT stop it between two writes.
     """
     from modelops.registry.client import Registry, errors
 
     models = {m.name: m for m in _desired(ws, folders)}
     registry = Registry(ws)
-    with errors(ws.settings):
+    with _StopBetweenSteps() as stop, errors(ws.settings):
         actual, managed, _ = registry.read(models)
         first = _diff(registry, list(models.values()), actual, managed if every_model else None)
         refuse(first)
@@ -159,43 +160,95 @@ def apply(ws: Workspace, folders: list[Path], *, every_model: bool, build: bool 
                 refuse(again)
                 numbers: dict[str, str] = {}
                 for action in again.actions:
-                    registry.execute(action, models[name], numbers)
-                    carried.append(action)
-                    ws.reporter.result(f"  + {action.text()}")
-    applied = Applied(Plan(tuple(carried), first.drift, notes=first.notes))
-    if build:
-        applied.images, applied.recorded = _apply_images(ws, registry, list(models.values()), push)
-    return applied
+                    with stop.step():
+                        registry.execute(action, models[name], numbers)
+                        carried.append(action)
+                        ws.reporter.result(f"  + {action.text()}")
+    return Applied(Plan(tuple(carried), first.drift, notes=first.notes), list(models.values()))
 
 
-def _apply_images(ws: Workspace, registry: Registry, models: list[DesiredModel], push: bool
-                  ) -> tuple[list[Image], list[Action]]:
-    """Build (and push) every runner image of each model, then record each pushed image on the registry.
+def apply_images(ws: Workspace, models: list[DesiredModel], *, push: bool) -> tuple[list[Image], list[Action]]:
+    """Build (and push) every runner image of each model `apply` reconciled, then record each pushed image
+    on the registry.
 
     A model's tags are written only once all its images are pushed, each with the registry's digest, and
     only where they differ: a second run with nothing changed writes nothing.
     """
     from modelops.images.build import build
     from modelops.registry import image_tags
-    from modelops.registry.client import errors
+    from modelops.registry.client import Registry, errors
 
+    registry = Registry(ws)
     built: list[Image] = []
     recorded: list[Action] = []
-    for model in models:
-        loaded = ws.manifest(model.folder)
-        images = build(ws, loaded, targets(loaded.manifest), push_images=push)
-        built += images
-        if not push:
-            continue
-        with errors(ws.settings), registry.lock(model.name):
-            actual = registry.read_one(model.name)
-            if actual is None:
-                raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")
-            for action in image_tags.record(model, actual, images):
-                registry.execute(action, model, {})
-                recorded.append(action)
-                ws.reporter.result(f"  + {action.text()}")
+    with _StopBetweenSteps() as stop:
+        for model in models:
+            loaded = ws.manifest(model.folder)
+            built_now = build(ws, loaded, targets(loaded.manifest), push_images=push)  # a signal may cut a build
+            built += built_now
+            if not push:
+                continue
+            with errors(ws.settings), registry.lock(model.name):
+                actual = registry.read_one(model.name)
+                if actual is None:
+                    raise ModelopsError(f"{model.name} is not registered", hint="run `modelops apply` first")
+                for action in image_tags.record(model, actual, built_now):
+                    with stop.step():
+                        registry.execute(action, model, {})
+                        recorded.append(action)
+                        ws.reporter.result(f"  + {action.text()}")
     return built, recorded
+
+
+def unlock(ws: Workspace, name: str, *, force: bool = False) -> str:
+    """Release the lock an apply left on model `name` (refused while its holder looks alive, unless `force`);
+    returns what was done. Nothing to do when there is no lock."""
+    import re
+
+    from modelops.manifest.model import NAME_HINT, NAME_RE
+    from modelops.registry.client import Registry, errors
+
+    if not re.match(NAME_RE, name):
+        raise ModelopsError(f"{excerpt(name)} is not a model name", field="MODEL", hint=NAME_HINT)
+    with errors(ws.settings):
+        return Registry(ws).unlock(name, force=force)
+
+
+class _StopBetweenSteps:
+    """SIGTERM and SIGINT during apply: the registry write under way (one action) finishes, then apply stops
+    with the locks released; outside a write (a wait, a read, an image build) it stops at once. A second
+    signal stops at once too."""
+
+    def __init__(self) -> None:
+        self.signal = ""
+        self._in_step = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopBetweenSteps:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self._previous = {s: signal.signal(s, self._noted) for s in (signal.SIGTERM, signal.SIGINT)}
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+    def _noted(self, number: int, _frame: object) -> None:
+        if self.signal or not self._in_step:
+            raise KeyboardInterrupt
+        self.signal = signal.Signals(number).name
+
+    @contextlib.contextmanager
+    def step(self) -> Iterator[None]:
+        """One step that a signal does not cut in half."""
+        self._in_step = True
+        try:
+            yield
+        finally:
+            self._in_step = False
+        if self.signal:
+            raise ModelopsError(f"apply stopped by {self.signal} once the step under way was done: nothing is "
+                                "half-done, and its locks are released", hint="run apply again to finish")
 
 
 def refuse(plan: Plan) -> None:

@@ -114,10 +114,11 @@ def cache_dir() -> Path:
 Digester = Callable[[Path], str]
 
 
-def fetch(uri: str, folder: Path, sha256: str, digester: Digester = digest) -> Path:
+def fetch(uri: str, folder: Path, sha256: str, digester: Digester | None = None) -> Path:
     """A local, verified copy of the artifact: checked against `sha256` before it is returned.
 
-    `digester` computes digests (a workspace passes its memo, so that each artifact is hashed once)."""
+    `digester` computes digests (default `digest`; a workspace passes its memo)."""
+    digester = digester or digest
     path = local_path(uri, folder)
     if path is None:
         return _download(uri, sha256, digester)  # verified there

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 
 import click
 
@@ -28,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),
     "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
+    "unlock": ("modelops.commands.unlock", "Release the lock a killed apply left on a model."),
 }
 _TRACEBACK_HINT = "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, and report it"
 
@@ -56,8 +58,8 @@ class LazyGroup(click.Group):
             raise
         except Exception as exc:
             if ctx.params.get("traceback"):
-                raise
-            if isinstance(exc, ModelopsError):
+                click.echo(traceback.format_exc().rstrip(), err=True)
+            elif isinstance(exc, ModelopsError):
                 click.echo(exc.render(), err=True)
             elif isinstance(exc, OSError):  # the file system or the network refused: say what and where
                 where = f": {exc.filename}" if exc.filename else ""

@@ -6,6 +6,7 @@
 | image_registry | MODELOPS_IMAGE_REGISTRY                      | 127.0.0.1:5000/models                    |
 | base_image     | MODELOPS_BASE_IMAGE                          | python:3.11-slim                         |
 | lock_timeout   | MODELOPS_LOCK_TIMEOUT (seconds, 0 < s <= 86400) | 600                                   |
+| lock_lease     | MODELOPS_LOCK_LEASE (seconds, 0 < s <= 86400)   | 30                                    |
 | gitops_repository | MODELOPS_GITOPS_REPOSITORY                | https://git.example.com/models.git       |
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
 
@@ -37,11 +38,12 @@ _ENV = {
     "image_registry": ("MODELOPS_IMAGE_REGISTRY",),
     "base_image": ("MODELOPS_BASE_IMAGE",),
     "lock_timeout": ("MODELOPS_LOCK_TIMEOUT",),
+    "lock_lease": ("MODELOPS_LOCK_LEASE",),
     "gitops_repository": ("MODELOPS_GITOPS_REPOSITORY",),
     "gitops_branch": ("MODELOPS_GITOPS_BRANCH",),
 }
 _DEFAULTS = {"tracking_uri": "", "image_registry": "127.0.0.1:5000/models", "base_image": "python:3.11-slim",
-             "lock_timeout": "600", "gitops_repository": "https://git.example.com/models.git",
+             "lock_timeout": "600", "lock_lease": "30", "gitops_repository": "https://git.example.com/models.git",
              "gitops_branch": "deploy"}
 _REPOSITORY_PATH = r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)"
 REGISTRY_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*$")
@@ -70,7 +72,8 @@ class Settings:
     tracking_uri: str
     image_registry: str
     base_image: str
-    lock_timeout: float
+    lock_timeout: float  # how long an apply waits for a live holder of a model's lock
+    lock_lease: float  # a holder that stops renewing its lock for this long is taken over
     gitops_repository: str
     gitops_branch: str
     sources: dict[str, str] = field(default_factory=dict, compare=False)
@@ -125,16 +128,19 @@ def _check_tracking_uri(uri: str, source: str) -> None:
                             file=source, field="tool.modelops.tracking_uri", hint=_TRACKING_HINT)
 
 
-def _lock_timeout(value: str, source: str) -> float:
-    """lock_timeout as seconds: a finite number above 0, at most a day."""
+_SECONDS_HINTS = {"lock_timeout": "set how long an apply waits for another one, such as 600",
+                  "lock_lease": "set how long a dead apply keeps its lock, such as 30"}
+
+
+def _seconds(key: str, value: str, source: str) -> float:
+    """A duration setting as seconds: a finite number above 0, at most a day."""
     try:
         seconds = float(value)
     except ValueError:
         seconds = math.nan
     if not 0 < seconds <= MAX_LOCK_TIMEOUT:  # also refuses nan and inf
-        raise ModelopsError(f"lock_timeout {value!r} is not a number of seconds above 0 and at most "
-                            f"{MAX_LOCK_TIMEOUT}", file=source, field="tool.modelops.lock_timeout",
-                            hint="set how long an apply waits for another one, such as 600")
+        raise ModelopsError(f"{key} {value!r} is not a number of seconds above 0 and at most "
+                            f"{MAX_LOCK_TIMEOUT}", file=source, field=f"tool.modelops.{key}", hint=_SECONDS_HINTS[key])
     return seconds
 
 
@@ -162,10 +168,10 @@ def load(root: Path, table: dict[str, Any] | None = None) -> Settings:
         if not pattern.fullmatch(values[key]):
             raise ModelopsError(f"{values[key]!r} is not valid", file=source[key], field=f"tool.modelops.{key}",
                                 hint=f"set {instead}")
-    lock_timeout = _lock_timeout(values["lock_timeout"], source["lock_timeout"])
+    lock_timeout, lock_lease = (_seconds(key, values[key], source[key]) for key in ("lock_timeout", "lock_lease"))
     if values["tracking_uri"]:
         _check_tracking_uri(values["tracking_uri"], source["tracking_uri"])
     return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
                     image_registry=values["image_registry"], base_image=values["base_image"],
-                    lock_timeout=lock_timeout, gitops_repository=values["gitops_repository"],
+                    lock_timeout=lock_timeout, lock_lease=lock_lease, gitops_repository=values["gitops_repository"],
                     gitops_branch=values["gitops_branch"], sources=source)

@@ -42,6 +42,7 @@ class Workspace:
         self.reporter = reporter or Reporter()
         self._manifests: dict[Path, LoadedManifest | ModelopsError] = {}
         self._digests: dict[Path, str] = {}
+        self._fetched: dict[tuple[str, Path, str], Path] = {}
 
     @classmethod
     def find(cls, reporter: Reporter | None = None) -> Workspace:
@@ -117,5 +118,8 @@ class Workspace:
         return self._digests[key]
 
     def fetch(self, uri: str, folder: Path, sha256: str) -> Path:
-        """A local, verified copy of an artifact (`artifacts.fetch`), digested through the memo."""
-        return artifacts.fetch(uri, folder, sha256, self.digest)
+        """A local, verified copy of an artifact (`artifacts.fetch`), fetched and verified once per command."""
+        key = (uri, folder.resolve(), sha256)
+        if key not in self._fetched:
+            self._fetched[key] = artifacts.fetch(uri, folder, sha256, self.digest)
+        return self._fetched[key]

@@ -42,7 +42,7 @@ class Server:
 
     def __init__(self, backend: str, work: Path) -> None:
         port = free_port()
-        self.uri = f"http://127.0.0.1:{port}"
+        self.uri, self.work = f"http://127.0.0.1:{port}", work
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
         self.log = (work / "mlflow-server.log").open("wb")
         self.process = subprocess.Popen(

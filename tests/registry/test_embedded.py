@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -149,27 +150,28 @@ def test_a_held_lock_is_waited_for_and_a_stale_one_taken_over(make_repo) -> None
     run(root, "plan")  # creates the database
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     lock = "iris.modelops-lock"
-    client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply",
-                                               "modelops.lock.expires": str(int(time.time()) + 3600)})
+    now = f"{time.time():.3f}"
+    client.create_registered_model(lock, tags={"modelops.lock.holder": "another apply", "modelops.lock.since": now,
+                                               "modelops.lock.renewed": now, "modelops.lock.lease": "3600"})
     plan = run(root, "plan", "--detailed-exitcode", check=2).stdout  # the lock is information, not drift
-    assert "  i iris is locked by another apply: another apply until " in plan and "0 drift" in plan
+    assert re.search(r"  i iris is locked by another apply: another apply, for \d+ s, renewed \d+ s ago \(apply "
+                     r"waits for it; `modelops unlock iris` releases a lock whose apply is gone\)", plan)
+    assert "0 drift" in plan
     assert json.loads(run(root, "plan", "--format", "json").stdout)["notes"][0].startswith("iris is locked")
     waited = run(root, "apply", check=1, env={"MODELOPS_LOCK_TIMEOUT": "2"})
-    assert waited.stderr.startswith(f"waiting for the lock {lock} held by another apply until ")
-    assert waited.stderr.endswith("(taken over then unless its holder renews it; giving up after 2s)\n"
-                                  "error: another apply has been changing iris for over 2s\n"
-                                  f"  hint: retry later; if no apply is running, delete the registered model {lock}\n")
+    assert waited.stderr.startswith(f"waiting for the lock {lock} held by another apply, for ")
+    assert "(taken over if it is not renewed for 3600 s; giving up after 2s)\n" in waited.stderr
+    assert "error: another apply has been changing iris for over 2s: another apply, for " in waited.stderr
+    assert waited.stderr.endswith("  hint: retry later; if that apply is gone, `modelops unlock iris` releases "
+                                  "the lock\n")
     assert snapshot(uri, "iris") == {"iris": None}
 
-    expires = int(time.time()) + 5  # a killed apply's lock: not renewed, taken over once it expires
-    client.set_registered_model_tag(lock, "modelops.lock.expires", str(expires))
+    # A lock an earlier version left (an expiry instead of a lease): taken over once it expires.
+    client.delete_registered_model(lock)
+    client.create_registered_model(lock, tags={"modelops.lock.holder": "an older apply",
+                                               "modelops.lock.expires": str(int(time.time()) + 5)})
     took_over = run(root, "apply")
-    until = time.strftime("%H:%M:%S UTC", time.gmtime(expires))
-    # It waits, saying so once; on a machine so busy that the apply reached the lock after it expired, it
-    # takes it over at once and has nothing to say.
-    assert took_over.stderr in ("", f"waiting for the lock {lock} held by another apply until {until} "
-                                    "(taken over then unless its holder renews it; giving up after 120s)\n"), \
-        took_over.stderr
+    assert took_over.stderr.splitlines()[-1] == f"taking over the lock {lock} from an older apply: its expiry passed"
     assert "  + register iris 1.2.0" in took_over.stdout
     assert [m.name for m in client.search_registered_models()] == ["iris"]
 

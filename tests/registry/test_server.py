@@ -201,10 +201,11 @@ def test_unopenable_database_and_non_string_uri_name_the_setting(make_repo) -> N
     assert done.stderr.startswith("pyproject.toml: tool.modelops.tracking_uri: '5' is not a tracking URI")
 
 
-def _workspace(root, uri: str, lock_timeout: float) -> Workspace:
-    """A workspace whose settings name `uri` and `lock_timeout`."""
+def _workspace(root, uri: str, lock_timeout: float, lock_lease: float = 30) -> Workspace:
+    """A workspace whose settings name `uri`, `lock_timeout` and `lock_lease`."""
     ws = Workspace(root)
-    ws.settings = replace(modelops_settings.load(root), tracking_uri=uri, lock_timeout=lock_timeout)
+    ws.settings = replace(modelops_settings.load(root), tracking_uri=uri, lock_timeout=lock_timeout,
+                          lock_lease=lock_lease)
     return ws
 
 
@@ -237,13 +238,13 @@ def test_lock_is_exclusive_while_holders_release_it_under_contention(tmp_path, m
 
 
 def test_a_held_lock_is_renewed_so_a_long_apply_is_never_taken_over(tmp_path, mlflow_server) -> None:
-    settings = _workspace(tmp_path, mlflow_server.uri, lock_timeout=6)
+    settings = _workspace(tmp_path, mlflow_server.uri, lock_timeout=6, lock_lease=3)
     taken, released = threading.Event(), threading.Event()
 
     def long_apply() -> None:
         with Registry(settings).lock("long"):
             taken.set()
-            time.sleep(14)  # well past lock_timeout: only the renewals (every 2 s) keep the lock
+            time.sleep(14)  # well past the lease: only the renewals (every second) keep the lock
         released.set()
 
     holder = threading.Thread(target=long_apply)

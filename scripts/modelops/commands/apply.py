@@ -38,7 +38,7 @@ def command(paths: tuple[str, ...], build_images: bool, push_images: bool, image
     ws = workspace()
     if images_out:
         check_file(images_out)
-    applied = api.apply(ws, ws.folders(paths), every_model=not paths, build=build_images, push=push_images)
+    applied = api.apply(ws, ws.folders(paths), every_model=not paths)
     result, uri = applied.plan, ws.settings.tracking_uri
     for drift in result.drift:
         if drift.kind == "not-in-git":
@@ -49,14 +49,14 @@ def command(paths: tuple[str, ...], build_images: bool, push_images: bool, image
                else f"nothing to do: the registry at {uri} matches git")
     if not build_images:
         return 0
-    images = applied.images
+    images, recorded = api.apply_images(ws, applied.models, push=push_images)
     if images_out:
         images_out.parent.mkdir(parents=True, exist_ok=True)
         write_text(images_out, json.dumps({"images": [image.to_json() for image in images]}, indent=2) + "\n")
     if not push_images:
         click.echo(f"built {len(images)} image(s); not pushed, so no image recorded in the registry")
-    elif applied.recorded:
-        click.echo(f"built and pushed {len(images)} image(s); recorded their digests in {len(applied.recorded)} "
+    elif recorded:
+        click.echo(f"built and pushed {len(images)} image(s); recorded their digests in {len(recorded)} "
                    "update(s)")
     else:
         click.echo(f"built and pushed {len(images)} image(s): nothing new, the registry already records "

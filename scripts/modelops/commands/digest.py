@@ -18,6 +18,6 @@ def command(paths: tuple[Path, ...]) -> int:
     """
     from modelops import api
 
-    for path, sha256 in zip(paths, api.digest(list(paths)), strict=True):
-        click.echo(f"{sha256}  {path}")
+    for path in paths:
+        click.echo(f"{api.digest(path)}  {path}")
     return 0

@@ -72,7 +72,7 @@ class Registry:
             if model.name in wanted:
                 found[model.name] = model
             if lock.model_of(model.name) in wanted - {model.name}:
-                locks[lock.model_of(model.name)] = lock.holder_of(dict(model.tags))
+                locks[lock.model_of(model.name)] = lock.Holder(dict(model.tags)).describe()
         versions = self._versions(sorted(found))
         return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
 
@@ -175,6 +175,10 @@ class Registry:
     def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
         """Hold `name`'s lock while changing it (see `registry.lock`)."""
         return lock.hold(self.client, self.settings, name, self.workspace.reporter)
+
+    def unlock(self, name: str, *, force: bool = False) -> str:
+        """Release `name`'s lock for an operator (refused while its holder looks alive, unless `force`)."""
+        return lock.unlock(self.client, self.settings, name, force=force)
 
 
 def _logged_name(model: str, version: str) -> str:

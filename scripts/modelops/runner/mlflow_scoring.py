@@ -162,16 +162,17 @@ def parse_csv(signature: CompiledSignature, body: bytes) -> np.ndarray:
         raise RequestError(f"unreadable CSV: {exc}", "body") from None
     if not lines:
         raise RequestError("the CSV is empty: send a header row and at least one row", "body")
-    header, rows = lines[0], [line for line in lines[1:] if line]
+    header = lines[0]
+    rows = [(number, line) for number, line in enumerate(lines[1:], start=2) if line]  # file line numbers
     order = signature.order(header, "csv.header")
     positions = order or list(range(len(header)))
     converted = []
-    for i, line in enumerate(rows):
+    for number, line in rows:
         if len(line) != len(header):
-            raise RequestError(f"expected {len(header)} values, got {len(line)}", f"csv.line[{i + 2}]")
-        converted.append([_csv_value(signature, j, line[k], i + 2) if k >= 0 else None
+            raise RequestError(f"expected {len(header)} values, got {len(line)}", f"csv.line[{number}]")
+        converted.append([_csv_value(signature, j, line[k], number) if k >= 0 else None
                           for j, k in enumerate(positions)])
-    return signature.rows(converted, "csv.rows")
+    return signature.rows(converted, "csv.rows", lambda i, j: f"csv.line[{rows[i][0]}].{signature.names[j]}")
 
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}

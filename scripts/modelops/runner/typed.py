@@ -78,7 +78,8 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
 
     def parse(body: bytes, content_type: str | None) -> Parsed:
         inputs = parse_model(predict_request, body, content_type).inputs
-        return Parsed(signature.rows([[getattr(row, f) for f in fields] for row in inputs], "inputs"))
+        return Parsed(signature.rows([[getattr(row, f) for f in fields] for row in inputs], "inputs",
+                                     lambda i, j: f"inputs[{i}].{signature.names[j]}"))
 
     body = {"requestBody": {"required": True, "content": {JSON: {"schema": {
         "$ref": f"#/components/schemas/{predict_request.__name__}"}}}}}

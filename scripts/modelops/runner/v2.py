@@ -101,6 +101,8 @@ def parse_infer(signature: CompiledSignature, body: bytes, content_type: str | N
     """An inference request's input tensors -> the array in signature order, and the request id."""
     request = parse_model(InferenceRequest, body, content_type)
     columns: list[list | None] = [None] * signature.width
+    sent_as = [0] * signature.width  # the index in `inputs` of each column's tensor
+    rows: tuple[int, int] | None = None  # (index, rows) of the first tensor
     for k, tensor in enumerate(request.inputs):
         where = f"inputs[{k}]"
         j = signature.index.get(tensor.name)
@@ -119,8 +121,12 @@ def parse_infer(signature: CompiledSignature, body: bytes, content_type: str | N
                                f"{where}.shape")
         if columns[j] is not None:
             raise RequestError(f"input {tensor.name!r} is sent twice", f"{where}.name")
-        columns[j] = data
-    return Parsed(signature.tensors(columns, "inputs"), request.id)
+        if rows is not None and rows[1] != len(data):
+            raise RequestError(f"shape {tensor.shape} has {len(data)} row(s), but inputs[{rows[0]}] has {rows[1]}: "
+                               "every input needs the same number of rows", f"{where}.shape")
+        rows = rows or (k, len(data))
+        columns[j], sent_as[j] = data, k
+    return Parsed(signature.tensors(columns, "inputs", lambda i, j: f"inputs[{sent_as[j]}].data[{i}]"), request.id)
 
 
 def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:

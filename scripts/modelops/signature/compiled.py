@@ -79,7 +79,8 @@ class CompiledSignature:
         if len(types) == 1:
             self.dtype = NUMPY_DTYPES[types.pop()]
         else:
-            self.dtype = np.float64 if types <= set(NUMERIC) else object
+            # integers alone stay exact in int64; with floats they are scored as float64, as models take them
+            self.dtype = np.int64 if types <= {"integer", "long"} else np.float64 if types <= set(NUMERIC) else object
         self._checks = [(_accepts(c), c.required) for c in self.inputs]
         self._keys = set(self.names)
         self._record_row = (operator.itemgetter(*self.names) if self.width > 1
@@ -165,8 +166,9 @@ class CompiledSignature:
                 raise SignatureError("expected a list of values", f"{where}.{name}")
         return self.tensors([columns.get(name) for name in self.names], where)
 
-    def tensors(self, values: list[list | None], where: str) -> np.ndarray:
-        """One list of values per signature column (None: not sent) -> array; `where.name[i]` names a cell."""
+    def tensors(self, values: list[list | None], where: str, cell: Cell | None = None) -> np.ndarray:
+        """One list of values per signature column (None: not sent) -> array; `cell(i, j)` names the value i
+        of column j in errors (default `where.name[i]`)."""
         self._require({name for name, v in zip(self.names, values, strict=True) if v is not None}, where)
         lengths = {len(v) for v in values if v is not None}
         if len(lengths) != 1:
@@ -177,7 +179,7 @@ class CompiledSignature:
         names = self.names
         filled = [v if v is not None else [None] * size for v in values]
         return self.rows([list(row) for row in zip(*filled, strict=True)], where,
-                         lambda i, j: f"{where}.{names[j]}[{i}]")
+                         cell or (lambda i, j: f"{where}.{names[j]}[{i}]"))
 
     def _require(self, sent: Container[str], where: str) -> None:
         for column in self.inputs:
