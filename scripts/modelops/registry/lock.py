@@ -70,11 +70,11 @@ class Holder:
     tags: dict[str, str]
 
     @classmethod
-    def me(cls, lease: float) -> Holder:
-        """This process, about to take a lock with `lease`."""
+    def me(cls, lease: float, name: str = "") -> Holder:
+        """This process taking a lock with `lease` now (`name`: the holder name of an earlier attempt)."""
         env, pid, now = os.environ, os.getpid(), f"{time.time():.3f}"
-        run = next((url(env) for name, url in _CI_RUNS if env.get(name)), "")
-        return cls({HOLDER: f"{socket.gethostname()} pid {pid} ({uuid.uuid4().hex[:12]})",
+        run = next((url(env) for variable, url in _CI_RUNS if env.get(variable)), "")
+        return cls({HOLDER: name or f"{socket.gethostname()} pid {pid} ({uuid.uuid4().hex[:12]})",
                     PROCESS: f"{_machine()}:{pid}:{_started(pid)}", CI_RUN: run, SINCE: now, RENEWED: now,
                     LEASE: f"{lease:g}"})
 
@@ -154,6 +154,7 @@ def hold(client: Any, settings: Settings, name: str, reporter: Reporter) -> Iter
     me = Holder.me(lease)
     while True:
         try:
+            me = Holder.me(lease, me.name)  # since and renewed: now, not when this apply began to wait
             client.create_registered_model(lock, tags=me.tags,
                                            description=f"modelops apply is changing {name}; deleted when it is done")
             break
