@@ -28,6 +28,7 @@ from modelops.manifest.model import (
     Column,
     Deployment,
     Manifest,
+    Payloads,
     Resources,
     Scale,
     Signature,
@@ -159,6 +160,6 @@ def _did_you_mean(word: str) -> str:
 
 
 _KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, Deployment, Canary,
-                                       Scale, Resources, Amounts, Autoscaling) for f in cls.model_fields})
+                                       Scale, Resources, Amounts, Autoscaling, Payloads) for f in cls.model_fields})
 
 

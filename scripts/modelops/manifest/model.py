@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from modelops.flavors import FLAVORS
@@ -41,6 +41,7 @@ class Column(_Strict):
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
     type: Literal[COLUMN_TYPES]  # type: ignore[valid-type]
     required: bool = True
+    sensitive: bool = False  # left out of payload logs (`deployments.<env>.payloads`)
 
 
 class Signature(_Strict):
@@ -131,6 +132,29 @@ class Scale(_Strict):
         return data
 
 
+PAYLOAD_FILE_RE = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(/[A-Za-z0-9_][A-Za-z0-9._-]{0,63}){0,3}\.jsonl$"
+PAYLOAD_URL_RE = r"^https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?(/[A-Za-z0-9._~/%-]*)?$"
+PAYLOAD_SINK_HINT = ("use stdout, a .jsonl file relative to the runner's payload folder (MODELOPS_PAYLOAD_DIR), "
+                     "such as payloads.jsonl, or an http(s)://host[:port]/path URL without credentials")
+
+
+class Payloads(_Strict):
+    """A sampled record of what an environment scored (inputs, outputs, version, latency), off the request
+    path; sensitive columns are left out. See docs/runner.md."""
+
+    sink: Annotated[str, StringConstraints(max_length=1024)]
+    sample_rate: Annotated[float, Field(ge=0, le=1)] = 1.0
+    queue: Annotated[int, Field(ge=1, le=100_000)] = 1000
+
+    @field_validator("sink")
+    @classmethod
+    def _known_sink(cls, sink: str) -> str:
+        """stdout, a relative .jsonl path (no `..`, nothing absolute) or an http(s) URL (no user:password@)."""
+        if sink == "stdout" or re.match(PAYLOAD_FILE_RE, sink) or re.match(PAYLOAD_URL_RE, sink):
+            return sink
+        raise PydanticCustomError("payload_sink", f"{sink!r} is not a payload sink", {"hint": PAYLOAD_SINK_HINT})
+
+
 class Deployment(_Strict):
     """What one environment serves."""
 
@@ -138,6 +162,7 @@ class Deployment(_Strict):
     canary: Canary | None = None
     shadow: Annotated[list[SemVer], Field(max_length=8)] = []
     scale: Scale = Scale()
+    payloads: Payloads | None = None
 
 
 class Manifest(_Strict):

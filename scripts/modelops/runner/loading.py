@@ -17,7 +17,7 @@ from modelops import artifacts, flavors, settings
 from modelops.errors import ModelopsError
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
-from modelops.manifest.model import MANIFEST, Column
+from modelops.manifest.model import MANIFEST, Column, Payloads
 from modelops.registry import projection as state
 from modelops.signature.compiled import CompiledSignature
 from modelops.workspace import find_root
@@ -40,6 +40,7 @@ class ServedModel:
     shadows: tuple[str, ...] = ()
     environment: str = ""
     example: list[dict] | None = field(default=None)
+    payloads: Payloads | None = None  # the environment's payload logging (deployments.<env>.payloads)
 
     def describe(self) -> str:
         """One line: what is routed where."""
@@ -70,7 +71,7 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
         if version not in known:
             raise ModelopsError(f"no version {version!r}", file=loaded.display, field="versions",
                                 hint=f"allowed values are: {', '.join(known)}")
-        primary, canary, weight, shadows, environment = version, None, 0, (), ""
+        primary, canary, weight, shadows, environment, payloads = version, None, 0, (), "", None
     else:
         environment = environment or DEFAULT_ENV
         deployment = m.deployments.get(environment)
@@ -79,7 +80,7 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                     if m.deployments else "add a deployments entry, or serve one version with --version")
             raise ModelopsError(f"no deployment for environment {environment!r}", file=loaded.display,
                                 line=loaded.line("deployments"), field="deployments", hint=hint)
-        primary = deployment.version
+        primary, payloads = deployment.version, deployment.payloads
         canary = deployment.canary.version if deployment.canary else None
         weight = deployment.canary.weight if deployment.canary else 0
         shadows = tuple(v for v in deployment.shadow if v not in (primary, canary))
@@ -98,7 +99,7 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     return ServedModel(model=m.name, description=m.description,
                   signature=CompiledSignature(m.signature.inputs, m.signature.outputs), primary=primary,
                   loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
-                  environment=environment, example=_example(loaded) if m.example else None)
+                  environment=environment, example=_example(loaded) if m.example else None, payloads=payloads)
 
 
 def _example(loaded: LoadedManifest) -> list[dict] | None:
