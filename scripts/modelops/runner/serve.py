@@ -9,6 +9,7 @@ import tempfile
 import uvicorn
 from fastapi import FastAPI
 
+from modelops.runner import logs
 from modelops.runner.app import create_app
 from modelops.runner.loading import ServedModel, resolve
 from modelops.runner.metrics import MULTIPROCESS_DIR
@@ -20,8 +21,8 @@ _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 def run(resolved: ServedModel, target: str, environment: str | None, version: str | None, *, host: str, port: int,
         workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
     """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again)."""
-    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": access_log,
-               "log_level": "info", "timeout_keep_alive": 30}
+    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": False,
+               "log_config": logs.config(access_log), "log_level": "info", "timeout_keep_alive": 30}
     if workers == 1:
         uvicorn.run(create_app(resolved, settings), **options)
         return
