@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops import __version__
-from modelops.runner import docs, mlflow_scoring, typed, v2
+from modelops.runner import docs, keys, logs, mlflow_scoring, tracing, typed, v2
 from modelops.runner.http import JSON, RequestError, dumps
 from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import CONTENT_TYPE
@@ -71,6 +71,9 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
         schemas.update(protocol_schemas)
     _document(app, schemas)
     docs.install(app, f"{served.model} model")
+    keys.install(app, runtime.settings.api_keys_file, served.primary)
+    tracing.install(app, served)
+    app.add_middleware(logs.RequestContext)
     return app
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from starlette.requests import Request
 
 from modelops.errors import ModelopsError
+from modelops.runner import logs, payloads
 from modelops.runner.batching import Batcher
 from modelops.runner.http import RequestError
 from modelops.runner.loading import ServedModel
@@ -48,6 +49,8 @@ class RunnerSettings:
     max_batch_rows: int = 1024
     shadow_queue: int = 64
     request_key_header: str = "X-Request-Key"
+    payload_dir: str = "payloads"  # where file payload sinks are written (deployments.<env>.payloads.sink)
+    api_keys_file: str = ""  # a file of API keys, one per line (keys: runner/keys.py)
 
     @classmethod
     def from_env(cls, **overrides: object) -> RunnerSettings:
@@ -77,6 +80,7 @@ class Runtime:
         self.router = Router(served.primary, served.canary, served.weight)
         self.batchers: dict[str, Batcher] = {}
         self.shadow: Shadow | None = None
+        self.payloads = payloads.create(served, settings.payload_dir, self.metrics.registry)
         self.ready = False
         self.problem = "the model is loading"
         self._loading: asyncio.Task | None = None
@@ -86,6 +90,8 @@ class Runtime:
         return list(self.served.loaders)
 
     async def start(self) -> None:
+        if self.payloads:
+            self.payloads.start()
         self._loading = asyncio.get_running_loop().create_task(self._load())
 
     async def stop(self) -> None:
@@ -93,6 +99,8 @@ class Runtime:
             self._loading.cancel()
         for batcher in self.batchers.values():
             await batcher.stop()
+        if self.payloads:
+            await asyncio.get_running_loop().run_in_executor(None, self.payloads.stop)
 
     async def _load(self) -> None:
         try:
@@ -189,6 +197,8 @@ class Runtime:
                     parsed = parse(body, request.headers.get("content-type"))
                 except SignatureError as exc:
                     raise RequestError(exc.message, exc.field) from None
+                if observed := logs.current():
+                    observed.rows = len(parsed.array)
             try:
                 outputs = self.signature.cast(await batcher.predict(parsed.array))
             except (ValueError, TypeError) as exc:
@@ -204,6 +214,9 @@ class Runtime:
             raise
         if routed and self.shadow:
             self.shadow.mirror(parsed.array, outputs)
+        if self.payloads:
+            self.payloads.offer(version, request.headers.get(self.settings.request_key_header), parsed.array,
+                                outputs, time.perf_counter() - start)
         self.metrics.observe(version, endpoint, 200, time.perf_counter() - start)
         return version, outputs, parsed
 
