@@ -24,6 +24,7 @@ from tests.processes import free_port, stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 IRIS = ROOT / "models" / "iris"
+PYTHONPATH = os.pathsep.join((str(ROOT / "scripts"), str(ROOT)))  # this tree's modelops, before an installed one
 
 
 def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> Path:
@@ -75,9 +76,10 @@ class Servers:
         self.folder = folder
         self.started: list[tuple[subprocess.Popen, httpx.Client]] = []
 
-    def start(self, *args: str, ready: bool = True) -> httpx.Client:
+    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> httpx.Client:
+        """The server's output goes to `folder/serve-PORT.log`; `env` adds environment variables."""
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        env = {**os.environ, "PYTHONPATH": PYTHONPATH, "MODELOPS_CACHE": str(self.folder / "cache"), **(env or {})}
         log = self.folder / f"serve-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],
