@@ -16,7 +16,7 @@ import pytest
 
 from modelops.runner.routing import bucket
 from tests.processes import free_port, stop_group
-from tests.runner.conftest import PYTHONPATH, ROOT, make_model, wait_ready
+from tests.runner.conftest import PYTHONPATH, make_model, wait_ready
 from tests.runner.fakes import Constant, Raises
 
 BODY = {"dataframe_split": {"columns": ["x", "y"], "data": [[1.0, 2.0], [3.0, 4.0]]}}

@@ -46,7 +46,7 @@ class Receiver(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Receiver
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         exported = ExportTraceServiceRequest.FromString(self.rfile.read(int(self.headers["Content-Length"])))
         for resource_spans in exported.resource_spans:
             self.server.resources.append({a.key: _value(a.value) for a in resource_spans.resource.attributes})

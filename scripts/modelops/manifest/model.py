@@ -152,7 +152,7 @@ class Payloads(_Strict):
         """stdout, a relative .jsonl path (no `..`, nothing absolute) or an http(s) URL (no user:password@)."""
         if sink == "stdout" or re.match(PAYLOAD_FILE_RE, sink) or re.match(PAYLOAD_URL_RE, sink):
             return sink
-        raise PydanticCustomError("payload_sink", f"{sink!r} is not a payload sink", {"hint": PAYLOAD_SINK_HINT})
+        raise PydanticCustomError("payload_sink", "not a payload sink", {"hint": PAYLOAD_SINK_HINT})
 
 
 class Deployment(_Strict):

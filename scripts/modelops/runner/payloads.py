@@ -106,18 +106,20 @@ def open_sink(sink: str, served: ServedModel, folder: str) -> Sink:
         return Lines(1, owned=False)
     if sink.startswith(("http://", "https://")):
         return CloudEvents(sink, served)
+    field = f"deployments.{served.environment}.payloads.sink"
+    if not folder:
+        raise ModelopsError(f"the payload sink {sink!r} is a file, and no payload folder is set", field=field,
+                            hint="set MODELOPS_PAYLOAD_DIR to a writable folder (a mounted volume in a pod)")
     base = Path(folder).resolve()
     path = (base / sink).resolve()
     if not path.is_relative_to(base):
-        raise ModelopsError(f"payload sink {sink!r} leaves the payload folder {base}",
-                            field=f"deployments.{served.environment}.payloads.sink",
+        raise ModelopsError(f"the payload sink {sink!r} leaves the payload folder {base}", field=field,
                             hint="name a file inside MODELOPS_PAYLOAD_DIR, with no symbolic link on the way")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
     except OSError as exc:
-        raise ModelopsError(f"cannot open the payload file {path}: {exc.strerror}",
-                            field=f"deployments.{served.environment}.payloads.sink",
+        raise ModelopsError(f"cannot open the payload file {path}: {exc.strerror}", field=field,
                             hint="set MODELOPS_PAYLOAD_DIR to a writable folder (a mounted volume in a pod)") from None
     return Lines(fd, owned=True)
 

@@ -49,7 +49,7 @@ class RunnerSettings:
     max_batch_rows: int = 1024
     shadow_queue: int = 64
     request_key_header: str = "X-Request-Key"
-    payload_dir: str = "payloads"  # where file payload sinks are written (deployments.<env>.payloads.sink)
+    payload_dir: str = ""  # the folder of file payload sinks (deployments.<env>.payloads.sink)
     api_keys_file: str = ""  # a file of API keys, one per line (keys: runner/keys.py)
 
     @classmethod
