@@ -113,6 +113,16 @@ CASES = [
      "deployments.production.shadow[0]", "not in versions"),
     ("duplicate-shadow", sub("shadow: [1.2.0]", "shadow: [1.2.0, 1.2.0]"), IRIS, 38,
      "deployments.production.shadow[1]", "1.2.0 shadows twice"),
+    ("payload-sink-absolute-path", sub("shadow: [1.2.0]", "shadow: [1.2.0]\n    payloads: {sink: /etc/cron.d/x.jsonl}"),
+     IRIS, 39, "deployments.production.payloads.sink", "not a payload sink (got '/etc/cron.d/x.jsonl')"),
+    ("payload-sink-url-with-credentials", sub("shadow: [1.2.0]", "shadow: [1.2.0]\n    payloads: "
+     "{sink: 'https://user:secret@sink.example/'}"), IRIS, 39, "deployments.production.payloads.sink",
+     "not a payload sink"),
+    ("payload-sample-rate-above-one", sub("shadow: [1.2.0]", "shadow: [1.2.0]\n    payloads: "
+     "{sink: stdout, sample_rate: 2}"), IRIS, 39, "deployments.production.payloads.sample_rate",
+     "less than or equal to 1"),
+    ("sensitive-not-a-boolean", sub("{name: species, type: long}", "{name: species, type: long, sensitive: 1}"),
+     IRIS, 13, "signature.outputs[0].sensitive", "valid boolean"),
     ("bad-environment-name", sub("staging:", "Stag!ng:"), IRIS, 34, "deployments.Stag!ng", "is not valid"),
     ("environment-name-ending-in-a-dash", sub("staging:", "staging-:"), IRIS, 34, "deployments.staging-",
      "ending with a letter or digit"),
