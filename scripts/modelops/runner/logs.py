@@ -67,23 +67,22 @@ class RequestContext:
         observed = Observed(request_id(scope["headers"]))
         token = _current.set(observed)
         header = (b"x-request-id", observed.id.encode())
-        answered: dict[str, Any] = {"status": 500, "version": ""}
+        answered: dict[str, Any] = {"status": 500, "headers": ()}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), header]
-                message["headers"] = headers
+                message["headers"] = answered["headers"] = [*message.get("headers", []), header]
                 answered["status"] = message["status"]
-                answered["version"] = next((v.decode() for k, v in headers if k == b"x-model-version"), "")
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         finally:
             if ACCESS.isEnabledFor(logging.INFO):
+                version = next((v.decode() for k, v in answered["headers"] if k == b"x-model-version"), "")
                 ACCESS.info("%s %s %s", scope["method"], scope["path"], answered["status"], extra={"fields": {
                     "method": scope["method"], "path": scope["path"], "status": answered["status"],
-                    "version": answered["version"], "duration_ms": round((time.perf_counter() - start) * 1000, 3),
+                    "version": version, "duration_ms": round((time.perf_counter() - start) * 1000, 3),
                     "rows": observed.rows}})
             _current.reset(token)
 
