@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
@@ -52,3 +53,11 @@ class EchoesInput:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"Failed to enforce schema of data '{batch!r}'\n" + "details " * 100)
+
+
+class Warns:
+    """Predicts 7 for every row, with a Python warning (as libraries warn about casts or versions)."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        warnings.warn("7 is all this model knows", RuntimeWarning, stacklevel=1)
+        return np.full(len(batch), 7, dtype=np.int64)

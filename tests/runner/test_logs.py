@@ -17,7 +17,7 @@ import pytest
 from modelops.runner.routing import bucket
 from tests.processes import free_port, stop_group
 from tests.runner.conftest import PYTHONPATH, make_model, wait_ready
-from tests.runner.fakes import Constant, Raises
+from tests.runner.fakes import Raises, Warns
 
 BODY = {"dataframe_split": {"columns": ["x", "y"], "data": [[1.0, 2.0], [3.0, 4.0]]}}
 PRIMARY_KEY = next(f"user-{i}" for i in range(1000) if bucket(f"user-{i}") >= 5000)  # routed to 1.0.0
@@ -54,9 +54,9 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """toy production: 1.0.0 answers 7, the canary 1.1.0 (half of the keys) always fails."""
+    """toy production: 1.0.0 answers 7 with a Python warning, the canary 1.1.0 (half of the keys) fails."""
     folder = tmp_path_factory.mktemp("logs")
-    make_model(folder / "toy", {"1.0.0": Constant(7), "1.1.0": Raises()},
+    make_model(folder / "toy", {"1.0.0": Warns(), "1.1.0": Raises()},
                {"production": {"version": "1.0.0", "canary": {"version": "1.1.0", "weight": 50}}})
     server = Served(folder)
     deadline = time.monotonic() + 60
@@ -121,7 +121,8 @@ def test_every_log_line_is_json_uvicorns_included(served: Served) -> None:
     lines = served.lines()  # parses every line
     assert all({"time", "level", "logger", "message"} <= set(line) for line in lines)
     loggers = {line["logger"] for line in lines}
-    assert {"uvicorn.error", "modelops.runner", "modelops.access"} <= loggers, loggers
+    assert {"uvicorn.error", "modelops.runner", "modelops.access", "py.warnings"} <= loggers, loggers
+    assert any("RuntimeWarning: 7 is all this model knows" in line["message"] for line in lines)
     assert any(line["message"].startswith("Uvicorn running on") for line in lines)
     # stdout holds only what the command prints before the server starts (what is served, where /docs is)
     assert served.stdout.read_text().splitlines()[0].startswith("serving toy (production): 1.0.0")

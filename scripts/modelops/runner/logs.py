@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -102,13 +103,20 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+def stderr_handler() -> logging.Handler:
+    """The handler of every log line; Python's warnings (a model's library warning at load or predict)
+    become log lines too (`py.warnings`), in each worker process that applies the config."""
+    logging.captureWarnings(True)
+    return logging.StreamHandler(sys.stderr)
+
+
 def config(access_log: bool) -> dict[str, Any]:
     """uvicorn's `log_config`: every logger (uvicorn's, the runner's, the root) writes JSON lines to stderr;
     the access lines are the runner's own (`modelops.access`, with the request id and the version)."""
     return {
         "version": 1, "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
-        "handlers": {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+        "handlers": {"json": {"()": f"{__name__}.stderr_handler", "formatter": "json"}},
         "loggers": {"uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
                     "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
                     "modelops": {"handlers": ["json"], "level": "INFO", "propagate": False},
