@@ -26,7 +26,7 @@ from tests.runner.conftest import PYTHONPATH, Servers, asgi, make_model
 from tests.runner.fakes import Constant
 
 
-class Sink(ThreadingHTTPServer):
+class EventSink(ThreadingHTTPServer):
     """Keeps every POSTed event: (path, headers, JSON body); /slow answers after 0.2 s."""
 
     def __init__(self) -> None:
@@ -45,7 +45,7 @@ class Sink(ThreadingHTTPServer):
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: Sink
+    server: EventSink
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -81,15 +81,15 @@ def counted(metrics: str, outcome: str) -> float:
 
 
 @pytest.fixture(scope="module")
-def sink() -> Iterator[Sink]:
-    server = Sink()
+def sink() -> Iterator[EventSink]:
+    server = EventSink()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield server
     server.shutdown()
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory, sink: Sink) -> Path:
+def folder(tmp_path_factory: pytest.TempPathFactory, sink: EventSink) -> Path:
     return toy(tmp_path_factory.mktemp("payloads") / "toy", {
         "sampled": {"version": "1.0.0", "canary": {"version": "1.1.0", "weight": 50},
                     "payloads": {"sink": f"{sink.url}/events", "sample_rate": 0.5}},
@@ -107,7 +107,7 @@ def servers(folder: Path) -> Iterator[Servers]:
 
 
 def test_half_sampled_cloudevents_reach_an_http_sink_in_kserves_shape(folder: Path, servers: Servers,
-                                                                      sink: Sink) -> None:
+                                                                      sink: EventSink) -> None:
     client = servers.start(str(folder), "--env", "sampled")
     for i in range(200):
         post(client, i)
