@@ -27,7 +27,8 @@ _DEFAULTS = RunnerSettings()
               f"{_DEFAULTS.max_batch_rows}]")
 @click.option("--shadow-queue", type=click.IntRange(1), help=f"Requests waiting per shadow version before "
               f"drops  [default: {_DEFAULTS.shadow_queue}]")
-@click.option("--access-log/--no-access-log", default=False, show_default=True, envvar="MODELOPS_ACCESS_LOG")
+@click.option("--access-log/--no-access-log", default=False, show_default=True, envvar="MODELOPS_ACCESS_LOG",
+              help="One JSON log line per request (status, version, duration, rows, request id).")
 def command(target: str, environment: str | None, version: str | None, host: str, port: int, workers: int,
             max_body_bytes: int | None, batch_wait_ms: float | None, max_batch_rows: int | None,
             shadow_queue: int | None, access_log: bool) -> int:
