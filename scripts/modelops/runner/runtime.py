@@ -2,7 +2,7 @@
 
 `Runtime.score` is the request path shared by every protocol: route, read the body (bounded), let the
 protocol parse it into one array (a `SignatureError` is a 400), predict through the version's batcher,
-mirror to the shadows, count.
+mirror to the shadows, record the payload (when the environment asks for it), count.
 """
 
 from __future__ import annotations
