@@ -69,9 +69,9 @@ def toy(folder: Path, deployments: dict) -> Path:
     return folder
 
 
-def post(client: httpx.Client, i: int) -> None:
+def post(client: httpx.Client, i: int, connection: str = "keep-alive") -> None:
     answer = client.post("/invocations", json={"dataframe_split": {"columns": ["x", "y"], "data": [[i, -i]]}},
-                         headers={"X-Request-ID": f"req-{i}", "X-Request-Key": f"user-{i}"})
+                         headers={"X-Request-ID": f"req-{i}", "X-Request-Key": f"user-{i}", "Connection": connection})
     assert answer.status_code == 200, answer.text
 
 
@@ -139,10 +139,12 @@ def test_half_sampled_cloudevents_reach_an_http_sink_in_kserves_shape(folder: Pa
 
 
 def test_every_record_lands_in_the_file_under_the_payload_folder(folder: Path, servers: Servers) -> None:
+    """Two workers append to the same file (a connection per request spreads them), one line per record."""
     payload_dir = folder.parent / "payload-dir"
-    client = servers.start(str(folder), "--env", "file", env={"MODELOPS_PAYLOAD_DIR": str(payload_dir)})
+    client = servers.start(str(folder), "--env", "file", "--workers", "2",
+                           env={"MODELOPS_PAYLOAD_DIR": str(payload_dir)})
     for i in range(50):
-        post(client, i)
+        post(client, i, "close")
     file = payload_dir / "scored" / "toy.jsonl"
     deadline = time.monotonic() + 20
     while counted(client.get("/metrics").text, "logged") < 50 and time.monotonic() < deadline:
