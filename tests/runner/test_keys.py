@@ -88,17 +88,18 @@ def test_without_keys_nothing_is_asked_nor_declared() -> None:
         assert "securitySchemes" not in client.get("/openapi.json").json()["components"]
 
 
-@pytest.mark.parametrize(("content", "words"), [(None, "cannot read the API keys (FileNotFoundError)"),
-                                                ("\n  \n", "the file holds no key")])
+@pytest.mark.parametrize(("content", "words", "workers"), [
+    (None, "cannot read the API keys (FileNotFoundError)", "1"), ("\n  \n", "the file holds no key", "1"),
+    (None, "cannot read the API keys (FileNotFoundError)", "2")])
 def test_an_unreadable_or_empty_keys_file_stops_serve_before_it_binds(tmp_path: Path, content: str | None,
-                                                                      words: str) -> None:
+                                                                      words: str, workers: str) -> None:
     keys = tmp_path / "keys"
     if content is not None:
         keys.write_text(content)
     done = subprocess.run([sys.executable, "-m", "modelops", "serve", str(IRIS), "--version", "1.0.0",
-                           "--port", str(free_port())], capture_output=True, text=True, timeout=60, cwd=ROOT,
-                          env={**os.environ, "PYTHONPATH": PYTHONPATH, "MODELOPS_API_KEYS_FILE": str(keys)},
-                          check=False)
+                           "--workers", workers, "--port", str(free_port())], capture_output=True, text=True,
+                          timeout=60, cwd=ROOT, check=False,
+                          env={**os.environ, "PYTHONPATH": PYTHONPATH, "MODELOPS_API_KEYS_FILE": str(keys)})
     assert done.returncode != 0
     assert f"MODELOPS_API_KEYS_FILE={keys}: {words}" in done.stderr
     assert "Traceback" not in done.stderr

@@ -23,8 +23,9 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
     """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again)."""
     options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": False,
                "log_config": logs.config(access_log), "log_level": "info", "timeout_keep_alive": 30}
+    app = create_app(resolved, settings)  # here too with workers: bad keys or payload settings stop before binding
     if workers == 1:
-        uvicorn.run(create_app(resolved, settings), **options)
+        uvicorn.run(app, **options)
         return
     os.environ.update({_TARGET: target, _ENV: environment or "", _VERSION: version or ""})
     os.environ.update({f"MODELOPS_{k.upper()}": str(v) for k, v in vars(settings).items()})
