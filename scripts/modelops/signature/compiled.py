@@ -69,9 +69,13 @@ def _doubles(rows: list, width: int) -> np.ndarray | None:
 class CompiledSignature:
     """Input columns compiled into checks and a dtype; output columns into checks, a cast and record keys."""
 
-    def __init__(self, inputs: Sequence[ColumnSpec], outputs: Sequence[ColumnSpec] | None = None) -> None:
+    def __init__(self, inputs: Sequence[ColumnSpec], outputs: Sequence[ColumnSpec] | None = None,
+                 method: str = "predict") -> None:
         self.inputs = list(inputs)
         self.outputs = list(outputs) if outputs else None
+        # predict_proba: one probability per class, the class labels in column order (signature.probabilities)
+        self.probabilities = method == "predict_proba"
+        self.labels = [getattr(c, "label", None) for c in self.outputs or []] if self.probabilities else None
         self.names = [c.name for c in self.inputs]
         self.index = {name: i for i, name in enumerate(self.names)}
         self.width = len(self.names)
