@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from modelops.flavors import FLAVORS
@@ -51,6 +51,16 @@ class OutputColumn(Column):
     """An output column; with `method: predict_proba`, the probability of the class `label`."""
 
     label: Label | None = None
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _string_or_integer(cls, value: object) -> object:
+        """One problem, not one per member of the union."""
+        if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        hint = "write the class as the model's classes_ hold it (quote a string that YAML would read as " \
+               "something else, such as 'true')"
+        raise PydanticCustomError("label", "a class label is a string or an integer", {"hint": hint})
 
 
 class Signature(_Strict):
