@@ -205,6 +205,23 @@ def test_invocations_answer_what_mlflow_models_serve_answers(tmp_path: Path) -> 
     assert ours == json.loads(buffer.getvalue())
 
 
+def test_a_version_whose_classes_are_not_the_labels_is_not_served(tmp_path: Path) -> None:
+    folder = _two_close_classifiers(tmp_path / "close")
+    manifest = yaml.safe_load((folder / "model.yaml").read_text())
+    manifest["signature"]["outputs"][0]["label"] = 3
+    (folder / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    with asgi(folder, version="1.0.0", ready=False) as client:
+        deadline = time.monotonic() + 30
+        while (health := client.get("/ready")).json()["problem"] == "the model is loading" \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert health.status_code == 503
+        assert health.json()["problem"] == (
+            "version 1.0.0: the labels [3, 1, 2] are not the model's classes [0, 1, 2], in order (hint: declare "
+            "one double output per class, in the model's order: label: 0, label: 1, label: 2)")
+        assert client.post("/predict", json={"inputs": EXAMPLE}).status_code == 503
+
+
 # -- shadow agreement within the tolerance ---------------------------------------------------------
 
 def _two_close_classifiers(folder: Path) -> Path:
