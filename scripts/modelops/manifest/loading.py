@@ -160,7 +160,7 @@ def _did_you_mean(word: str) -> str:
     return matches[0] if matches else ""
 
 
-_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, OutputColumn, Deployment, Canary,
-                                       Scale, Resources, Amounts, Autoscaling) for f in cls.model_fields})
+_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, OutputColumn, Deployment,
+                                       Canary, Scale, Resources, Amounts, Autoscaling) for f in cls.model_fields})
 
 

@@ -212,8 +212,8 @@ class Manifest(_Strict):
 
 def _method_error(loc: tuple, message: str, hint: str) -> PydanticCustomError:
     """An error of `method` and the outputs, located at `loc` (manifest.loading reads ctx["loc"])."""
-    return PydanticCustomError("method", "{message}", {"hint": hint, "loc": loc, "message": message})  # message last:
-    # the context fills the template in order, so braces in a label are never read as a placeholder
+    # `message` last: the context fills the template in order, so braces in a label are never a placeholder
+    return PydanticCustomError("method", "{message}", {"hint": hint, "loc": loc, "message": message})
 
 
 def json_schema() -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from modelops.signature.probabilities import PREDICT_PROBA
 from modelops.signature.types import NUMERIC, NUMPY_DTYPES, TYPES, ColumnSpec, is_int, is_number
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -74,7 +75,7 @@ class CompiledSignature:
         self.inputs = list(inputs)
         self.outputs = list(outputs) if outputs else None
         # predict_proba: one probability per class, the class labels in column order (signature.probabilities)
-        self.probabilities = method == "predict_proba"
+        self.probabilities = method == PREDICT_PROBA
         self.labels = [getattr(c, "label", None) for c in self.outputs or []] if self.probabilities else None
         self.names = [c.name for c in self.inputs]
         self.index = {name: i for i, name in enumerate(self.names)}
