@@ -193,6 +193,13 @@ def test_v2_answers_one_classes_wide_fp64_tensor(production: httpx.Client) -> No
         {"name": "probabilities", "datatype": "FP64", "shape": [-1, 3], "parameters": {"labels": CLASSES}}]
 
 
+def test_mlflows_client_reads_the_probabilities(production: httpx.Client) -> None:
+    from mlflow.pyfunc.scoring_server.client import ScoringServerClient
+
+    client = ScoringServerClient("127.0.0.1", production.base_url.port)
+    _close(client.invoke(pd.DataFrame(EXAMPLE)).get_predictions().to_numpy(), reference("1.0.0"))
+
+
 def test_invocations_answer_what_mlflow_models_serve_answers(tmp_path: Path) -> None:
     """`mlflow models serve` answers predictions_to_json(pyfunc.predict(frame)): the same body as ours."""
     import mlflow.pyfunc
