@@ -30,14 +30,15 @@ modelops plan --detailed-exitcode
 step "render: Kubernetes manifests per environment, images pinned by digest"
 modelops render --target kubernetes --images .modelops/images.json --out .modelops/deploy
 
-step "smoke: run iris's production image, score its example, remove it"
-image=$(python3 - <<'PY'
+step "smoke: run each production deployment image (iris; iris-proba, which serves probabilities), score its example, remove it"
+mapfile -t production < <(python3 - <<'PY'
 import json
 images = json.load(open(".modelops/images.json"))["images"]
-print(next(i["ref"] for i in images if i["model"] == "iris" and "_" in i["version"]))
+print("\n".join(i["ref"] for i in images if "production" in i["deployments"]))
 PY
 )
-modelops smoke "$image"
+modelops smoke "${production[@]}"
+image=$(printf '%s\n' "${production[@]}" | grep '/iris:')
 
 step "serve: iris production (1.0.0, canary 1.1.0 at 10 %, shadow 1.2.0)"
 docker rm -f modelops-demo-iris >/dev/null 2>&1 || true

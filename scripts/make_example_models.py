@@ -4,6 +4,8 @@ iris:     three classifiers on scikit-learn's iris data, saved as MLflow model d
           production serves 1.0.0 with a 10 % canary of 1.1.0 and 1.2.0 in shadow.
 diabetes: a RandomForestRegressor (100 trees) on scikit-learn's diabetes data, as one .skops file:
           the model the speed benchmarks use.
+iris-proba: iris species probabilities (method: predict_proba, string class labels): a logistic regression
+          as one .skops file, and a random forest as an MLflow model directory in shadow.
 
 Run: .venv/bin/python scripts/make_example_models.py  (then `modelops validate` checks the result)
 """
@@ -38,16 +40,21 @@ def pins(*packages: str) -> str:
     return "".join(f"{name}=={version(name)}\n" for name in packages)
 
 
-def save_mlflow_dir(model, path: Path, inputs: list[str], output: tuple[str, str]) -> None:
-    """mlflow.sklearn.save_model, with the MLmodel's time stamp and id fixed so bytes repeat."""
+def save_mlflow_dir(model, path: Path, inputs: list[str], output: tuple[str, str] | list[tuple[str, str]],
+                    predict_fn: str = "predict") -> None:
+    """mlflow.sklearn.save_model, with the MLmodel's time stamp and id fixed so bytes repeat; `output` is
+    one (name, type) column or a list of them; `predict_fn` is what MLflow's pyfunc predict answers."""
     import mlflow.sklearn
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
-    signature = ModelSignature(Schema([ColSpec("double", n) for n in inputs]), Schema([ColSpec(output[1], output[0])]))
+    outputs = [output] if isinstance(output, tuple) else output
+    signature = ModelSignature(Schema([ColSpec("double", n) for n in inputs]),
+                               Schema([ColSpec(kind, name) for name, kind in outputs]))
     shutil.rmtree(path, ignore_errors=True)
     mlflow.sklearn.save_model(model, str(path), signature=signature, serialization_format="pickle",
-                              pip_requirements=pins("scikit-learn", "numpy", "scipy").split())
+                              pip_requirements=pins("scikit-learn", "numpy", "scipy").split(),
+                              pyfunc_predict_fn=predict_fn)
     mlmodel = yaml.safe_load((path / "MLmodel").read_text())
     mlmodel["utc_time_created"] = "2024-01-01 00:00:00.000000"
     mlmodel["model_uuid"] = "00000000000000000000000000000000"
@@ -151,9 +158,46 @@ def diabetes() -> None:
     write_model("diabetes", manifest, example, pins("scikit-learn", "numpy", "scipy", "skops"), readme)
 
 
+def iris_proba() -> None:
+    """A classifier serving probabilities: one double output per species, named by its (string) label."""
+    data = load_iris()
+    x, y = data.data, data.target_names[data.target]  # string classes: setosa, versicolor, virginica
+    folder = MODELS / "iris-proba"
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    logistic = LogisticRegression(max_iter=1000).fit(x, y)
+    skops_path = folder / "artifacts" / "1.0.0" / "model.skops"
+    save_skops(logistic, skops_path)
+    forest = RandomForestClassifier(n_estimators=30, max_depth=3, random_state=0).fit(x, y)
+    outputs = [(f"p_{label}", "double") for label in forest.classes_]
+    save_mlflow_dir(forest, folder / "artifacts" / "1.1.0", IRIS_INPUTS, outputs, predict_fn="predict_proba")
+    rows = [int(np.flatnonzero(data.target == k)[0]) for k in range(3)]
+    example = {"inputs": [dict(zip(IRIS_INPUTS, map(float, x[i]), strict=True)) for i in rows]}
+    columns = "".join(f"    - {{name: {n}, type: double}}\n" for n in IRIS_INPUTS)
+    labelled = "".join(f"    - {{name: p_{c}, type: double, label: {c}}}\n" for c in logistic.classes_)
+    manifest = (
+        "# Iris species probabilities: method predict_proba, one double output per class, named by its label.\n"
+        "name: iris-proba\ndescription: Probability of each iris species from four measurements in cm\n"
+        'owners: ["@ml-team"]\nflavor: sklearn\nmethod: predict_proba\n'
+        f"signature:\n  inputs:\n{columns}  outputs:\n{labelled}example: example.json\n"
+        "requirements: requirements.txt\nversions:\n"
+        "  - version: 1.0.0\n    description: LogisticRegression\n    artifact:\n"
+        f"      uri: artifacts/1.0.0/model.skops\n      sha256: {digest(skops_path)}\n"
+        "  - version: 1.1.0\n    description: RandomForestClassifier, 30 trees\n    artifact:\n"
+        f"      uri: artifacts/1.1.0/\n      sha256: {digest(folder / 'artifacts' / '1.1.0')}\n"
+        "deployments:\n  staging: {version: 1.1.0}\n  production:\n    version: 1.0.0\n    shadow: [1.1.0]\n")
+    readme = ("# iris-proba\n\nThe probability of each iris species (setosa, versicolor, virginica) from four"
+              " measurements in cm: `method: predict_proba`, one double output column per class, each naming"
+              " its class label.\n\n- 1.0.0: logistic regression, one .skops file\n- 1.1.0: random forest"
+              " (30 trees), an MLflow model directory saved with `pyfunc_predict_fn=\"predict_proba\"`; in"
+              " shadow in production\n\nTrained on scikit-learn's bundled iris data by"
+              " `scripts/make_example_models.py`.\n")
+    write_model("iris-proba", manifest, example, pins("scikit-learn", "numpy", "scipy", "skops"), readme)
+
+
 if __name__ == "__main__":
-    for folder in ("iris", "diabetes"):
+    for folder in ("iris", "diabetes", "iris-proba"):
         (MODELS / folder).mkdir(parents=True, exist_ok=True)
     iris()
     diabetes()
-    print(f"wrote {MODELS / 'iris'} and {MODELS / 'diabetes'}")
+    iris_proba()
+    print(f"wrote {MODELS / 'iris'}, {MODELS / 'diabetes'} and {MODELS / 'iris-proba'}")

@@ -18,9 +18,10 @@ SETTINGS = ("MODELOPS_IMAGE_REGISTRY", "MODELOPS_GITOPS_REPOSITORY", "MODELOPS_G
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example models, templates and settings, as the working directory."""
+    """A copy of the example models these tests are written against (iris, diabetes), the templates and
+    the settings, as the working directory."""
     root = tmp_path / "repo"
-    for name in ("models", "templates"):
+    for name in ("models/iris", "models/diabetes", "templates"):
         shutil.copytree(ROOT / name, root / name)
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     monkeypatch.chdir(root)

@@ -1,4 +1,9 @@
-"""pyfunc: any MLflow model directory, through `mlflow.pyfunc` (the image then needs mlflow)."""
+"""pyfunc: any MLflow model directory, through `mlflow.pyfunc` (the image then needs mlflow).
+
+`method: predict_proba` is served when the MLmodel says so itself (`predict_fn: predict_proba` in its
+python_function flavor, as `mlflow.sklearn.save_model(..., pyfunc_predict_fn="predict_proba")` writes):
+then MLflow's predict answers the probabilities; the classes are the raw model's `classes_`, if it has any.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,26 @@ from typing import Any
 
 import numpy as np
 
-from modelops.flavors import Predictor
+from modelops.errors import ModelopsError
+from modelops.flavors import Predictor, Probabilities
 from modelops.signature.types import NUMPY_DTYPES
 
 
-def load(path: Path, inputs: Sequence) -> Predictor:
+def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     """The MLflow model in `path`, predicting on DataFrames of the signature's `inputs` columns."""
-    return _PyfuncPredictor(path, inputs)
+    predictor = _PyfuncPredictor(path, inputs)
+    if method == "predict":
+        return predictor
+    predict_fn = predictor.model.metadata.flavors.get("python_function", {}).get("predict_fn", "predict")
+    if predict_fn != method:
+        raise ModelopsError(f"its MLmodel serves {predict_fn}, not {method}", field="method",
+                            hint="save it with mlflow.sklearn.save_model(..., pyfunc_predict_fn='predict_proba'), "
+                                 "or use the framework's own flavor (e.g. flavor: sklearn)")
+    try:
+        classes = getattr(predictor.model.get_raw_model(), "classes_", None)
+    except NotImplementedError:  # a custom PythonModel: it cannot say
+        classes = None
+    return Probabilities(predictor.predict, classes)
 
 
 class _PyfuncPredictor:
@@ -24,13 +42,13 @@ class _PyfuncPredictor:
     def __init__(self, path: Path, inputs: Sequence) -> None:
         import mlflow.pyfunc
 
-        self._model = mlflow.pyfunc.load_model(str(path))
+        self.model = mlflow.pyfunc.load_model(str(path))
         self._inputs = inputs
 
     def predict(self, batch: np.ndarray) -> Any:
         import pandas as pd
 
-        return self._model.predict(pd.DataFrame({c.name: _typed(batch[:, j], c.type)
+        return self.model.predict(pd.DataFrame({c.name: _typed(batch[:, j], c.type)
                                                  for j, c in enumerate(self._inputs)}))
 
 

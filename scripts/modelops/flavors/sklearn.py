@@ -10,13 +10,25 @@ from pathlib import Path
 import yaml
 
 from modelops.errors import ModelopsError
-from modelops.flavors import Predictor
+from modelops.flavors import Predictor, Probabilities
 
 TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
-def load(path: Path, inputs: Sequence) -> Predictor:
-    """The estimator in `path` (the input columns are not needed: it predicts on arrays)."""
+def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
+    """The estimator in `path` (the input columns are not needed: it predicts on arrays); for
+    `predict_proba`, its `predict_proba` with `classes_` as the classes."""
+    model = _estimator(path)
+    if method == "predict":
+        return model
+    if not callable(getattr(model, "predict_proba", None)):  # hasattr runs the property that may refuse
+        raise ModelopsError(f"{type(model).__name__} has no predict_proba", field="method",
+                            hint="use method: predict, or a classifier that gives probabilities "
+                                 "(some need an option, e.g. SVC(probability=True))")
+    return Probabilities(model.predict_proba, getattr(model, "classes_", None))
+
+
+def _estimator(path: Path) -> Predictor:
     if path.is_dir():
         mlmodel = path / "MLmodel"
         if not mlmodel.is_file():

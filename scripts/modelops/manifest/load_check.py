@@ -14,18 +14,24 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from modelops.flavors import Predictor
+    from modelops.signature.compiled import CompiledSignature
 
 DEFAULT_TIMEOUT = 120  # seconds; MODELOPS_LOAD_TIMEOUT overrides it
 _KEEP_ENV = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
 
 
 def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[dict] | None,
-          expected: list[dict] | None = None) -> dict[str, str]:
-    """Load each artifact ({version: path}), score `rows` with it unless they are None, and compare with
-    `expected` outputs when given; returns {version: problem} (an empty problem when fine)."""
+          expected: list[dict] | None = None, method: str = "predict") -> dict[str, str | dict]:
+    """Load each artifact ({version: path}) to answer `method`, score `rows` with it unless they are None,
+    and compare with `expected` outputs when given; returns {version: problem} (an empty problem when
+    fine), a problem of another field than the artifact as {"message", "field": [path], "hint"}."""
     timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
     request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows,
-                          "expected": expected})
+                          "expected": expected, "method": method})
     with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
         env.update(HOME=home, MLFLOW_DISABLE_TELEMETRY="true", PYTHONDONTWRITEBYTECODE="1")
@@ -46,7 +52,8 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
         return dict.fromkeys(artifacts, f"the loader crashed: {last[:300]}")
 
 
-def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, expected: list[dict] | None) -> str:
+def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, expected: list[dict] | None,
+           method: str) -> str | dict:
     import numpy as np
 
     from modelops import flavors
@@ -56,13 +63,18 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     from modelops.signature.compiled import CompiledSignature, SignatureError
 
     sig = Signature.model_validate(signature)
-    compiled = CompiledSignature(sig.inputs, sig.outputs)
+    compiled = CompiledSignature(sig.inputs, sig.outputs, method)
     try:
-        model = flavors.load(flavor, Path(path), sig.inputs)
+        model = flavors.load(flavor, Path(path), sig.inputs, method)
     except ModelopsError as exc:
+        if exc.problem.field:
+            return {"message": f"{flavor}: {exc.problem.message}", "field": [exc.problem.field],
+                    "hint": exc.problem.hint}
         return f"does not load as {flavor}: {exc}"
     except Exception as exc:
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
+    if problem := _method_problem(Path(path), method, compiled, model):
+        return problem
     if rows is None:
         return ""
     try:  # the array the runner would score
@@ -79,13 +91,32 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     return "; ".join(problems)
 
 
+def _method_problem(path: Path, method: str, compiled: CompiledSignature, model: Predictor) -> dict | None:
+    """What plain MLflow would answer (an MLflow directory's `predict_fn`) or the model's classes, when they
+    do not fit `method` and the declared outputs."""
+    from modelops.signature.probabilities import class_problem
+
+    if (path / "MLmodel").is_file():
+        import yaml
+
+        spec = yaml.safe_load((path / "MLmodel").read_text()) or {}
+        predict_fn = (spec.get("flavors", {}).get("python_function") or {}).get("predict_fn", "predict")
+        if predict_fn != method:
+            return {"message": f"its MLmodel makes MLflow answer {predict_fn}, the manifest says method: {method}",
+                    "field": ["method"], "hint": f"set method: {predict_fn}, or save the model with "
+                    f"pyfunc_predict_fn={method!r} (mlflow.sklearn.save_model) so that plain MLflow answers the same"}
+    if compiled.probabilities and (wrong := class_problem(getattr(model, "classes", None), compiled.labels)):
+        return {"message": wrong[0], "field": ["signature", "outputs"], "hint": wrong[1]}
+    return None
+
+
 def _main() -> None:
     request = json.loads(sys.stdin.read())
     results = {}
     for version, path in request["artifacts"].items():
         try:
             results[version] = _score(request["flavor"], path, request["signature"], request["rows"],
-                                      request["expected"])
+                                      request["expected"], request["method"])
         except Exception:
             results[version] = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
     sys.stdout.write("\n" + json.dumps(results) + "\n")

@@ -28,6 +28,7 @@ from modelops.manifest.model import (
     Column,
     Deployment,
     Manifest,
+    OutputColumn,
     Payloads,
     Resources,
     Scale,
@@ -128,6 +129,7 @@ _PATTERN_HINTS = {
 
 def _problem(err: dict, display: str, lines: dict[tuple, int]) -> Problem:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function"))))
+    loc += tuple(err.get("ctx", {}).get("loc", ()))  # a model-wide check names the field it refuses
     line = None
     for end in range(len(loc), -1, -1):
         if loc[:end] in lines:
@@ -159,7 +161,8 @@ def _did_you_mean(word: str) -> str:
     return matches[0] if matches else ""
 
 
-_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, Deployment, Canary,
-                                       Scale, Resources, Amounts, Autoscaling, Payloads) for f in cls.model_fields})
+_KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, OutputColumn, Deployment,
+                                       Canary, Scale, Resources, Amounts, Autoscaling, Payloads)
+                         for f in cls.model_fields})
 
 

@@ -18,6 +18,7 @@ NAME_RE = r"^[a-z][a-z0-9-]{0,61}[a-z0-9]$"  # a DNS label and an image name: no
 ENV_RE = r"^[a-z]([a-z0-9-]{0,29}[a-z0-9])?$"
 SEMVER_RE = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z.-]+)?$"
 COLUMN_TYPES = ("boolean", "integer", "long", "float", "double", "string", "binary", "datetime")
+METHODS = ("predict", "predict_proba")  # what the model answers: its predictions, or one probability per class
 
 
 Name = Annotated[str, StringConstraints(pattern=NAME_RE)]
@@ -44,11 +45,30 @@ class Column(_Strict):
     sensitive: bool = False  # left out of payload logs (`deployments.<env>.payloads`)
 
 
+Label = Annotated[str, StringConstraints(min_length=1, max_length=200)] | int
+
+
+class OutputColumn(Column):
+    """An output column; with `method: predict_proba`, the probability of the class `label`."""
+
+    label: Label | None = None
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _string_or_integer(cls, value: object) -> object:
+        """One problem, not one per member of the union."""
+        if value is None or isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        hint = "write the class as the model's classes_ hold it (quote a string that YAML would read as " \
+               "something else, such as 'true')"
+        raise PydanticCustomError("label", "a class label is a string or an integer", {"hint": hint})
+
+
 class Signature(_Strict):
     """The input/output contract: what the runner validates and what /docs shows."""
 
     inputs: Annotated[list[Column], Field(min_length=1, max_length=4096)]
-    outputs: Annotated[list[Column], Field(min_length=1, max_length=4096)]
+    outputs: Annotated[list[OutputColumn], Field(min_length=1, max_length=4096)]
 
 
 class Artifact(_Strict):
@@ -172,15 +192,53 @@ class Manifest(_Strict):
     description: Text
     owners: Annotated[list[Owner], Field(min_length=1, max_length=50)]
     flavor: Literal[tuple(FLAVORS)]  # type: ignore[valid-type]
+    method: Literal[METHODS] = "predict"  # type: ignore[valid-type]
     signature: Signature
     example: RelFile | None = None
     requirements: RelFile = "requirements.txt"
     versions: Annotated[list[Version], Field(min_length=1)]
     deployments: dict[EnvName, Deployment] = {}
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [{  # what _method_fits_outputs checks, for editors
+        "if": {"properties": {"method": {"const": "predict_proba"}}, "required": ["method"]},
+        "then": {"properties": {"signature": {"properties": {"outputs": {"items": {
+            "properties": {"type": {"const": "double"}}, "required": ["label"]}}}}}},
+        "else": {"properties": {"signature": {"properties": {"outputs": {"items": {"not": {"required": ["label"]}}}}}}},
+    }]})
+
+    @model_validator(mode="after")
+    def _method_fits_outputs(self) -> Manifest:
+        """predict_proba: one double column per class, each naming its class label, once; predict: no labels."""
+        seen: dict = {}
+        for j, column in enumerate(self.signature.outputs):
+            where = ("signature", "outputs", j)
+            if self.method == "predict":
+                if column.label is not None:
+                    raise _method_error((*where, "label"), "a label names the class of a probability column",
+                                        "remove it, or set method: predict_proba")
+                continue
+            if column.type != "double":
+                raise _method_error((*where, "type"), f"{column.type} with method: predict_proba",
+                                    "a probability column is a double")
+            if column.label is None:
+                raise _method_error(where, f"output {column.name!r} names no class label",
+                                    "add label: <the class>, in the model's class order (classes_)")
+            key = (type(column.label), column.label)
+            if key in seen:
+                raise _method_error((*where, "label"), f"label {column.label!r} is also outputs[{seen[key]}]'s",
+                                    "one column per class: give each its own label")
+            seen[key] = j
+        return self
+
     def version(self, number: str) -> Version:
         """The manifest entry for `number` (which must exist)."""
         return next(v for v in self.versions if v.version == number)
+
+
+def _method_error(loc: tuple, message: str, hint: str) -> PydanticCustomError:
+    """An error of `method` and the outputs, located at `loc` (manifest.loading reads ctx["loc"])."""
+    # `message` last: the context fills the template in order, so braces in a label are never a placeholder
+    return PydanticCustomError("method", "{message}", {"hint": hint, "loc": loc, "message": message})
 
 
 def json_schema() -> dict:

@@ -179,8 +179,10 @@ def _artifacts(m: LoadedManifest, fetch: Fetch, offline: bool) -> tuple[dict[str
 def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[Problem]:
     """Load each verified version; score the example too when there is a valid one."""
     results = loadcheck.check(m.manifest.flavor, verified, m.manifest.signature.model_dump(),
-                              example.get("inputs"), example.get("outputs"))
+                              example.get("inputs"), example.get("outputs"), m.manifest.method)
     index = {v.version: i for i, v in enumerate(m.manifest.versions)}
-    return [m.problem(("versions", index[version], "artifact"), f"version {version}: {message}",
-                      hint="check the artifact and the flavor; it is loaded with the packages installed here")
-            for version, message in results.items() if message]
+    hint = "check the artifact and the flavor; it is loaded with the packages installed here"
+    return [m.problem(("versions", index[version], "artifact"), f"version {version}: {found}", hint=hint)
+            if isinstance(found, str) else
+            m.problem(tuple(found["field"]), f"version {version}: {found['message']}", hint=found["hint"])
+            for version, found in results.items() if found]

@@ -2,7 +2,8 @@
 
 An MLflow model directory (it has an `MLmodel`) is used as it is. A single scikit-learn file is wrapped
 without being loaded: it is copied next to an `MLmodel` that names it (sklearn flavor, `skops` or
-`pickle` serialization, python_function entry point), the manifest's signature and its requirements.
+`pickle` serialization, python_function entry point answering the manifest's `method`), the manifest's
+signature and its requirements.
 """
 
 from __future__ import annotations
@@ -45,7 +46,9 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
     shutil.copyfile(artifact, target / filename)
     (target / "requirements.txt").write_text(requirements)
     mlmodel = Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
-    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename)
+    # predict_fn: what plain MLflow's predict answers is the manifest's method (labels, or probabilities)
+    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename,
+                               predict_fn=manifest.method)
     mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
                        sklearn_version=_pinned(requirements, "scikit-learn"),
                        skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)

@@ -93,11 +93,11 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     def loader(number: str) -> Callable[[], flavors.Predictor]:
         artifact = m.version(number).artifact
         return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256),
-                                    m.signature.inputs)
+                                    m.signature.inputs, m.method)
 
     versions = [v for v in (primary, canary, *shadows) if v]
     return ServedModel(model=m.name, description=m.description,
-                  signature=CompiledSignature(m.signature.inputs, m.signature.outputs), primary=primary,
+                  signature=CompiledSignature(m.signature.inputs, m.signature.outputs, m.method), primary=primary,
                   loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
                   environment=environment, example=_example(loaded) if m.example else None, payloads=payloads)
 

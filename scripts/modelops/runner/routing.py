@@ -12,6 +12,7 @@ import numpy as np
 from modelops.runner.batching import Batcher
 from modelops.runner.metrics import Metrics
 from modelops.signature.compare import same
+from modelops.signature.probabilities import agreeing_probabilities
 
 _BUCKETS = 10_000
 log = logging.getLogger("modelops.runner")
@@ -41,9 +42,10 @@ class Router:
 class Shadow:
     """Mirror scored requests to shadow versions; count drops, errors and agreement, never raise."""
 
-    def __init__(self, batchers: dict[str, Batcher], metrics: Metrics) -> None:
+    def __init__(self, batchers: dict[str, Batcher], metrics: Metrics, tolerance: float | None = None) -> None:
         self._batchers = batchers
         self._metrics = metrics
+        self._tolerance = tolerance  # probabilities: how far each may differ (see agreeing_rows)
 
     def mirror(self, inputs: np.ndarray, served: np.ndarray) -> None:
         for version, batcher in self._batchers.items():
@@ -61,13 +63,16 @@ class Shadow:
             log.debug("shadow %s failed: %s: %s", version, type(exc).__name__, exc)
             return
         self._metrics.shadow_requests.labels(version, "scored").inc()
-        agree = int(agreeing_rows(served, future.result()))
+        agree = agreeing_rows(served, future.result(), self._tolerance)
         self._metrics.shadow_rows.labels(version, "agree").inc(agree)
         self._metrics.shadow_rows.labels(version, "disagree").inc(len(served) - agree)
 
 
-def agreeing_rows(served: np.ndarray, shadow: np.ndarray) -> int:
-    """How many rows the shadow predicted the same as the served version (`signature.compare.same`)."""
+def agreeing_rows(served: np.ndarray, shadow: np.ndarray, tolerance: float | None = None) -> int:
+    """How many rows the shadow predicted the same as the served version (`signature.compare.same`); with
+    a `tolerance`, rows of class probabilities (`signature.probabilities.agreeing_probabilities`)."""
+    if tolerance is not None:
+        return agreeing_probabilities(served, shadow, tolerance)
     shadow = np.asarray(shadow)
     if served.shape != shadow.shape:
         return 0

@@ -25,6 +25,7 @@ from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import Metrics
 from modelops.runner.routing import Router, Shadow
 from modelops.signature.compiled import SignatureError
+from modelops.signature.probabilities import DEFAULT_TOLERANCE, class_problem
 
 log = logging.getLogger("modelops.runner")
 
@@ -48,6 +49,7 @@ class RunnerSettings:
     batch_wait_ms: float = 2.0
     max_batch_rows: int = 1024
     shadow_queue: int = 64
+    shadow_tolerance: float = DEFAULT_TOLERANCE  # probabilities: the largest difference a shadow agrees within
     request_key_header: str = "X-Request-Key"
     payload_dir: str = ""  # the folder of file payload sinks (deployments.<env>.payloads.sink)
     api_keys_file: str = ""  # a file of API keys, one per line (keys: runner/keys.py)
@@ -118,7 +120,8 @@ class Runtime:
             batcher.start()
             self.batchers[version] = batcher
         if self.served.shadows:
-            self.shadow = Shadow({v: self.batchers[v] for v in self.served.shadows}, self.metrics)
+            tolerance = self.settings.shadow_tolerance if self.signature.probabilities else None
+            self.shadow = Shadow({v: self.batchers[v] for v in self.served.shadows}, self.metrics, tolerance)
         self.ready, self.problem = True, ""
         self.metrics.ready_model.set(1)
         log.info("ready: %s", self.served.describe())
@@ -148,6 +151,9 @@ class Runtime:
                 raise _LoadFailed(f"version {version} does not load: {exc}{hint}") from None
             except Exception as exc:
                 raise _LoadFailed(f"version {version} does not load: {type(exc).__name__}: {exc}") from None
+            if self.signature.probabilities and (wrong := class_problem(getattr(predictor, "classes", None),
+                                                                       self.signature.labels or [])):
+                raise _LoadFailed(f"version {version}: {wrong[0]} (hint: {wrong[1]})")
             if example is not None:
                 try:
                     predictor.predict(example)

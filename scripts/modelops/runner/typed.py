@@ -47,8 +47,10 @@ def _row_model(name: str, columns: Sequence[Column]) -> type[BaseModel]:
     fields: dict[str, Any] = {}
     for j, column in enumerate(columns):
         annotation = _ANNOTATIONS[column.type]
-        fields[f"c{j}"] = ((annotation, Field(alias=column.name)) if column.required
-                           else (annotation | None, Field(None, alias=column.name)))
+        label = getattr(column, "label", None)  # a probability column names its class
+        described = {"description": f"probability of class {label!r}"} if label is not None else {}
+        fields[f"c{j}"] = ((annotation, Field(alias=column.name, **described)) if column.required
+                           else (annotation | None, Field(None, alias=column.name, **described)))
     return create_model(name, __config__=_STRICT, **fields)
 
 

@@ -22,6 +22,7 @@ from modelops.runner.http import (
     parse_model,
 )
 from modelops.runner.runtime import Parsed, Runtime
+from modelops.signature import probabilities
 from modelops.signature.compiled import CompiledSignature
 
 DATATYPES = {"boolean": "BOOL", "integer": "INT32", "long": "INT64", "float": "FP32", "double": "FP64",
@@ -36,6 +37,7 @@ class TensorMetadata(BaseModel):
     name: str
     datatype: str
     shape: list[int]
+    parameters: dict[str, Any] | None = None
 
 
 class ModelMetadata(BaseModel):
@@ -130,7 +132,10 @@ def parse_infer(signature: CompiledSignature, body: bytes, content_type: str | N
 
 
 def output_tensors(runtime: Runtime, outputs: np.ndarray) -> list[dict]:
-    """One tensor per output column when the signature declares them, else one `predictions` tensor."""
+    """One tensor per output column when the signature declares them, else one `predictions` tensor;
+    class probabilities are one [N, classes] tensor."""
+    if runtime.signature.probabilities:
+        return [probabilities.tensor(outputs)]
     declared = runtime.signature.outputs
     table = outputs.reshape(len(outputs), -1) if outputs.ndim <= 2 else None
     if declared and table is not None and table.shape[1] == len(declared):
@@ -161,6 +166,8 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
         inputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]} for c in runtime.signature.inputs]
         outputs = [{"name": c.name, "datatype": DATATYPES[c.type], "shape": [-1]}
                    for c in runtime.signature.outputs or []]
+        if runtime.signature.probabilities:
+            outputs = [probabilities.tensor_metadata(runtime.signature.labels or [])]
         return {"name": served.model, "versions": versions, "platform": "modelops", "inputs": inputs,
                 "outputs": outputs}
 

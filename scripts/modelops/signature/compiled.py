@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from modelops.signature.probabilities import PREDICT_PROBA
 from modelops.signature.types import NUMERIC, NUMPY_DTYPES, TYPES, ColumnSpec, is_int, is_number
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -69,9 +70,13 @@ def _doubles(rows: list, width: int) -> np.ndarray | None:
 class CompiledSignature:
     """Input columns compiled into checks and a dtype; output columns into checks, a cast and record keys."""
 
-    def __init__(self, inputs: Sequence[ColumnSpec], outputs: Sequence[ColumnSpec] | None = None) -> None:
+    def __init__(self, inputs: Sequence[ColumnSpec], outputs: Sequence[ColumnSpec] | None = None,
+                 method: str = "predict") -> None:
         self.inputs = list(inputs)
         self.outputs = list(outputs) if outputs else None
+        # predict_proba: one probability per class, the class labels in column order (signature.probabilities)
+        self.probabilities = method == PREDICT_PROBA
+        self.labels = [getattr(c, "label", None) for c in self.outputs or []] if self.probabilities else None
         self.names = [c.name for c in self.inputs]
         self.index = {name: i for i, name in enumerate(self.names)}
         self.width = len(self.names)
