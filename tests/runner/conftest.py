@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 IRIS = ROOT / "models" / "iris"
 
 
-def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> Path:
-    """A model folder `toy` (inputs x, y: double; output label: long) with pickled `versions`."""
+def make_model(folder: Path, versions: dict[str, object], deployments: dict, inputs: list[dict] | None = None) -> Path:
+    """A model folder `toy` (inputs x, y: double, or `inputs`; output label: long) with pickled `versions`."""
     folder.mkdir(parents=True)
     entries = []
     for number, model in versions.items():
@@ -36,8 +36,8 @@ def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> 
         joblib.dump(model, path)
         entries.append({"version": number, "artifact": {"uri": f"artifacts/{number}.pkl", "sha256": digest(path)}})
     manifest = {"name": "toy", "description": "A toy model for the runner's tests", "owners": ["@ml-team"],
-                "flavor": "sklearn", "signature": {"inputs": [{"name": "x", "type": "double"},
-                                                              {"name": "y", "type": "double"}],
+                "flavor": "sklearn", "signature": {"inputs": inputs or [{"name": "x", "type": "double"},
+                                                                        {"name": "y", "type": "double"}],
                                                    "outputs": [{"name": "label", "type": "long"}]},
                 "versions": entries, "deployments": deployments}
     (folder / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
@@ -77,7 +77,8 @@ class Servers:
 
     def start(self, *args: str, ready: bool = True) -> httpx.Client:
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        path = os.pathsep.join((str(ROOT / "scripts"), str(ROOT)))  # this tree's modelops, then tests.runner.fakes
+        env = {**os.environ, "PYTHONPATH": path, "MODELOPS_CACHE": str(self.folder / "cache")}
         log = self.folder / f"serve-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],

@@ -52,3 +52,16 @@ class EchoesInput:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         raise RuntimeError(f"Failed to enforce schema of data '{batch!r}'\n" + "details " * 100)
+
+
+class Spells:
+    """Predicts `offset` plus the length of the text in column 1; fails (RuntimeError) on a batch where column 0
+    holds 13, so that a test can make a version answer 500 at will."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if np.any(batch[:, 0] == 13):
+            raise RuntimeError("unlucky number")
+        return np.array([self.offset + len(text) for text in batch[:, 1]], dtype=np.int64)

@@ -1,6 +1,6 @@
 """Score with KServe's own v2 REST client, `kserve.InferenceRESTClient`, unchanged (run in .venv-clients).
 
-    python kserve_client.py BASE_URL MODEL json|binary  < {"columns": [...], "rows": [[...], ...], "id": "..."}
+    python kserve_client.py BASE_URL MODEL json|binary  < {"columns", "rows", "id", "headers", "outputs"}
 
 Sends one FP64 input tensor per column with KServe's `InferRequest`/`InferInput`: as JSON data, or
 (binary) as binary tensor data asking for the outputs as binary data too. Prints one JSON object:
@@ -34,7 +34,8 @@ async def main(base_url: str, model: str, mode: str, request: dict) -> dict:
     client = InferenceRESTClient(RESTConfig(protocol="v2", retries=1, timeout=30))
     headers: dict[str, str] = {}
     try:
-        response = await client.infer(base_url, infer, model_name=model, response_headers=headers)
+        response = await client.infer(base_url, infer, model_name=model, headers=request.get("headers"),
+                                       response_headers=headers)
     except httpx.HTTPStatusError as exc:
         return {"status": exc.response.status_code, "message": str(exc)}
     finally:
