@@ -142,10 +142,12 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
                  **_errors(*sorted((404, *SCORING_ERRORS)))}
     body = {"requestBody": {"required": True, "content": {
         JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)},
-        binary.OCTET_STREAM: octets}},
-        "parameters": [{"name": binary.FIELD, "in": "header", "required": False, "schema": {"type": "integer"},
-                        "description": "With binary tensors: the length of the JSON at the start of the body"}]}
+        binary.OCTET_STREAM: octets}}}
     parser = InferParser(runtime.signature, served.model)
+    about = ("JSON, or (binary tensor data extension) JSON followed by the binary data of the inputs whose "
+             "`parameters.binary_data_size` is set, with the header `Inference-Header-Content-Length` giving the "
+             "length of the JSON. Outputs asked for as binary data (`binary_data`, `binary_data_output`) come back "
+             "the same way, as `application/octet-stream`.")
 
     async def infer_version(request: Request, name: str, version: str | None) -> Response:
         check(name, version)
@@ -155,12 +157,12 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
         return answer(runtime.signature, served.model, served_by, outputs, parsed.reply)
 
     @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
-              summary="Infer (routed: A/B and shadow)")
+              summary="Infer (routed: A/B and shadow)", description=about)
     async def infer(request: Request, name: Name) -> Response:
         return await infer_version(request, name, None)
 
     @api.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=responses,
-              openapi_extra=body, summary="Infer with one loaded version")
+              openapi_extra=body, summary="Infer with one loaded version", description=about)
     async def infer_pinned(request: Request, name: Name, version: Version) -> Response:
         return await infer_version(request, name, version)
 
