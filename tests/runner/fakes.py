@@ -65,3 +65,10 @@ class Spells:
         if np.any(batch[:, 0] == 13):
             raise RuntimeError("unlucky number")
         return np.array([self.offset + len(text) for text in batch[:, 1]], dtype=np.int64)
+
+
+class ReturnsObjects:
+    """Predicts objects no protocol can serialise: the answer fails after the route, in the app's error handler."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.array([object() for _ in batch], dtype=object)

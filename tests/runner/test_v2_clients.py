@@ -21,13 +21,14 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 import tritonclient.http.aio as triton_aio
+from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
 from modelops.runner.routing import bucket
-from tests.runner.conftest import IRIS, ROOT, Servers, make_model
-from tests.runner.fakes import Spells
+from tests.runner.conftest import IRIS, ROOT, Servers, asgi, make_model
+from tests.runner.fakes import ReturnsObjects, Spells
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 ROWS = load_iris().data[::5].tolist()  # 30 rows, every species
@@ -305,7 +306,7 @@ def test_what_v2_clients_send_is_scored(iris: httpx.Client, what: str, body: byt
     assert answer.json()["outputs"][0]["data"] == invocations(iris, key, rows)[1]
 
 
-def _counts(client: httpx.Client, name: str) -> dict[tuple[str, str, str], float]:
+def _counts(client: httpx.Client | TestClient, name: str) -> dict[tuple[str, str, str], float]:
     """{(version, endpoint, code or ""): value} of a metric family in /metrics."""
     found = {}
     for family in text_string_to_metric_families(client.get("/metrics").text):
@@ -373,3 +374,12 @@ def test_every_response_names_a_version_and_metadata_is_counted(toy: httpx.Clien
         assert toy.get(path).headers["x-model-version"] == "1.0.0", path
     assert _delta(before, _counts(toy, "modelops_requests_total")) == {
         ("1.0.0", "metadata", "200"): 3.0, ("1.0.0", "metadata", "404"): 1.0}
+
+
+def test_an_answer_from_the_error_handler_is_counted_too(tmp_path: Path) -> None:
+    folder = make_model(tmp_path / "toy", {"1.0.0": ReturnsObjects()}, {"production": {"version": "1.0.0"}})
+    with asgi(folder) as client:  # in-process, the app as uvicorn runs it
+        answer = client.post("/invocations", json={"inputs": [[1.0, 2.0]]})
+        assert answer.status_code == 500 and answer.headers["x-model-version"] == "1.0.0"
+        assert answer.json()["message"] == "internal error; the server log has the details"
+        assert _counts(client, "modelops_requests_total") == {("1.0.0", "invocations", "500"): 1.0}

@@ -90,7 +90,7 @@ class InferParser:
         self._check_target(request, version)
         signature = self.signature
         columns: list[list | None] = [None] * signature.width
-        names: list[Any] = [None] * signature.width  # how to name value i of each column in errors
+        names: list[Any] = [lambda i, n=n: f"inputs.{n}[{i}]" for n in signature.names]  # value i of each column
         rows: tuple[int, int] | None = None  # (index, rows) of the first tensor
         offset = 0
         for k, tensor in enumerate(request.inputs):
