@@ -80,6 +80,7 @@ class InferParser:
         self.signature = signature
         self.model = model
         self.outputs = [c.name for c in signature.outputs] if signature.outputs else ["predictions"]
+        self._namers = [lambda i, n=n: f"inputs.{n}[{i}]" for n in signature.names]  # of the columns not sent
 
     def __call__(self, body: bytes, content_type: str | None, header: str | None, version: str | None) -> Parsed:
         """`header`: the Inference-Header-Content-Length, if sent; `version`: the one the URL pins, if any."""
@@ -90,7 +91,7 @@ class InferParser:
         self._check_target(request, version)
         signature = self.signature
         columns: list[list | None] = [None] * signature.width
-        names: list[Any] = [lambda i, n=n: f"inputs.{n}[{i}]" for n in signature.names]  # value i of each column
+        names: list[Any] = list(self._namers)  # how to name value i of each column in errors
         rows: tuple[int, int] | None = None  # (index, rows) of the first tensor
         offset = 0
         for k, tensor in enumerate(request.inputs):
@@ -134,12 +135,13 @@ class InferParser:
     def _values(self, tensor: RequestInput, kind: str, n: int, where: str, raw: memoryview | None,
                 offset: int) -> tuple[list, int, Any]:
         """(the column's values, the offset in the binary data after them, the namer of value i)."""
-        parameters = tensor.parameters or {}
-        for key in _SHARED_MEMORY:
-            if key in parameters:
-                raise RequestError("this server has no shared memory: send the data in the body",
-                                   f"{where}.parameters.{key}")
-        size = parameters.get("binary_data_size")
+        size = None
+        if tensor.parameters:
+            for key in _SHARED_MEMORY:
+                if key in tensor.parameters:
+                    raise RequestError("this server has no shared memory: send the data in the body",
+                                       f"{where}.parameters.{key}")
+            size = tensor.parameters.get("binary_data_size")
         if size is None:
             if tensor.data is None:
                 raise RequestError("no data: send data, or binary_data_size with binary data after the JSON",
@@ -198,6 +200,8 @@ def _binary_output(parameters: dict[str, Any] | None) -> bool:
 
 def _rows(shape: list[int], where: str) -> int:
     """The rows of a column tensor shaped [n] or [n, 1]."""
+    if len(shape) == 1 and 0 <= shape[0] < 2**63:
+        return shape[0]
     if len(shape) not in (1, 2) or not all(0 <= d < 2**63 for d in shape) or shape[1:] not in ([], [1]):
         shown = "[" + ", ".join(map(_short, shape)) + "]"
         raise RequestError(f"shape {shown}: each input is one column, shaped [n] or [n, 1] for n rows",
