@@ -284,22 +284,23 @@ def test_bad_v2_input_and_unholdable_numbers_get_a_4xx_naming_the_field(
     assert answer.headers["x-model-version"] == "1.0.0"  # refused before routing: the primary's
 
 
-@pytest.mark.parametrize(("what", "body", "headers"), [
-    ("no Content-Type: JSON, as Triton reads it", json.dumps(_v2()).encode(), {}),
-    ("octet-stream without binary data", json.dumps(_v2()).encode(), {"Content-Type": "application/octet-stream"}),
-    ("[n, 1] tensors, nested and flat", json.dumps({"inputs": [
-        {**t, "shape": [3, 1], "data": [[v] for v in t["data"]] if j % 2 else t["data"]}
-        for j, t in enumerate(_v2()["inputs"])]}).encode(), {"Content-Type": "application/json"}),
-    ("INT64 and FP32 tensors for double columns", json.dumps({"inputs": [
-        {**t, "datatype": "FP32" if j % 2 else "INT64", "data": [round(v) for v in t["data"]] if not j % 2
-         else t["data"]} for j, t in enumerate(_v2()["inputs"])]}).encode(), {"Content-Type": "application/json"}),
-    ("binary inputs, JSON output", *_binary({"inputs": BINARY_INPUTS}, FP64_ROWS.tobytes())),
-])
-def test_what_v2_clients_send_is_scored(iris: httpx.Client, what: str, body: bytes, headers: dict) -> None:
+ROUNDED = [[round(v) for v in row] for row in ROWS[:3]]
+NESTED = {"inputs": [{**t, "shape": [3, 1], "data": [[v] for v in t["data"]] if j % 2 else t["data"]}
+                     for j, t in enumerate(_v2()["inputs"])]}  # [n, 1]: odd columns nested, even ones flat
+JSON_V2 = json.dumps(_v2()).encode()
+
+
+@pytest.mark.parametrize(("body", "headers", "rows"), [
+    (JSON_V2, {}, ROWS[:3]),
+    (JSON_V2, {"Content-Type": "application/octet-stream"}, ROWS[:3]),
+    (json.dumps(NESTED).encode(), {"Content-Type": "application/json"}, ROWS[:3]),
+    (json.dumps(_v2(ROUNDED, "INT64")).encode(), {}, ROUNDED),
+    (json.dumps(_v2(datatype="FP32")).encode(), {}, ROWS[:3]),
+    (*_binary({"inputs": BINARY_INPUTS}, FP64_ROWS.tobytes()), ROWS[:3]),
+], ids=["no Content-Type: JSON, as Triton reads it", "octet-stream without binary data", "[n, 1] nested and flat",
+        "INT64 tensors for double columns", "FP32 tensors for double columns", "binary inputs, JSON output"])
+def test_what_v2_clients_send_is_scored(iris: httpx.Client, body: bytes, headers: dict, rows: list) -> None:
     key = key_for("1.0.0")
-    rows = [[float(t["data"][i][0] if isinstance(t["data"][i], list) else t["data"][i]) for t in
-             json.loads(body[:int(headers.get("Inference-Header-Content-Length", len(body)))])["inputs"]]
-            for i in range(3)] if "binary" not in what else ROWS[:3]
     answer = iris.post(INFER, content=body, headers={**headers, "X-Request-Key": key})
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"] == "application/json"
