@@ -32,3 +32,16 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
+
+# KServe's client, which tests/runner/test_v2_clients.py drives, requires an older pandas than .venv
+# has: it gets a venv of its own.
+clients=tests/runner/clients-requirements.txt
+if [ ! -x .venv-clients/bin/python ]; then
+  "$python" -m venv .venv-clients
+fi
+stamp=.venv-clients/.modelops-installed
+if [ ! -f "$stamp" ] || [ "$clients" -nt "$stamp" ]; then
+  echo "installing KServe's client into .venv-clients"
+  .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r "$clients"
+  touch "$stamp"
+fi

@@ -27,8 +27,8 @@ IRIS = ROOT / "models" / "iris"
 PYTHONPATH = os.pathsep.join((str(ROOT / "scripts"), str(ROOT)))  # this tree's modelops, before an installed one
 
 
-def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> Path:
-    """A model folder `toy` (inputs x, y: double; output label: long) with pickled `versions`."""
+def make_model(folder: Path, versions: dict[str, object], deployments: dict, inputs: list[dict] | None = None) -> Path:
+    """A model folder `toy` (inputs x, y: double, or `inputs`; output label: long) with pickled `versions`."""
     folder.mkdir(parents=True)
     entries = []
     for number, model in versions.items():
@@ -37,8 +37,8 @@ def make_model(folder: Path, versions: dict[str, object], deployments: dict) -> 
         joblib.dump(model, path)
         entries.append({"version": number, "artifact": {"uri": f"artifacts/{number}.pkl", "sha256": digest(path)}})
     manifest = {"name": "toy", "description": "A toy model for the runner's tests", "owners": ["@ml-team"],
-                "flavor": "sklearn", "signature": {"inputs": [{"name": "x", "type": "double"},
-                                                              {"name": "y", "type": "double"}],
+                "flavor": "sklearn", "signature": {"inputs": inputs or [{"name": "x", "type": "double"},
+                                                                        {"name": "y", "type": "double"}],
                                                    "outputs": [{"name": "label", "type": "long"}]},
                 "versions": entries, "deployments": deployments}
     (folder / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))

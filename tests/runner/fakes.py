@@ -61,3 +61,23 @@ class Warns:
     def predict(self, batch: np.ndarray) -> np.ndarray:
         warnings.warn("7 is all this model knows", RuntimeWarning, stacklevel=1)
         return np.full(len(batch), 7, dtype=np.int64)
+
+
+class Spells:
+    """Predicts `offset` plus the length of the text in column 1; fails (RuntimeError) on a batch where column 0
+    holds 13, so that a test can make a version answer 500 at will."""
+
+    def __init__(self, offset: int) -> None:
+        self.offset = offset
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        if np.any(batch[:, 0] == 13):
+            raise RuntimeError("unlucky number")
+        return np.array([self.offset + len(text) for text in batch[:, 1]], dtype=np.int64)
+
+
+class ReturnsObjects:
+    """Predicts objects no protocol can serialise: the answer fails after the route, in the app's error handler."""
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        return np.array([object() for _ in batch], dtype=object)

@@ -109,7 +109,7 @@ def test_mixed_columns_make_an_object_array_and_optional_nulls_pass() -> None:
 
 @pytest.mark.parametrize(("rows", "field", "words"), [
     ([[1.5, "a", None]], "rows[0][0]", "1.5 is not an integer (long)"),
-    ([[2**63, "a", None]], "rows[0][0]", "is not an integer"),
+    ([[2**63, "a", None]], "rows[0][0]", "9223372036854775808 is out of the 64-bit integer range (long)"),
     ([[1, 2, None]], "rows[0][1]", "2 is not a string"),
     ([[1, "a", "yes"]], "rows[0][2]", "'yes' is not true or false"),
     ([[None, "a", True]], "rows[0][0]", "'n' is required"),

@@ -17,10 +17,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops import __version__
-from modelops.runner import docs, keys, logs, mlflow_scoring, tracing, typed, v2
+from modelops.runner import counting, docs, keys, logs, mlflow_scoring, tracing, typed, v2
 from modelops.runner.http import JSON, RequestError, dumps
 from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import CONTENT_TYPE
@@ -61,7 +60,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
                   description=f"{served.description}\n\nServing {served.describe()}.",
                   docs_url=None, redoc_url=None)
     app.state.runtime = runtime
-    app.add_middleware(_VersionHeader, version=served.primary)
+    counting.install(app, runtime.metrics, served.primary)
     _error_handlers(app)
     _health_routes(app, runtime)
     schemas: dict[str, dict] = {}
@@ -161,26 +160,3 @@ def _document(app: FastAPI, schemas: dict[str, dict]) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-
-
-class _VersionHeader:
-    """Add `X-Model-Version: <primary>` to every response that does not name its version already."""
-
-    def __init__(self, app: ASGIApp, version: str) -> None:
-        self.app = app
-        self.header = (b"x-model-version", version.encode())
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_version(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                if not any(key.lower() == b"x-model-version" for key, _ in headers):
-                    headers.append(self.header)
-                    message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_version)

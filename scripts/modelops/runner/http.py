@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, TypeVar
 
 import numpy as np
@@ -21,12 +22,12 @@ Model = TypeVar("Model", bound=BaseModel)
 class RequestError(Exception):
     """A request the runner refuses: answered with `status` and a JSON body naming `field`."""
 
-    def __init__(self, message: str, field: str = "", status: int = 400) -> None:
+    def __init__(self, message: str, field: str = "", status: int = 400, version: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.field = field
         self.status = status
-        self.version = ""  # the version the request was routed to, once known
+        self.version = version  # the version that failed to score it, if one did (else the answer names the primary)
 
 
 def dumps(data: Any) -> bytes:
@@ -57,12 +58,28 @@ def load_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "infinity" not in str(exc):
+            raise RequestError(f"malformed JSON: {exc}", "body") from None
+    # A number beyond float64 (orjson holds numbers in 64 bits): Python's parser keeps it, so that the
+    # signature can refuse it naming its cell. Only this rare refusal pays for the slower parser.
+    try:
+        return json.loads(body, parse_constant=_no_constant)
+    except (ValueError, RecursionError) as exc:  # ValueError: also an integer over Python's 4300 digits
         raise RequestError(f"malformed JSON: {exc}", "body") from None
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def parse_model(model: type[Model], body: bytes, content_type: str | None) -> Model:
     """A JSON body validated by a pydantic `model`; its first error is refused naming the field."""
     media_type(content_type, (JSON,))
+    return validate_json(model, body)
+
+
+def validate_json(model: type[Model], body: bytes) -> Model:
+    """JSON validated by a pydantic `model`; its first error is refused naming the field."""
     try:
         return model.model_validate_json(body)
     except ValidationError as exc:

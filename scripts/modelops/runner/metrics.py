@@ -24,9 +24,9 @@ class Metrics:
     def __init__(self, model: str) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.requests = Counter("modelops_requests", "Scoring requests answered, by version, endpoint and "
-                                "HTTP status (errors: code >= 400)", ["version", "endpoint", "code"], registry=r)
-        self.latency = Histogram("modelops_request_duration_seconds", "Time to answer a scoring request",
+        self.requests = Counter("modelops_requests", "Requests answered (scoring and metadata), by version, "
+                                "endpoint and HTTP status", ["version", "endpoint", "code"], registry=r)
+        self.latency = Histogram("modelops_request_duration_seconds", "Time to answer a request (scoring and metadata)",
                                  ["version", "endpoint"], buckets=_LATENCY, registry=r)
         self.batch_rows = Histogram("modelops_batch_rows", "Rows per predict call", ["version"],
                                     buckets=_SIZES, registry=r)
@@ -40,10 +40,17 @@ class Metrics:
         self.ready = Gauge("modelops_ready", "1 when every routed version is loaded (in every worker)", ["model"],
                            multiprocess_mode="min", registry=r)
         self.ready_model = self.ready.labels(model)
+        self._answers: dict[tuple[str, str, int], tuple] = {}
 
     def observe(self, version: str, endpoint: str, code: int, seconds: float) -> None:
-        self.requests.labels(version, endpoint, str(code)).inc()
-        self.latency.labels(version, endpoint).observe(seconds)
+        """Count one answer and its latency (the labelled children are looked up once, then kept)."""
+        key = (version, endpoint, code)
+        children = self._answers.get(key)
+        if children is None:
+            children = self._answers[key] = (self.requests.labels(version, endpoint, str(code)),
+                                             self.latency.labels(version, endpoint))
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         """The exposition text: this process's collectors, or every worker's when there are several."""

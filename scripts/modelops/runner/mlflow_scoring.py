@@ -219,7 +219,7 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
 
         Send `X-Request-Key` to keep a caller on the same version of an A/B split.
         """
-        version, outputs, _ = await runtime.score(request, "invocations", parse)
+        version, outputs, _ = await runtime.score(request, parse)
         return Response(dumps({"predictions": outputs}), media_type=JSON, headers={"X-Model-Version": version})
 
     return api, definitions

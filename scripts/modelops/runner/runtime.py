@@ -2,7 +2,8 @@
 
 `Runtime.score` is the request path shared by every protocol: route, read the body (bounded), let the
 protocol parse it into one array (a `SignatureError` is a 400), predict through the version's batcher,
-mirror to the shadows, record the payload (when the environment asks for it), count.
+mirror to the shadows, record the payload (when the environment asks for it). Responses are counted by
+`counting.py`, around the whole app.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from starlette.requests import Request
@@ -32,10 +34,10 @@ log = logging.getLogger("modelops.runner")
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """A request body as its protocol parsed it: the rows to score, and the request id to echo (v2)."""
+    """A request body as its protocol parsed it: the rows to score, and what its answer needs (v2: id, outputs)."""
 
     array: np.ndarray
-    request_id: str | None = None
+    reply: Any = None
 
 
 Parser = Callable[[bytes, str | None], Parsed]
@@ -188,42 +190,40 @@ class Runtime:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def score(self, request: Request, endpoint: str, parse: Parser,
+    async def score(self, request: Request, parse: Parser,
                     version: str | None = None) -> tuple[str, np.ndarray, Parsed]:
-        """(version, predictions, the parsed request); RequestError (with .version) for anything refused."""
+        """(version, predictions, the parsed request); RequestError for anything refused.
+
+        A refusal before the model predicts names no version (the answer then carries the primary's):
+        the version a request was routed to is charged only with what that version did.
+        """
         start = time.perf_counter()
         routed = version is None
         if routed:
             version = self.router.choose(request.headers.get(self.settings.request_key_header))
-        try:
-            batcher = self.batcher(version)
-            with batcher.arriving():
-                body = await self.read_body(request)
-                try:
-                    parsed = parse(body, request.headers.get("content-type"))
-                except SignatureError as exc:
-                    raise RequestError(exc.message, exc.field) from None
-                if observed := logs.current():
-                    observed.rows = len(parsed.array)
+        batcher = self.batcher(version)
+        with batcher.arriving():
+            body = await self.read_body(request)
             try:
-                outputs = self.signature.cast(await batcher.predict(parsed.array))
-            except (ValueError, TypeError) as exc:
-                first_line = str(exc).strip().split("\n", 1)[0]
-                raise RequestError(f"the model cannot score this input: {first_line[:200]}", "", 422) from None
-            except Exception as exc:  # its text may quote the request: it goes to the log only
-                log.exception("version %s failed to score", version)
-                raise RequestError(f"the model failed ({type(exc).__name__}); the server log has the details",
-                                   "", 500) from None
-        except RequestError as exc:
-            exc.version = version
-            self.metrics.observe(version, endpoint, exc.status, time.perf_counter() - start)
-            raise
+                parsed = parse(body, request.headers.get("content-type"))
+            except SignatureError as exc:
+                raise RequestError(exc.message, exc.field) from None
+            if observed := logs.current():
+                observed.rows = len(parsed.array)
+        try:
+            outputs = self.signature.cast(await batcher.predict(parsed.array))
+        except (ValueError, TypeError) as exc:
+            first_line = str(exc).strip().split("\n", 1)[0]
+            raise RequestError(f"the model cannot score this input: {first_line[:200]}", "", 422, version) from None
+        except Exception as exc:  # its text may quote the request: it goes to the log only
+            log.exception("version %s failed to score", version)
+            raise RequestError(f"the model failed ({type(exc).__name__}); the server log has the details", "", 500,
+                               version) from None
         if routed and self.shadow:
             self.shadow.mirror(parsed.array, outputs)
         if self.payloads:
             self.payloads.offer(version, request.headers.get(self.settings.request_key_header), parsed.array,
                                 outputs, time.perf_counter() - start)
-        self.metrics.observe(version, endpoint, 200, time.perf_counter() - start)
         return version, outputs, parsed
 
 

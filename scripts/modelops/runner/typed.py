@@ -92,7 +92,7 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
               responses={200: {"headers": VERSION_HEADER}, **error_responses(*SCORING_ERRORS)})
     async def predict(request: Request) -> Response:
         """Score `{"inputs": [records]}` (the request model lists the columns, their types and an example)."""
-        version, outputs, _ = await runtime.score(request, "predict", parse)
+        version, outputs, _ = await runtime.score(request, parse)
         answer = {"outputs": signature.output_records(outputs), "version": version}
         return Response(dumps(answer), media_type=JSON, headers={"X-Model-Version": version})
 

@@ -238,6 +238,10 @@ class CompiledSignature:
             return f"column {column.name!r}: {value!r} is out of the float32 range (±{_FLOAT32_MAX:.2g})"
         if column.type in ("float", "double") and is_int(value):
             return f"column {column.name!r}: an integer of {len(str(abs(value)))} digits is out of the float64 range"
+        if column.type in ("integer", "long") and is_int(value):
+            bits = 32 if column.type == "integer" else 64
+            shown = f"an integer of {len(str(abs(value)))} digits" if abs(value) >= 10**20 else str(value)
+            return f"column {column.name!r}: {shown} is out of the {bits}-bit integer range ({column.type})"
         return f"column {column.name!r}: {value!r} is not {TYPES[column.type][1]} ({column.type})"
 
     def _unknown(self, name: str) -> str:
