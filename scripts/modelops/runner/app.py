@@ -72,7 +72,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
     docs.install(app, f"{served.model} model")
     keys.install(app, runtime.settings.api_keys_file, served.primary)
     tracing.install(app, served)
-    app.add_middleware(logs.RequestContext)
+    app.add_middleware(logs.RequestContext, primary=served.primary)
     return app
 
 

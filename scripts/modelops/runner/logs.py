@@ -55,10 +55,12 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
 
 
 class RequestContext:
-    """Give every HTTP request its id (in the context and in `X-Request-ID`); write the access line."""
+    """Give every HTTP request its id (in the context and in `X-Request-ID`); write the access line (its
+    version: the response's `X-Model-Version`, else `primary`, which the counting layer outside adds)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, primary: str = "") -> None:
         self.app = app
+        self.primary = primary
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -80,7 +82,8 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if ACCESS.isEnabledFor(logging.INFO):
-                version = next((v.decode() for k, v in answered["headers"] if k == b"x-model-version"), "")
+                version = next((v.decode() for k, v in answered["headers"] if k == b"x-model-version"),
+                               self.primary)
                 ACCESS.info("%s %s %s", scope["method"], scope["path"], answered["status"], extra={"fields": {
                     "method": scope["method"], "path": scope["path"], "status": answered["status"],
                     "version": version, "duration_ms": round((time.perf_counter() - start) * 1000, 3),
