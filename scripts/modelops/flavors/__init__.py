@@ -15,6 +15,9 @@ from typing import Any, Protocol
 FLAVORS = {
     "sklearn": "modelops.flavors.sklearn",
     "pyfunc": "modelops.flavors.pyfunc",
+    "xgboost": "modelops.flavors.xgboost",
+    "lightgbm": "modelops.flavors.lightgbm",
+    "catboost": "modelops.flavors.catboost",
 }
 
 
