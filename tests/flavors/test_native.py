@@ -39,7 +39,8 @@ def make_catboost_model(folder: Path) -> None:
 
     data = load_iris()
     names = np.array(["setosa", "versicolor", "virginica"])
-    model = catboost.CatBoostClassifier(iterations=15, depth=3, thread_count=1, random_seed=0, verbose=False)
+    model = catboost.CatBoostClassifier(iterations=15, depth=3, thread_count=1, random_seed=0, verbose=False,
+                                         allow_writing_files=False)
     model.fit(data.data, names[data.target])
     path = folder / "artifacts" / "1.0.0" / "model.cbm"
     path.parent.mkdir(parents=True)
@@ -272,7 +273,7 @@ def test_the_image_smokes_and_carries_the_framework_without_mlflow(repo: Path, i
     found = docker_client.containers.run(image["ref"], ["python", "-c", probe], network_mode="none", remove=True)
     # catboost's own compiled module imports pandas: it is a dependency of catboost, not of the runner
     assert found.decode().split() == ["True", "False", str(flavor == "catboost"), "False"]
-    limit = {"xgboost": 400, "lightgbm": 250, "catboost": 600}[flavor]
+    limit = {"xgboost": 350, "lightgbm": 350, "catboost": 700}[flavor]  # both need SciPy (about 100 MB)
     assert image["size"] <= limit * MB, f"the {flavor} image is {image['size'] / MB:.0f} MB"
 
 
@@ -367,7 +368,8 @@ def train_two_feature_model(flavor: str, path: Path) -> None:
     else:
         import catboost
 
-        catboost.CatBoostRegressor(iterations=3, verbose=False, thread_count=1).fit(x, y).save_model(str(path))
+        model = catboost.CatBoostRegressor(iterations=3, verbose=False, thread_count=1, allow_writing_files=False)
+        model.fit(x, y).save_model(str(path))
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))

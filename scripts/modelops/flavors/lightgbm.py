@@ -22,6 +22,12 @@ _END = "end of trees"  # the line after the last tree of a complete model file
 
 def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     """The LightGBM model in `path`, predicting on arrays of the signature's `inputs` columns."""
+    try:
+        import lightgbm  # noqa: F401  (its wheel needs the system's OpenMP runtime)
+    except OSError as exc:
+        raise ModelopsError(f"lightgbm does not load: {exc}",
+                            hint="LightGBM needs the OpenMP runtime libgomp.so.1 in the base image (Debian: "
+                                 "apt-get install libgomp1; scripts/ci/base-image.sh includes it)") from None
     if path.is_dir():
         spec = mlflow_flavor(path, "lightgbm")
         if spec.get("model_class", "lightgbm.basic.Booster") != "lightgbm.basic.Booster":
