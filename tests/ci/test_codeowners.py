@@ -28,7 +28,11 @@ def repo(tmp_path):
 
 
 def test_the_committed_file_is_up_to_date():
-    assert (PROJECT / ".github" / "CODEOWNERS").read_text() == GENERATED
+    from modelops import api
+    from modelops.workspace import Workspace
+
+    assert api.codeowners_problems(Workspace(PROJECT)) == []
+    assert GENERATED.splitlines()[2] in (PROJECT / ".github" / "CODEOWNERS").read_text().splitlines()
 
 
 def test_it_writes_the_owners_of_each_model_and_is_idempotent(repo, modelops):
