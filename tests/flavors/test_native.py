@@ -273,7 +273,8 @@ def test_the_image_smokes_and_carries_the_framework_without_mlflow(repo: Path, i
     found = docker_client.containers.run(image["ref"], ["python", "-c", probe], network_mode="none", remove=True)
     # catboost's own compiled module imports pandas: it is a dependency of catboost, not of the runner
     assert found.decode().split() == ["True", "False", str(flavor == "catboost"), "False"]
-    limit = {"xgboost": 350, "lightgbm": 350, "catboost": 700}[flavor]  # both need SciPy (about 100 MB)
+    # xgboost and lightgbm need SciPy (about 100 MB); catboost is 256 MB itself, and brings plotting packages
+    limit = {"xgboost": 350, "lightgbm": 350, "catboost": 800}[flavor]
     assert image["size"] <= limit * MB, f"the {flavor} image is {image['size'] / MB:.0f} MB"
 
 
