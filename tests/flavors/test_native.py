@@ -391,3 +391,27 @@ def test_new_scaffolds_a_flavor_that_validates_once_its_artifact_is_in(repo: Pat
     assert run_cli("codeowners", cwd=root).code == 0
     result = run_cli("validate", "models/scored", cwd=root)
     assert (result.code, result.out.strip()) == (0, "1 model(s) valid"), result.err
+
+
+@pytest.mark.parametrize(("flavor", "name", "section"), [
+    ("xgboost", "model.ubj", {"model_class": "xgboost.sklearn.XGBClassifier", "model_format": "ubj",
+                              "xgb_version": "3.2.0"}),
+    ("lightgbm", "model.txt", {"model_class": "lightgbm.basic.Booster", "lgb_version": "4.7.0"}),
+    ("catboost", "model.cbm", {"model_type": "CatBoostClassifier", "save_format": "cbm",
+                               "catboost_version": "1.2.10"}),
+])
+def test_wrapping_a_booster_file_never_loads_it(repo: Path, tmp_path: Path, flavor: str, name: str,
+                                                section: dict) -> None:
+    from modelops.registry.mlflow_model import model_dir
+
+    folder = repo / "models" / MODELS[flavor]
+    loaded = load_manifest(folder, repo)
+    untrusted = tmp_path / name
+    untrusted.write_bytes(b"not a model: loading it would fail")
+    wrapped = model_dir(untrusted, loaded.manifest, loaded.read("requirements"), tmp_path)
+    mlmodel = yaml.safe_load((wrapped / "MLmodel").read_text())
+    assert mlmodel["flavors"][flavor] == {"data": name, "code": None, **section}
+    assert mlmodel["flavors"]["python_function"]["loader_module"] == f"mlflow.{flavor}"
+    assert mlmodel["flavors"]["python_function"]["data"] == name
+    assert (wrapped / name).read_bytes() == untrusted.read_bytes()
+    assert (wrapped / "requirements.txt").read_text() == loaded.read("requirements")
