@@ -1,7 +1,9 @@
 """Flavors: how an artifact loads into something with `predict(2-D array in signature column order)`.
 
 One module per framework, each with `load(path, inputs) -> Predictor`; FLAVORS names them (a new flavor is
-one module plus one line here). A flavor module is imported only when a model of that flavor loads.
+one module plus one line here). A flavor module is imported only when a model of that flavor loads (or an
+image of one is rendered: a module may name UNUSED_DEPENDENCIES, distributions its framework's wheel
+requires but serving never imports, which images leave out).
 """
 
 from __future__ import annotations

@@ -16,6 +16,10 @@ from modelops.flavors import Predictor
 from modelops.flavors.boosters import check_file, check_width, mlflow_flavor, predictor
 
 FORMS = "a .cbm model file (save_model('model.cbm')), or an MLflow catboost model directory"
+# What catboost's wheel declares for its plots and widgets, which predicting never imports: images leave them
+# out (unless the model's requirements pin one of them).
+UNUSED_DEPENDENCIES = ("matplotlib", "plotly", "graphviz", "contourpy", "cycler", "fonttools", "kiwisolver",
+                       "pillow", "pyparsing")
 
 
 def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
