@@ -61,7 +61,7 @@ def test_a_booster_of_another_framework_is_a_located_error(repo: Path, scratch, 
     assert result.err.startswith(f"models/{folder.name}/model.yaml:"), result.err
     first, hint = result.err.splitlines()[:2]
     assert f": versions[0].artifact: version 1.0.0: does not load as {flavor}: " in first and message in first
-    assert f"(use flavor: {other}, or give " in first and hint.startswith("  hint: ")
+    assert f"(use flavor: {other}, or give a" in first and hint.startswith("  hint: ")
     assert "Traceback" not in result.err
 
 

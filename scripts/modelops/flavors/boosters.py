@@ -45,7 +45,7 @@ def check_file(path: Path, flavor: str, hint: str) -> None:
     found = framework_of(path)
     if found and found != flavor:
         raise ModelopsError(f"{path.name} is {NAMES[found]}, not {NAMES[flavor]}",
-                            hint=f"use flavor: {found}, or give {NAMES[flavor]} file ({hint})")
+                            hint=f"use flavor: {found}, or give {hint}")
 
 
 def mlflow_flavor(path: Path, flavor: str) -> dict:
