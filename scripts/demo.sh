@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --system
 export PATH="$PWD/.venv/bin:$PATH"
-export MODELOPS_BASE_IMAGE=${MODELOPS_BASE_IMAGE:-modelops-base/python:3.11-bookworm}
+export MODELOPS_BASE_IMAGE=${MODELOPS_BASE_IMAGE:-modelops-base/python:3.11-bookworm-omp}
 port=${DEMO_PORT:-8080}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
@@ -39,6 +39,9 @@ PY
 )
 modelops smoke "${production[@]}"
 image=$(printf '%s\n' "${production[@]}" | grep '/iris:')
+
+step "smoke: the native-flavor examples (XGBoost, LightGBM), no MLflow or pandas in their images"
+modelops smoke models/wine-xgboost models/diabetes-lightgbm --env production
 
 step "serve: iris production (1.0.0, canary 1.1.0 at 10 %, shadow 1.2.0)"
 docker rm -f modelops-demo-iris >/dev/null 2>&1 || true

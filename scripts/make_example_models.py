@@ -6,6 +6,8 @@ diabetes: a RandomForestRegressor (100 trees) on scikit-learn's diabetes data, a
           the model the speed benchmarks use.
 iris-proba: iris species probabilities (method: predict_proba, string class labels): a logistic regression
           as one .skops file, and a random forest as an MLflow model directory in shadow.
+wine-xgboost:      an XGBoost classifier on scikit-learn's wine data, as one .ubj booster file.
+diabetes-lightgbm: a LightGBM regressor on the diabetes data, as one model text file.
 
 Run: .venv/bin/python scripts/make_example_models.py  (then `modelops validate` checks the result)
 """
@@ -25,7 +27,7 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 import numpy as np
 import yaml
-from sklearn.datasets import load_diabetes, load_iris
+from sklearn.datasets import load_diabetes, load_iris, load_wine
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier, RandomForestRegressor
 from sklearn.linear_model import LogisticRegression
 
@@ -82,10 +84,10 @@ def save_skops(model, path: Path) -> None:
 
 
 def manifest_text(header: str, head: str, inputs: list[str], output: tuple[str, str], versions: str,
-                  deployments: str) -> str:
+                  deployments: str, flavor: str = "sklearn") -> str:
     """A model.yaml: `head` holds name, description and owners; inputs are doubles; one output column."""
     columns = "".join(f"    - {{name: {n}, type: double}}\n" for n in inputs)
-    return (f"{header}\n{head}flavor: sklearn\nsignature:\n  inputs:\n{columns}  outputs:\n"
+    return (f"{header}\n{head}flavor: {flavor}\nsignature:\n  inputs:\n{columns}  outputs:\n"
             f"    - {{name: {output[0]}, type: {output[1]}}}\nexample: example.json\nrequirements: requirements.txt\n"
             f"versions:\n{versions}deployments:\n{deployments}")
 
@@ -194,10 +196,75 @@ def iris_proba() -> None:
     write_model("iris-proba", manifest, example, pins("scikit-learn", "numpy", "scipy", "skops"), readme)
 
 
+def single_file_version(name: str, path: Path, description: str) -> str:
+    """The versions entry 1.0.0 of model `name` whose artifact is the single file `path`."""
+    return (f"  - version: 1.0.0\n    description: {description}\n    artifact:\n"
+            f"      uri: {path.relative_to(MODELS / name)}\n      sha256: {digest(path)}\n")
+
+
+def wine_xgboost() -> None:
+    """An XGBoost classifier (3 classes) on scikit-learn's wine data, as one .ubj booster file."""
+    import xgboost
+
+    data = load_wine()
+    names = [re.sub(r"[^A-Za-z0-9_]", "_", n) for n in data.feature_names]
+    model = xgboost.XGBClassifier(n_estimators=20, max_depth=3, learning_rate=0.3, n_jobs=1, random_state=0)
+    model.fit(data.data, data.target)
+    folder = MODELS / "wine-xgboost"
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    path = folder / "artifacts" / "1.0.0" / "model.ubj"
+    path.parent.mkdir(parents=True)
+    model.get_booster().save_model(str(path))
+    rows = [int(np.flatnonzero(data.target == k)[0]) for k in range(3)]
+    example = {"inputs": [dict(zip(names, map(float, data.data[i]), strict=True)) for i in rows],
+               "outputs": [{"cultivar": int(c)} for c in model.predict(data.data[rows])]}
+    manifest = manifest_text(
+        "# Wine cultivar classifier: an XGBoost booster (flavor xgboost) in one .ubj file.",
+        "name: wine-xgboost\ndescription: Wine cultivar (0, 1 or 2) from thirteen chemical measurements\n"
+        'owners: ["@ml-team"]\n', names, ("cultivar", "long"),
+        single_file_version("wine-xgboost", path, "XGBClassifier, 20 trees per class, depth 3"),
+        "  staging: {version: 1.0.0}\n  production: {version: 1.0.0}\n", flavor="xgboost")
+    readme = ("# wine-xgboost\n\nTells which of three cultivars (0, 1, 2) a wine comes from, from thirteen "
+              "chemical measurements.\n\nAn XGBoost classifier (20 boosting rounds, depth 3) trained on "
+              "scikit-learn's bundled wine data by `scripts/make_example_models.py`, saved as one booster file "
+              "(`model.ubj`). Its image installs xgboost-cpu, NumPy and SciPy: no scikit-learn, pandas or MLflow.\n")
+    write_model("wine-xgboost", manifest, example, pins("xgboost-cpu", "numpy", "scipy"), readme)
+
+
+def diabetes_lightgbm() -> None:
+    """A LightGBM regressor on scikit-learn's diabetes data, as one model text file."""
+    import lightgbm
+
+    data = load_diabetes()
+    names = list(data.feature_names)
+    params = {"objective": "regression", "num_leaves": 8, "learning_rate": 0.1, "num_threads": 1, "seed": 0,
+              "deterministic": True, "force_row_wise": True, "verbose": -1}
+    booster = lightgbm.train(params, lightgbm.Dataset(data.data, data.target), num_boost_round=40)
+    folder = MODELS / "diabetes-lightgbm"
+    shutil.rmtree(folder / "artifacts", ignore_errors=True)
+    path = folder / "artifacts" / "1.0.0" / "model.txt"
+    path.parent.mkdir(parents=True)
+    booster.save_model(str(path))
+    example = {"inputs": [dict(zip(names, map(float, data.data[i]), strict=True)) for i in range(2)]}
+    manifest = manifest_text(
+        "# Diabetes progression regressor: a LightGBM model (flavor lightgbm) in one text file.",
+        "name: diabetes-lightgbm\ndescription: One-year disease progression from ten baseline measurements "
+        '(scaled)\nowners: ["@ml-team", "@health/analytics"]\n', names, ("progression", "double"),
+        single_file_version("diabetes-lightgbm", path, "LightGBM regressor, 40 trees of 8 leaves"),
+        "  staging: {version: 1.0.0}\n  production: {version: 1.0.0}\n", flavor="lightgbm")
+    readme = ("# diabetes-lightgbm\n\nPredicts a quantitative measure of diabetes progression one year after "
+              "baseline from the same ten scaled measurements as `diabetes`.\n\nA LightGBM regressor (40 trees "
+              "of 8 leaves) trained on scikit-learn's bundled diabetes data by `scripts/make_example_models.py`, "
+              "saved as one model text file (`model.txt`). Its image installs lightgbm, NumPy and SciPy: no "
+              "scikit-learn, pandas or MLflow.\n")
+    write_model("diabetes-lightgbm", manifest, example, pins("lightgbm", "numpy", "scipy", "narwhals"), readme)
+
+
+EXAMPLES = {"iris": iris, "diabetes": diabetes, "iris-proba": iris_proba, "wine-xgboost": wine_xgboost,
+            "diabetes-lightgbm": diabetes_lightgbm}
+
 if __name__ == "__main__":
-    for folder in ("iris", "diabetes", "iris-proba"):
+    for folder, make in EXAMPLES.items():
         (MODELS / folder).mkdir(parents=True, exist_ok=True)
-    iris()
-    diabetes()
-    iris_proba()
-    print(f"wrote {MODELS / 'iris'}, {MODELS / 'diabetes'} and {MODELS / 'iris-proba'}")
+        make()
+    print(f"wrote {', '.join(str(MODELS / folder) for folder in EXAMPLES)}")

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 state=.modelops/services
 mkdir -p "$state"
-base_tag=modelops-base/python:3.11-bookworm
+base_tag=modelops-base/python:3.11-bookworm-omp
 registry_port=5000
 
 wait_for() {  # wait_for SECONDS COMMAND...: until COMMAND succeeds

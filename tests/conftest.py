@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# the example models of the repository (models/<name>/model.yaml)
+EXAMPLES = sorted(p.parent.name for p in (ROOT / "models").glob("*/model.yaml"))
 
 
 @dataclass

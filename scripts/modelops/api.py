@@ -38,11 +38,11 @@ PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
 
 
 # -- manifests ------------------------------------------------------------------------------------------
-def new(ws: Workspace, name: str, owner: str, description: str) -> Path:
-    """Scaffold `models/NAME/` from `templates/new-model/`; returns the folder."""
+def new(ws: Workspace, name: str, owner: str, description: str, flavor: str = "sklearn") -> Path:
+    """Scaffold `models/NAME/` from `templates/new-model/` for an artifact of `flavor`; returns the folder."""
     from modelops.manifest.scaffold import new as scaffold
 
-    return scaffold(ws.root, name, owner, description or f"{name} model")
+    return scaffold(ws.root, name, owner, description or f"{name} model", flavor)
 
 
 def validate(ws: Workspace, folders: list[Path], *, offline: bool = False) -> list[Problem]:

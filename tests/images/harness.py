@@ -21,7 +21,7 @@ from pathlib import Path
 from tests.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-BASE_TAG = "modelops-base/python:3.11-bookworm"
+BASE_TAG = "modelops-base/python:3.11-bookworm-omp"
 
 
 class Unavailable(Exception):

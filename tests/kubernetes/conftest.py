@@ -14,15 +14,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS = ("MODELOPS_IMAGE_REGISTRY", "MODELOPS_GITOPS_REPOSITORY", "MODELOPS_GITOPS_BRANCH")
+MODELS = ("iris", "diabetes")  # the examples these tests are written about (A/B and shadow; one version)
 
 
 @pytest.fixture
 def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the example models these tests are written against (iris, diabetes), the templates and
-    the settings, as the working directory."""
+    """A copy of the example models iris and diabetes, templates and settings, as the working directory."""
     root = tmp_path / "repo"
-    for name in ("models/iris", "models/diabetes", "templates"):
-        shutil.copytree(ROOT / name, root / name)
+    for name in MODELS:
+        shutil.copytree(ROOT / "models" / name, root / "models" / name)
+    shutil.copytree(ROOT / "templates", root / "templates")
     shutil.copy(ROOT / "pyproject.toml", root / "pyproject.toml")
     monkeypatch.chdir(root)
     monkeypatch.setenv("MODELOPS_ROOT", str(root))

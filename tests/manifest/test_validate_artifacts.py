@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelops.artifacts import digest
-from tests.conftest import run_cli
+from tests.conftest import EXAMPLES, run_cli
 
 IRIS = "models/iris/model.yaml"
 
@@ -40,7 +40,7 @@ class Hostile:
 
 def test_the_examples_load_and_score(repo: Path) -> None:
     result = run_cli("validate", cwd=repo)
-    assert (result.code, result.out.strip()) == (0, "3 model(s) valid"), result.err
+    assert (result.code, result.out.strip()) == (0, f"{len(EXAMPLES)} model(s) valid"), result.err
 
 
 def test_unloadable_artifact(repo: Path) -> None:
@@ -101,6 +101,16 @@ def test_output_must_fit_the_signature(repo: Path) -> None:
 def test_pyfunc_flavor_loads_an_mlflow_model_directory(repo: Path) -> None:
     manifest = repo / IRIS
     manifest.write_text(manifest.read_text().replace("flavor: sklearn", "flavor: pyfunc"))
+    requirements = repo / "models/iris/requirements.txt"
+    sklearn_pins = requirements.read_text()
+    requirements.write_text(sklearn_pins + "mlflow==3.17.2\n")
+    result = run_cli("validate", "models/iris", cwd=repo)
+    assert result.code == 1
+    assert result.err.startswith(
+        "models/iris/requirements.txt:4: requirements: mlflow installs the whole of MLflow in the image (server,"
+        " UI, SQL); flavor pyfunc needs only mlflow.pyfunc\n  hint: pin mlflow-skinny==3.17.2 instead (and pandas)\n"
+        "models/iris/requirements.txt: requirements: flavor pyfunc needs pandas"), result.err
+    requirements.write_text(sklearn_pins + "mlflow-skinny==3.17.2\npandas==3.1.1\n")
     result = run_cli("validate", "models/iris", cwd=repo)
     assert result.code == 0, result.err
 

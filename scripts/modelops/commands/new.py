@@ -11,18 +11,21 @@ from modelops.commands.output import workspace
 @click.argument("name")
 @click.option("--owner", default="@ml-team", show_default=True, help="GitHub user or team owning the model.")
 @click.option("--description", default="", help="One line saying what the model predicts.")
-def command(name: str, owner: str, description: str) -> int:
+@click.option("--flavor", default="sklearn", show_default=True,
+              help="How the artifact loads: sklearn, xgboost, lightgbm, catboost or pyfunc (docs/flavors.md).")
+def command(name: str, owner: str, description: str, flavor: str) -> int:
     """Scaffold models/NAME/ from templates/new-model/: a commented manifest, example, requirements, card.
 
     \b
     Example:
       modelops new churn --owner @data/churn --description "Will a customer leave this month?"
+      modelops new fraud --flavor xgboost
     """
     from modelops import api
 
     ws = workspace()
-    folder = api.new(ws, name, owner, description)
+    folder = api.new(ws, name, owner, description, flavor)
     click.echo(f"created {folder.relative_to(ws.root)}/")
-    click.echo("next: put the artifact under artifacts/0.1.0/, run `modelops digest` on it, fill in sha256,"
+    click.echo(f"next: put the {flavor} artifact under artifacts/0.1.0/, run `modelops digest` on it, fill in sha256,"
                f" the signature and example.json, then `modelops validate models/{name}`")
     return 0

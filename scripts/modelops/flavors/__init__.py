@@ -5,7 +5,8 @@ One module per framework, each with `load(path, inputs, method="predict") -> Pre
 flavor loads. `method` is the manifest's: `predict` answers labels or values ([N] or [N, k]);
 `predict_proba` answers float64 [N, classes], and the predictor's `classes` lists the class labels in
 column order (None when the model cannot say). A flavor that cannot give probabilities raises
-ModelopsError(field="method").
+ModelopsError(field="method"). A module may name UNUSED_DEPENDENCIES: distributions its framework's wheel
+requires but serving never imports, which images leave out.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ import numpy as np
 FLAVORS = {
     "sklearn": "modelops.flavors.sklearn",
     "pyfunc": "modelops.flavors.pyfunc",
+    "xgboost": "modelops.flavors.xgboost",
+    "lightgbm": "modelops.flavors.lightgbm",
+    "catboost": "modelops.flavors.catboost",
 }
 
 

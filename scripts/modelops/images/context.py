@@ -7,6 +7,7 @@ Dockerfile, they are files that pip reads, and each must be pinned with `==`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import tempfile
@@ -16,7 +17,7 @@ from pathlib import Path
 import yaml
 
 import modelops
-from modelops import templates
+from modelops import flavors, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import wheel_strip
@@ -55,6 +56,14 @@ def model_requirements(loaded: LoadedManifest) -> str:
     if problems:
         raise ModelopsError.of(problems)
     return text
+
+
+def unused_dependencies(loaded: LoadedManifest, model_text: str) -> list[str]:
+    """What the flavor's framework requires but never imports to serve (flavor module's UNUSED_DEPENDENCIES),
+    less what the model's requirements pin: the image uninstalls them."""
+    module = importlib.import_module(flavors.FLAVORS[loaded.manifest.flavor])
+    pinned = {pin.name for pin in requirements.parse(loaded, model_text)[0]}
+    return [name for name in getattr(module, "UNUSED_DEPENDENCIES", ()) if name not in pinned]
 
 
 def requirement_texts(loaded: LoadedManifest) -> list[str]:
@@ -137,7 +146,8 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
                    "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
     values = {"model": m.name, "tag": target.tag, "base_image": base_image, "labels": labels,
               "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
-              "default_env": target.envs[0] if target.envs else ""}
+              "default_env": target.envs[0] if target.envs else "",
+              "unused": unused_dependencies(loaded, texts[1])}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)

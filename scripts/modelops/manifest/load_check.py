@@ -70,10 +70,11 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
         if exc.problem.field:
             return {"message": f"{flavor}: {exc.problem.message}", "field": [exc.problem.field],
                     "hint": exc.problem.hint}
-        return f"does not load as {flavor}: {exc}"
+        hint = f" ({exc.problem.hint})" if exc.problem.hint else ""  # what to do about this artifact
+        return f"does not load as {flavor}: {exc}{hint}"
     except Exception as exc:
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
-    if problem := _method_problem(Path(path), method, compiled, model):
+    if problem := _method_problem(flavor, Path(path), method, compiled, model):
         return problem
     if rows is None:
         return ""
@@ -91,12 +92,13 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     return "; ".join(problems)
 
 
-def _method_problem(path: Path, method: str, compiled: CompiledSignature, model: Predictor) -> dict | None:
+def _method_problem(flavor: str, path: Path, method: str, compiled: CompiledSignature, model: Predictor) -> dict | None:
     """What plain MLflow would answer (an MLflow directory's `predict_fn`) or the model's classes, when they
-    do not fit `method` and the declared outputs."""
+    do not fit `method` and the declared outputs. (Only sklearn's and pyfunc's MLflow loaders honour
+    `predict_fn`; the boosters' predictors answer the method themselves.)"""
     from modelops.signature.probabilities import class_problem
 
-    if (path / "MLmodel").is_file():
+    if flavor in ("sklearn", "pyfunc") and (path / "MLmodel").is_file():
         import yaml
 
         spec = yaml.safe_load((path / "MLmodel").read_text()) or {}

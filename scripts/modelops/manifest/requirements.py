@@ -45,7 +45,31 @@ def parse(loaded: LoadedManifest, text: str) -> tuple[list[Pin], list[Problem]]:
                                     message=f"{excerpt(line)} is not pinned with == (name[extras]==version[; marker])"))
         else:
             pins.append(pin)
-    return pins, problems
+    return pins, problems + _flavor_problems(loaded.manifest.flavor, pins, display)
+
+
+def _flavor_problems(flavor: str, pins: list[Pin], display: str) -> list[Problem]:
+    """What a flavor's image needs from the requirements: pyfunc serves through `mlflow.pyfunc`, which
+    mlflow-skinny and pandas give; the whole of MLflow (its tracking server, UI and their dependencies)
+    has no use in a runner image."""
+    if flavor != "pyfunc":
+        return []
+    named = {pin.name: pin for pin in pins}
+    problems = []
+    if "mlflow" in named:
+        version = named["mlflow"].version
+        problems.append(Problem(file=display, line=named["mlflow"].line, field="requirements",
+                                message="mlflow installs the whole of MLflow in the image (server, UI, SQL); "
+                                        "flavor pyfunc needs only mlflow.pyfunc",
+                                hint=f"pin mlflow-skinny=={version} instead (and pandas)"))
+    elif "mlflow-skinny" not in named:
+        problems.append(Problem(file=display, field="requirements", message="flavor pyfunc needs mlflow-skinny",
+                                hint="pin the MLflow version the model was saved with: mlflow-skinny==X.Y.Z"))
+    if "pandas" not in named:
+        problems.append(Problem(file=display, field="requirements", message="flavor pyfunc needs pandas "
+                                "(mlflow.pyfunc predicts on DataFrames; mlflow-skinny does not bring it)",
+                                hint="pin it: pandas==X.Y.Z"))
+    return problems
 
 
 def _pin(line: str, number: int) -> Pin | None:

@@ -13,13 +13,26 @@ from modelops.manifest.model import MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE, Ma
 
 SOURCE = "new-model"
 _PLACEHOLDER_DIGEST = "0" * 64
+# flavor -> where the first version's artifact goes, and the requirements (pinned) it needs at run time
+SCAFFOLDS = {
+    "sklearn": ("artifacts/0.1.0/model.skops",
+                "scikit-learn==1.9.1\nnumpy==2.4.6\nscipy==1.17.1\nskops==0.16.0\n"),
+    "xgboost": ("artifacts/0.1.0/model.ubj", "xgboost-cpu==3.2.0\nnumpy==2.4.6\nscipy==1.17.1\n"),
+    "lightgbm": ("artifacts/0.1.0/model.txt", "lightgbm==4.7.0\nnumpy==2.4.6\nscipy==1.17.1\nnarwhals==2.29.0\n"),
+    "catboost": ("artifacts/0.1.0/model.cbm", "catboost==1.2.10\nnumpy==2.4.6\nscipy==1.17.1\npandas==3.1.1\n"),
+    "pyfunc": ("artifacts/0.1.0/", "mlflow-skinny==3.17.2\npandas==3.1.1\nnumpy==2.4.6\n"),
+}
 
 
-def new(root: Path, name: str, owner: str, description: str) -> Path:
-    """Write `models/<name>/` (manifest, example, requirements, model card); returns the folder."""
+def new(root: Path, name: str, owner: str, description: str, flavor: str = "sklearn") -> Path:
+    """Write `models/<name>/` (manifest, example, requirements, model card) for an artifact of `flavor`;
+    returns the folder."""
     if not re.match(NAME_RE, name):
         raise ModelopsError(f"{name!r} is not a valid model name", field="name",
                             hint=NAME_HINT)
+    if flavor not in SCAFFOLDS:
+        raise ModelopsError(f"no scaffold for flavor {flavor!r}", field="flavor",
+                            hint=f"allowed values are: {', '.join(SCAFFOLDS)}")
     _check_field("owners", [owner])
     _check_field("description", description)
     folder = root / MODELS_DIR / name
@@ -31,7 +44,9 @@ def new(root: Path, name: str, owner: str, description: str) -> Path:
                             hint="run modelops new in a repository made from the modelops template, or copy its "
                                  f"templates/{SOURCE}/ folder in")
     env = templates.environment(root)
-    values = {"name": name, "owner": owner, "description": description, "sha256": _PLACEHOLDER_DIGEST}
+    artifact, requirements = SCAFFOLDS[flavor]
+    values = {"name": name, "owner": owner, "description": description, "sha256": _PLACEHOLDER_DIGEST,
+              "flavor": flavor, "artifact": artifact, "requirements": requirements}
     staging = root / MODELS_DIR / f".{name}.new"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -1,9 +1,12 @@
 """Make an MLflow model directory of a verified artifact, so plain MLflow can load the registered version.
 
-An MLflow model directory (it has an `MLmodel`) is used as it is. A single scikit-learn file is wrapped
-without being loaded: it is copied next to an `MLmodel` that names it (sklearn flavor, `skops` or
-`pickle` serialization, python_function entry point answering the manifest's `method`), the manifest's
-signature and its requirements.
+An MLflow model directory (it has an `MLmodel`) is used as it is. A single file is wrapped without being
+loaded: it is copied next to an `MLmodel` that names it (the matching MLflow flavor and its python_function
+entry point), the manifest's signature and its requirements. A scikit-learn file gets the sklearn flavor
+(`skops` or `pickle` serialization; its python_function answers the manifest's `method`); a booster file the
+xgboost, lightgbm or catboost flavor, whose model class MLflow instantiates: a classifier's when the
+manifest's first output is a label (not a float), so `mlflow.pyfunc` predicts labels as the runner does (a
+LightGBM booster gives probabilities: MLflow loads text files only as a plain Booster).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from modelops.flavors.sklearn import skops_types
 from modelops.manifest.model import Manifest
 
 _FORMATS = {".skops": "skops", ".pkl": "pickle", ".pickle": "pickle"}
+# flavor -> the single files it wraps (by suffix)
+_SINGLE_FILES = {"sklearn": tuple(_FORMATS), "xgboost": (".ubj", ".json"), "lightgbm": (".txt",), "catboost": (".cbm",)}
 
 
 def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path) -> Path:
@@ -29,10 +34,11 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
             raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
                                 hint="an artifact folder is an MLflow model directory (mlflow.<flavor>.save_model)")
         return artifact
-    fmt = _FORMATS.get(artifact.suffix)
-    if manifest.flavor != "sklearn" or fmt is None:
+    suffixes = _SINGLE_FILES.get(manifest.flavor, ())
+    if artifact.suffix not in suffixes:
+        forms = ", ".join(f"{flavor} {' '.join(ends)}" for flavor, ends in _SINGLE_FILES.items())
         raise ModelopsError(f"cannot make an MLflow model of {artifact.name} (flavor {manifest.flavor})",
-                            hint="use an MLflow model directory, or a scikit-learn .skops or .pkl file")
+                            hint=f"use an MLflow model directory, or a single file of these flavors: {forms}")
     import mlflow.pyfunc
     from mlflow.models import Model, ModelSignature
     from mlflow.types import ColSpec, Schema
@@ -46,21 +52,54 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
     shutil.copyfile(artifact, target / filename)
     (target / "requirements.txt").write_text(requirements)
     mlmodel = Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
-    # predict_fn: what plain MLflow's predict answers is the manifest's method (labels, or probabilities)
-    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename,
-                               predict_fn=manifest.method)
-    mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
-                       sklearn_version=_pinned(requirements, "scikit-learn"),
-                       skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)
+    if manifest.flavor == "sklearn":
+        fmt = _FORMATS[artifact.suffix]
+        # predict_fn: what plain MLflow's predict answers is the manifest's method (labels, or probabilities)
+        mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.sklearn", model_path=filename,
+                                   predict_fn=manifest.method)
+        mlmodel.add_flavor("sklearn", pickled_model=filename, serialization_format=fmt, code=None,
+                           sklearn_version=_pinned(requirements, "scikit-learn"),
+                           skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)
+    else:
+        mlflow.pyfunc.add_to_model(mlmodel, loader_module=f"mlflow.{manifest.flavor}", data=filename)
+        mlmodel.add_flavor(manifest.flavor, data=filename, code=None,
+                           **_BOOSTER_CONFIG[manifest.flavor](artifact, manifest, requirements))
     mlmodel.save(str(target / "MLmodel"))
     return target
 
 
-def _pinned(requirements: str, package: str) -> str:
-    match = re.search(rf"^{re.escape(package)}\s*==\s*([^\s;#]+)", requirements, re.MULTILINE | re.IGNORECASE)
-    if match:
-        return match.group(1)
-    try:
-        return installed_version(package)
-    except PackageNotFoundError:
-        return ""
+def _predicts_labels(manifest: Manifest) -> bool:
+    return manifest.signature.outputs[0].type not in ("float", "double")
+
+
+def _xgboost(artifact: Path, manifest: Manifest, requirements: str) -> dict:
+    model_class = "xgboost.sklearn.XGBClassifier" if _predicts_labels(manifest) else "xgboost.core.Booster"
+    return {"xgb_version": _pinned(requirements, "xgboost-cpu", "xgboost"), "model_class": model_class,
+            "model_format": artifact.suffix[1:]}
+
+
+def _lightgbm(artifact: Path, manifest: Manifest, requirements: str) -> dict:
+    return {"lgb_version": _pinned(requirements, "lightgbm"), "model_class": "lightgbm.basic.Booster"}
+
+
+def _catboost(artifact: Path, manifest: Manifest, requirements: str) -> dict:
+    model_type = "CatBoostClassifier" if _predicts_labels(manifest) else "CatBoostRegressor"
+    return {"catboost_version": _pinned(requirements, "catboost"), "model_type": model_type, "save_format": "cbm"}
+
+
+# flavor -> the MLmodel flavor section's keys besides data and code (as mlflow.<flavor>.save_model writes them)
+_BOOSTER_CONFIG = {"xgboost": _xgboost, "lightgbm": _lightgbm, "catboost": _catboost}
+
+
+def _pinned(requirements: str, *packages: str) -> str:
+    """The version `requirements` pins for the first of `packages` it names, else the one installed here."""
+    for package in packages:
+        match = re.search(rf"^{re.escape(package)}\s*==\s*([^\s;#]+)", requirements, re.MULTILINE | re.IGNORECASE)
+        if match:
+            return match.group(1)
+    for package in packages:
+        try:
+            return installed_version(package)
+        except PackageNotFoundError:
+            continue
+    return ""
