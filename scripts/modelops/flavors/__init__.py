@@ -15,6 +15,7 @@ from typing import Any, Protocol
 FLAVORS = {
     "sklearn": "modelops.flavors.sklearn",
     "pyfunc": "modelops.flavors.pyfunc",
+    "onnx": "modelops.flavors.onnx",
 }
 
 
