@@ -169,7 +169,7 @@ def test_a_full_disk_is_one_line_and_exit_1() -> None:
 
 
 def test_paths_that_select_no_model_are_errors(repo: Path) -> None:
-    assert run_cli("validate", "--offline", ".", cwd=repo).out.endswith("2 model(s) valid\n")  # the repository
+    assert run_cli("validate", "--offline", ".", cwd=repo).out.endswith("3 model(s) valid\n")  # the repository
     for args in (["validate", "--offline", "templates/new-model"], ["plan", "models/iris/artifacts"],
                  ["apply", "templates"]):
         result = run_cli(*args, cwd=repo, env={"MLFLOW_TRACKING_URI": "", "MODELOPS_TRACKING_URI": ""})

@@ -40,7 +40,7 @@ class Hostile:
 
 def test_the_examples_load_and_score(repo: Path) -> None:
     result = run_cli("validate", cwd=repo)
-    assert (result.code, result.out.strip()) == (0, "2 model(s) valid"), result.err
+    assert (result.code, result.out.strip()) == (0, "3 model(s) valid"), result.err
 
 
 def test_unloadable_artifact(repo: Path) -> None:

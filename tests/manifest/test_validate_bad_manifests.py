@@ -253,7 +253,7 @@ def test_github_format_gives_workflow_annotations(repo: Path) -> None:
 
 def test_the_examples_are_valid(repo: Path) -> None:
     result = run_cli("validate", "--offline", cwd=repo)
-    assert (result.code, result.out.strip()) == (0, "2 model(s) valid")
+    assert (result.code, result.out.strip()) == (0, "3 model(s) valid")
 
 
 def test_pins_with_extras_markers_and_comments_are_valid(repo: Path) -> None:

@@ -22,14 +22,6 @@ _NUMERIC = {"double": "f", "float": "f", "integer": "i", "long": "i", "boolean":
 
 
 @dataclass(frozen=True)
-class Tolerance:
-    """Numbers agree when |compiled - original| <= absolute + relative * |original|."""
-
-    absolute: float
-    relative: float
-
-
-@dataclass(frozen=True)
 class Agreement:
     """How close the compiled model came to the original, over `rows` rows."""
 
@@ -135,9 +127,10 @@ def check_rows(base: np.ndarray, kinds: Sequence[str], count: int = CHECK_ROWS, 
     return np.vstack([base, np.column_stack(columns)])
 
 
-def agreement(original: np.ndarray, compiled: np.ndarray, tolerance: Tolerance, labels: bool) -> Agreement:
+def agreement(original: np.ndarray, compiled: np.ndarray, absolute: float, relative: float, labels: bool
+              ) -> Agreement:
     """How `compiled` compares with `original`; raises ModelopsError when a label differs or a number is
-    outside `tolerance`."""
+    outside the tolerance: |compiled - original| <= absolute + relative * |original|."""
     original, compiled = np.asarray(original), np.asarray(compiled)
     if original.shape != compiled.shape and original.size == compiled.size:
         compiled = compiled.reshape(original.shape)
@@ -157,14 +150,14 @@ def agreement(original: np.ndarray, compiled: np.ndarray, tolerance: Tolerance, 
     a, b = original.astype(np.float64).reshape(rows, -1), compiled.astype(np.float64).reshape(rows, -1)
     gap = np.abs(b - a)
     nonzero = np.abs(a) > 0
-    relative = float((gap[nonzero] / np.abs(a[nonzero])).max()) if nonzero.any() else 0.0
-    found = Agreement(rows, float(gap.max()) if gap.size else 0.0, relative, labels=False)
-    outside = gap > tolerance.absolute + tolerance.relative * np.abs(a)
+    worst = float((gap[nonzero] / np.abs(a[nonzero])).max()) if nonzero.any() else 0.0
+    found = Agreement(rows, float(gap.max()) if gap.size else 0.0, worst, labels=False)
+    outside = gap > absolute + relative * np.abs(a)
     if outside.any():
         i = int(np.argwhere(outside)[0][0])
         raise ModelopsError(
-            f"the compiled model disagrees beyond its tolerance (absolute {tolerance.absolute:g}, relative "
-            f"{tolerance.relative:g}) on {int(outside.any(axis=1).sum())} of {rows} rows: maximum deviation "
+            f"the compiled model disagrees beyond its tolerance (absolute {absolute:g}, relative "
+            f"{relative:g}) on {int(outside.any(axis=1).sum())} of {rows} rows: maximum deviation "
             f"{found.absolute:.3g} absolute, {found.relative:.3g} relative (row {i}: {b[i].tolist()} instead "
             f"of {a[i].tolist()})", field="compile.tolerance",
             hint=f"if that deviation is acceptable, declare it (e.g. tolerance: {{absolute: "

@@ -145,9 +145,9 @@ def _compile(flavor: str, signature: dict, request: dict) -> dict:
                                 hint="tree ensembles run as float32 graphs: set compile.precision: float and "
                                      "the tolerance they meet" if spec.precision == "double" else _HINT) from None
         expected = np.asarray(original.predict(data))
-        found = compiled.agreement(expected, served.predict(data),
-                                   compiled.Tolerance(spec.tolerance.absolute, spec.tolerance.relative),
-                                   labels=compiled.is_classifier(model) or expected.dtype.kind not in "fc")
+        labels = compiled.is_classifier(model) or expected.dtype.kind not in "fc"
+        found = compiled.agreement(expected, served.predict(data), spec.tolerance.absolute,
+                                   spec.tolerance.relative, labels)
     except BaseException:
         staging.unlink()
         raise
