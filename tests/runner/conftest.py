@@ -77,7 +77,8 @@ class Servers:
 
     def start(self, *args: str, ready: bool = True) -> httpx.Client:
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), str(ROOT)]),  # this tree's code
+               "MODELOPS_CACHE": str(self.folder / "cache")}
         log = self.folder / f"serve-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],

@@ -60,8 +60,9 @@ def convert(model: Any, columns: int, precision: str) -> bytes:
     except ModelopsError:
         raise
     except Exception as exc:
-        raise ModelopsError(f"{type(model).__name__} does not convert to ONNX: {type(exc).__name__}: "
-                            f"{str(exc)[:300]}", field="compile",
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ModelopsError(f"{type(model).__name__} does not convert to ONNX: {type(exc).__name__}: {reason}",
+                            field="compile",
                             hint="compile a tree ensemble or a linear model, or remove compile") from None
     graph.graph.name = GRAPH_NAME
     classes = getattr(model.steps[-1][1] if hasattr(model, "steps") else model, "classes_", None)

@@ -131,7 +131,8 @@ def _probability_output(outputs: list, graph: str) -> str:
 
 
 def _classes(session: Any, graph: Path) -> list:
-    """The class labels: the graph's `classes` metadata, else its classifier node's labels (needs onnx)."""
+    """The class labels: the graph's `classes` metadata, else its classifier node's labels or its `classes`
+    constant (reading the graph needs the onnx package)."""
     meta = session.get_modelmeta().custom_metadata_map
     if CLASSES_KEY in meta:
         return json.loads(meta[CLASSES_KEY])
@@ -141,11 +142,17 @@ def _classes(session: Any, graph: Path) -> list:
         raise ModelopsError(f"{graph.name} does not say its class labels", field="method",
                             hint=f"add onnx to requirements.txt, or store them as metadata {CLASSES_KEY!r} "
                                  "(a JSON list)") from None
-    for node in onnx.load(str(graph)).graph.node:
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(graph)).graph
+    for node in proto.node:
         for attribute in node.attribute:
             if attribute.name == "classlabels_int64s":
                 return [int(v) for v in attribute.ints]
             if attribute.name == "classlabels_strings":
                 return [v.decode() for v in attribute.strings]
+    for tensor in proto.initializer:  # skl2onnx's linear classifiers pick labels from a `classes` constant
+        if tensor.name == "classes":
+            return numpy_helper.to_array(tensor).tolist()
     raise ModelopsError(f"{graph.name} has no classifier node naming its classes", field="method",
                         hint=f"store the class labels as metadata {CLASSES_KEY!r} (a JSON list)")

@@ -66,8 +66,9 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     compiled = CompiledSignature(sig.inputs, sig.outputs)
     try:
         model = flavors.load(flavor, Path(path), sig.inputs)
-    except ModelopsError as exc:
-        return f"does not load as {flavor}: {exc}"
+    except ModelopsError as exc:  # its hint is the flavor's own advice: keep it
+        advice = f" ({exc.problem.hint})" if exc.problem.hint else ""
+        return f"does not load as {flavor}: {exc.problem.message}{advice}"
     except Exception as exc:
         return f"does not load as {flavor}: {type(exc).__name__}: {str(exc)[:300]}"
     if rows is None:
