@@ -117,6 +117,20 @@ def test_a_model_the_converter_does_not_know_is_a_located_error(compiled_repo: P
     assert "version 1.0.0 compiled to ONNX: agrees on 1002 rows" in result.err  # the other version still checks
 
 
+def test_an_image_mixing_compiled_and_uncompiled_versions_is_refused(compiled_repo: Path, tmp_path: Path) -> None:
+    root = _copy(compiled_repo, tmp_path)
+    _edit(root, "deployments:\n  staging: {version: 1.0.0}\n  production: {version: 1.0.0}\n",
+          "  - version: 1.1.0\n    artifact:\n      uri: artifacts/1.0.0/model.skops\n"
+          f"      sha256: {digest(root / MODEL / 'artifacts/1.0.0/model.skops')}\n    compile: false\n"
+          "deployments:\n  staging: {version: 1.0.0}\n  production: {version: 1.0.0, shadow: [1.1.0]}\n")
+    out = tmp_path / "context"
+    result = run_cli("render", MODEL, "--env", "production", "--out", str(out), cwd=root)
+    assert result.code == 1 and "Traceback" not in result.err and not out.exists()
+    assert re.search(r"model\.yaml:\d+: deployments\.production: image 1\.0\.0_1\.1\.0 would serve compiled and "
+                     r"uncompiled versions together \(1\.0\.0 compiled, 1\.1\.0 as it is\)", result.err), result.err
+    assert "hint: compile every version a deployment routes to, or none of them" in result.err
+
+
 @pytest.fixture(scope="module")
 def built(compiled_repo: Path, tmp_path_factory: pytest.TempPathFactory, docker_client, base_image: str
           ) -> Iterator[dict]:

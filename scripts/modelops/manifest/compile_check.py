@@ -79,8 +79,14 @@ def _rows(loaded: LoadedManifest, reference: str | None, where: tuple) -> list[d
         if loaded.manifest.example is None:
             raise ModelopsError.of([loaded.problem(where, "a compiled model needs rows to be checked on",
                                                    hint="add an example, or name a reference file in compile")])
-        data = json.loads(loaded.read("example"))
-        return data["inputs"] if isinstance(data, dict) and isinstance(data.get("inputs"), list) else []
+        try:
+            data = json.loads(loaded.read("example"))
+        except ValueError:
+            data = None  # validate reports the example itself
+        if not isinstance(data, dict) or not isinstance(data.get("inputs"), list) or not data["inputs"]:
+            raise ModelopsError.of([loaded.problem(where, "the example has no rows to check the compiled model on",
+                                                   hint="fix example.json, or name a reference file")])
+        return data["inputs"]
     text = read_named(loaded.folder, reference, "reference", loaded.display, loaded.line(*where, "reference"))
     try:
         return _records(reference, text, loaded.manifest.signature.inputs)
