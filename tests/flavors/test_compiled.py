@@ -19,6 +19,7 @@ from sklearn.datasets import load_diabetes
 from sklearn.kernel_ridge import KernelRidge
 
 from modelops.artifacts import digest
+from modelops.errors import ModelopsError
 from tests.conftest import ROOT, run_cli
 from tests.images import harness
 
@@ -99,6 +100,46 @@ def test_a_graph_beyond_its_tolerance_is_a_located_error_and_ships_nothing(compi
     assert double.code == 1 and "compile.precision: version 1.0.0: ONNX Runtime cannot run the double-precision" \
         in double.err
     assert "hint: tree ensembles run as float32 graphs: set compile.precision: float" in double.err
+
+
+def _frameworks() -> dict:
+    import lightgbm
+    import xgboost
+    from sklearn.datasets import load_iris
+
+    x, y = load_diabetes(return_X_y=True)
+    flowers, species = load_iris(return_X_y=True)
+    return {
+        "xgboost regressor": (xgboost.XGBRegressor(n_estimators=20, max_depth=4).fit(x, y), x),
+        "xgboost booster": (xgboost.train({"max_depth": 4}, xgboost.DMatrix(x, y), 20), x),
+        "xgboost classifier": (xgboost.XGBClassifier(n_estimators=10, max_depth=3).fit(flowers, species), flowers),
+        "lightgbm regressor": (lightgbm.LGBMRegressor(n_estimators=20, verbose=-1).fit(x, y), x),
+        "lightgbm booster": (lightgbm.train({"verbose": -1}, lightgbm.Dataset(x, y), 20), x),
+        "lightgbm classifier": (lightgbm.LGBMClassifier(n_estimators=10, verbose=-1).fit(flowers, species), flowers),
+    }
+
+
+@pytest.mark.parametrize("kind", ["xgboost regressor", "xgboost booster", "xgboost classifier",
+                                  "lightgbm regressor", "lightgbm booster", "lightgbm classifier"])
+def test_xgboost_and_lightgbm_models_convert_repeatably_and_agree(kind: str, tmp_path: Path) -> None:
+    import numpy as np
+    import xgboost
+
+    from modelops.flavors import compiled, onnx
+    from modelops.manifest.model import Column
+
+    model, data = _frameworks()[kind]
+    graph = compiled.convert(model, data.shape[1], "float")
+    assert compiled.convert(model, data.shape[1], "float") == graph
+    path = tmp_path / "model.onnx"
+    path.write_bytes(graph)
+    served = onnx.load(path, [Column(name=f"c{j}", type="double") for j in range(data.shape[1])])
+    expected = model.predict(xgboost.DMatrix(data) if isinstance(model, xgboost.Booster) else data)
+    found = compiled.agreement(np.asarray(expected), served.predict(data), 1e-3, 1e-5, compiled.is_classifier(model))
+    assert found.labels == kind.endswith("classifier") and found.rows == len(data)
+    with pytest.raises(ModelopsError) as raised:
+        compiled.convert(model, data.shape[1], "double")
+    assert raised.value.problem.field == "compile.precision"
 
 
 def test_a_model_the_converter_does_not_know_is_a_located_error(compiled_repo: Path, tmp_path: Path) -> None:
