@@ -94,7 +94,7 @@ def mlflow_image(engine, base: str, model_dir: Path) -> int:
         try:
             events = engine.api.build(path=str(work / "ctx"), tag="modelops-bench/mlflow:latest",
                                       network_mode="host", rm=True, forcerm=True, pull=False, decode=True)
-            image_id = build._stream(events, print)
+            image_id = build._stream(events, Printer())
         finally:
             server.shutdown()
         return engine.api.inspect_image(image_id)["Size"]
