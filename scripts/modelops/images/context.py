@@ -35,6 +35,7 @@ MODEL_DIR = "/model"
 # The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
 SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
 COMPILED_LABEL = "io.modelops.model.compiled.sha256"  # the compiled graph's digest, next to the artifact's
+COMPILED_VERSIONS_LABEL = "io.modelops.model.compiled.versions"  # a deployment image's: version=sha256,...
 
 
 @dataclass
@@ -175,7 +176,7 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
         labels["io.modelops.deployments"] = ",".join(target.envs)
         labels["io.modelops.model.versions"] = ",".join(f"{v}={digests[v]}" for v in target.versions)
         if graphs:
-            labels[COMPILED_LABEL.replace("sha256", "versions")] = ",".join(f"{v}={graphs[v]}" for v in target.versions)
+            labels[COMPILED_VERSIONS_LABEL] = ",".join(f"{v}={graphs[v]}" for v in target.versions)
     command = ["python", "-m", "modelops", "serve", MODEL_DIR, *target.serve_args()]
     healthcheck = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
                    "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
