@@ -58,6 +58,20 @@ def test_validate_compiles_verifies_and_prints_the_deviation(compiled_repo: Path
     assert 0 < float(found.group(1)) < 0.001  # float32 sums of 100 leaves, within the declared tolerance
 
 
+def test_a_reference_file_gives_the_rows_to_check_on(compiled_repo: Path, tmp_path: Path) -> None:
+    root = _copy(compiled_repo, tmp_path)
+    data = load_diabetes(as_frame=True).data
+    data.iloc[100:150].to_csv(root / MODEL / "reference.csv", index=False)
+    _edit(root, "  precision: float\n", "  precision: float\n  reference: reference.csv\n")
+    result = run_cli("validate", MODEL, cwd=root)
+    assert result.code == 0, result.err
+    assert "version 1.0.0 compiled to ONNX: agrees on 1050 rows" in result.err
+    (root / MODEL / "reference.csv").write_text("age,sex\n0.1,0.2\n")
+    missing = run_cli("validate", MODEL, cwd=root)
+    assert missing.code == 1 and "Traceback" not in missing.err
+    assert re.search(r"model\.yaml:\d+: compile\.reference: reference\.csv: the header lacks bmi, bp, s1", missing.err)
+
+
 def test_the_context_serves_the_graph_and_a_second_render_changes_nothing(compiled_repo: Path,
                                                                           tmp_path: Path) -> None:
     outs = [tmp_path / "first", tmp_path / "second"]
