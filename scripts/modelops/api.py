@@ -57,7 +57,7 @@ def validate(ws: Workspace, folders: list[Path], *, offline: bool = False) -> li
         except ModelopsError as exc:
             problems += exc.problems
             continue
-        problems += checks.check(loaded, ws.fetch, offline=offline)
+        problems += checks.check(loaded, ws.fetch, offline=offline, reporter=ws.reporter)
     return problems + [p for p in codeowners_problems(ws) if p not in problems]
 
 

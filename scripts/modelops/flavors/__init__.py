@@ -25,6 +25,7 @@ FLAVORS = {
     "xgboost": "modelops.flavors.xgboost",
     "lightgbm": "modelops.flavors.lightgbm",
     "catboost": "modelops.flavors.catboost",
+    "onnx": "modelops.flavors.onnx",
 }
 
 

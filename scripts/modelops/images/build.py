@@ -36,6 +36,7 @@ class Image:
     digest: str | None = None
     versions: list[str] = field(default_factory=list)
     deployments: list[str] = field(default_factory=list)
+    compiled_sha256: str = ""  # a compiled image: the sha256 of its primary version's ONNX graph
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -136,7 +137,8 @@ def build_context(engine, context: ctx.Context, refs: list[str], reporter: Repor
                             hint="is the base image present in the engine (no hub is pulled from)?") from None
     reporter.progress(f"built {refs[0]} ({size / 1e6:.0f} MB)")
     return Image(model=target.model, version=target.tag, ref=refs[0], tags=refs, id=image_id, size=size,
-                 versions=list(target.versions), deployments=list(target.envs))
+                 versions=list(target.versions), deployments=list(target.envs),
+                 compiled_sha256=context.labels.get(ctx.COMPILED_LABEL, ""))
 
 
 def auth_config() -> dict | None:
@@ -181,8 +183,8 @@ def build(ws: Workspace, loaded: LoadedManifest, targets: list[ImageTarget], *, 
     ensure_base(engine, base, reporter)
     images = []
     for target in targets:
-        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded), wheelhouse.probe(engine, base), reporter,
-                                             separately=(ctx.SBOM_TOOL,))
+        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded, target), wheelhouse.probe(engine, base),
+                                             reporter, separately=(ctx.SBOM_TOOL,))
         context = ctx.render(ws, loaded, target, ctx.default_out(ws.root, target), wheels=house)
         image = build_context(engine, context, tags(registry, target, ws.commit), reporter)
         if push_images:

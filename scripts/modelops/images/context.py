@@ -12,6 +12,8 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import yaml
@@ -22,7 +24,7 @@ from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import wheel_strip
 from modelops.images.targets import ImageTarget
-from modelops.manifest import requirements
+from modelops.manifest import compile_check, requirements
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import Manifest
 from modelops.scan import sbom
@@ -33,6 +35,8 @@ UID = 10001
 MODEL_DIR = "/model"
 # The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
 SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
+COMPILED_LABEL = "io.modelops.model.compiled.sha256"  # the compiled graph's digest, next to the artifact's
+COMPILED_VERSIONS_LABEL = "io.modelops.model.compiled.versions"  # a deployment image's: version=sha256,...
 
 
 @dataclass
@@ -66,16 +70,48 @@ def unused_dependencies(loaded: LoadedManifest, model_text: str) -> list[str]:
     return [name for name in getattr(module, "UNUSED_DEPENDENCIES", ()) if name not in pinned]
 
 
-def requirement_texts(loaded: LoadedManifest) -> list[str]:
-    """The requirements an image installs: the runner's, then the model's."""
+def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None) -> list[str]:
+    """The requirements an image installs: the runner's, then the model's (a compiled image: ONNX Runtime
+    in place of the model's, pinned to the version that verified the compiled graph)."""
+    if target is not None and compiled_image(loaded, target):
+        return [runner_requirements(), f"onnxruntime=={_installed('onnxruntime')}\n"]
     return [runner_requirements(), model_requirements(loaded)]
 
 
-def _image_manifest(m: Manifest, target: ImageTarget, uris: dict[str, str]) -> dict:
-    """The manifest as the image sees it: only the versions it serves, artifacts at their /model paths."""
+def compiled_image(loaded: LoadedManifest, target: ImageTarget) -> bool:
+    """True when `target` serves its versions compiled to ONNX; refused when it would mix the two."""
+    m = loaded.manifest
+    kinds = {v: m.compiled(v) is not None for v in target.versions}
+    if len(set(kinds.values())) > 1:
+        env = target.envs[0] if target.envs else ""
+        which = ", ".join(f"{v} {'compiled' if c else 'as it is'}" for v, c in kinds.items())
+        raise ModelopsError(f"image {target.tag} would serve compiled and uncompiled versions together ({which})",
+                            file=loaded.display, line=loaded.line("deployments", env) if env else None,
+                            field=f"deployments.{env}" if env else "compile",
+                            hint="compile every version a deployment routes to, or none of them")
+    return all(kinds.values())
+
+
+def _installed(package: str) -> str:
+    try:
+        return installed_version(package)
+    except PackageNotFoundError:
+        raise ModelopsError(f"{package} is not installed here, and compiled images pin the version that verified "
+                            "their graph", hint="pip install onnxruntime skl2onnx onnxmltools") from None
+
+
+def _image_manifest(m: Manifest, target: ImageTarget, uris: dict[str, str], compiled: dict[str, str]) -> dict:
+    """The manifest as the image sees it: only the versions it serves, artifacts at their /model paths (a
+    compiled image: an onnx model whose artifacts are the compiled graphs, `compiled` their sha256)."""
     data = m.model_dump(mode="json", exclude_defaults=True)
-    data["versions"] = [{**v, "artifact": {**v["artifact"], "uri": uris[v["version"]]}}
+    data["versions"] = [{**v, "artifact": {"uri": uris[v["version"]],
+                                           "sha256": compiled.get(v["version"], v["artifact"]["sha256"])}}
                         for v in data["versions"] if v["version"] in target.versions]
+    if compiled:
+        data["flavor"] = "onnx"
+        data.pop("compile", None)
+        for entry in data["versions"]:
+            entry.pop("compile", None)
     data["deployments"] = {env: data["deployments"][env] for env in target.envs}
     if not data["deployments"]:
         del data["deployments"]
@@ -94,7 +130,8 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     m, root, base_image = loaded.manifest, ws.root, ws.settings.base_image
     (out / "requirements").mkdir(parents=True)
     runner_txt, model_txt = out / "requirements" / "runner.txt", out / "requirements" / "model.txt"
-    texts = requirement_texts(loaded)
+    texts = requirement_texts(loaded, target)
+    compiled = compiled_image(loaded, target)
     for path, text in zip((runner_txt, model_txt), texts, strict=True):
         path.write_text(text)
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
@@ -107,7 +144,7 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
                 shutil.copy2(wheel, out / "wheels" / wheel.name)
     _copy(Path(modelops.__file__).parent, out / "runner" / "modelops")
 
-    model_out, uris, digests = out / "model", {}, {}
+    model_out, uris, digests, graphs = out / "model", {}, {}, {}
     for number in target.versions:
         entry = m.version(number)
         try:
@@ -117,15 +154,19 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
             raise ModelopsError(exc.problem.message, file=loaded.display,
                                 line=loaded.line("versions", index, "artifact"),
                                 field=f"versions[{index}].artifact", hint=exc.problem.hint) from None
-        relative = f"artifacts/{number}/" + ("" if verified.is_dir() else verified.name)
-        _copy(verified, model_out / relative)
+        relative = f"artifacts/{number}/" + (compile_check.COMPILED_FILE if compiled
+                                             else "" if verified.is_dir() else verified.name)
+        if compiled:
+            graphs |= _compile(loaded, number, verified, model_out / relative)
+        else:
+            _copy(verified, model_out / relative)
         uris[number], digests[number] = relative, entry.artifact.sha256
     (model_out / m.requirements).write_text(texts[1])
     if m.example:
         (model_out / m.example).write_text(loaded.read("example"))
     (model_out / "model.yaml").write_text(
         "# The manifest as this image serves it (rendered by modelops).\n"
-        + yaml.safe_dump(_image_manifest(m, target, uris), sort_keys=False))
+        + yaml.safe_dump(_image_manifest(m, target, uris, graphs), sort_keys=False))
 
     labels = {
         "org.opencontainers.image.title": f"{m.name} model runner",
@@ -138,9 +179,13 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
         "io.modelops.model.artifact.sha256": digests[target.primary],
         sbom.LABEL: sbom.IMAGE_PATH,
     }
+    if graphs:
+        labels[COMPILED_LABEL] = graphs[target.primary]
     if target.envs:
         labels["io.modelops.deployments"] = ",".join(target.envs)
         labels["io.modelops.model.versions"] = ",".join(f"{v}={digests[v]}" for v in target.versions)
+        if graphs:
+            labels[COMPILED_VERSIONS_LABEL] = ",".join(f"{v}={graphs[v]}" for v in target.versions)
     command = ["python", "-m", "modelops", "serve", MODEL_DIR, *target.serve_args()]
     healthcheck = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
                    "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
@@ -151,6 +196,14 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)
+
+
+def _compile(loaded: LoadedManifest, number: str, artifact: Path, out: Path) -> dict[str, str]:
+    """Compile version `number` into `out` (verified in the sandbox); {number: the graph's sha256}."""
+    done, problems = compile_check.versions(loaded, {number: artifact}, {number: out})
+    if problems:
+        raise ModelopsError.of(problems)
+    return {number: done[number].sha256}
 
 
 def render(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path, wheels: Path | None = None

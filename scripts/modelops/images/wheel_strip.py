@@ -1,4 +1,5 @@
-"""Wheels whose shared libraries are stripped on the host, before they enter a build context.
+"""Wheels whose shared libraries are stripped on the host, before they enter a build context (and whose
+members that no runner loads, listed in UNUSED, are left out).
 
 The base image has no binutils and the build has no network, so the host strips: each ELF member of a
 wheel goes through `strip --strip-unneeded` (debug info and the static symbol table go; the dynamic
@@ -26,7 +27,11 @@ from modelops.artifacts import cache_dir
 from modelops.errors import ModelopsError
 from modelops.reporter import Reporter
 
-RECIPE = "strip-unneeded-1"  # part of the cache key: change it when the recipe changes
+RECIPE = "strip-unneeded-2"  # part of the cache key: change it when the recipe changes
+# Members a runner never loads, dropped with their RECORD lines: ONNX Runtime's C API library (its Python
+# module is self-contained and does not link it) and its offline tools (model optimisers, quantisation).
+UNUSED = {"onnxruntime": ("onnxruntime/capi/libonnxruntime.so.", "onnxruntime/transformers/",
+                          "onnxruntime/quantization/", "onnxruntime/tools/")}
 _PT_LOAD = 1
 
 
@@ -72,8 +77,9 @@ def _digest(data: bytes) -> str:
 
 
 def strip_wheel(wheel: Path, out: Path, strip: str) -> int:
-    """Write `wheel` to `out` with its shared libraries stripped and RECORD updated; returns the bytes saved."""
-    saved, changed = 0, {}
+    """Write `wheel` to `out` with its shared libraries stripped, its UNUSED members left out and RECORD updated;
+    returns the bytes saved."""
+    saved, changed, unused = 0, {}, UNUSED.get(wheel.name.split("-")[0].lower(), ())
     with tempfile.TemporaryDirectory(prefix="modelops-strip-") as tmp, zipfile.ZipFile(wheel) as source, \
             zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         members = source.infolist()
@@ -82,6 +88,9 @@ def strip_wheel(wheel: Path, out: Path, strip: str) -> int:
             if member is record:
                 continue
             data = source.read(member)
+            if member.filename.startswith(unused):
+                saved += len(data)
+                continue
             name = member.filename.rsplit("/", 1)[-1]
             if ".so" in name and not member.is_dir():
                 smaller = stripped(data, strip, Path(tmp) / "lib")
@@ -93,6 +102,8 @@ def strip_wheel(wheel: Path, out: Path, strip: str) -> int:
             lines = []
             for line in source.read(record).decode().splitlines():
                 path = line.rsplit(",", 2)[0]
+                if path.startswith(unused):
+                    continue
                 lines.append(f"{path},{_digest(changed[path])},{len(changed[path])}" if path in changed else line)
             target.writestr(record, "\n".join(lines) + "\n")
     return saved
@@ -117,7 +128,7 @@ def wheels(folder: Path, reporter: Reporter) -> list[Path]:
                     elf = any(".so" in n.rsplit("/", 1)[-1] for n in archive.namelist())
                 saved = strip_wheel(wheel, staging / wheel.name, strip) if elf else 0
                 if saved:
-                    reporter.progress(f"stripped the shared libraries of {wheel.name} (-{saved / 1e6:.1f} MB)")
+                    reporter.progress(f"stripped {wheel.name} (-{saved / 1e6:.1f} MB)")
                 else:
                     (staging / wheel.name).unlink(missing_ok=True)
                 with contextlib.suppress(OSError):  # another build made it meanwhile

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,9 +30,15 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
     """Load each artifact ({version: path}) to answer `method`, score `rows` with it unless they are None,
     and compare with `expected` outputs when given; returns {version: problem} (an empty problem when
     fine), a problem of another field than the artifact as {"message", "field": [path], "hint"}."""
+    request = {"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows,
+               "expected": expected, "method": method}
+    return sandboxed("modelops.manifest.load_check", request, artifacts)
+
+
+def sandboxed(module: str, request: dict, keys: Iterable[str]) -> dict:
+    """Run `python -m module` in the sandbox with `request` (JSON) on stdin; its last stdout line, parsed
+    (one entry per key), or the same problem for every key when it crashed or timed out."""
     timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
-    request = json.dumps({"flavor": flavor, "artifacts": artifacts, "signature": signature, "rows": rows,
-                          "expected": expected, "method": method})
     with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
         env.update(HOME=home, MLFLOW_DISABLE_TELEMETRY="true", PYTHONDONTWRITEBYTECODE="1")
@@ -40,16 +47,16 @@ def check(flavor: str, artifacts: dict[str, str], signature: dict, rows: list[di
             resource.setrlimit(resource.RLIMIT_CPU, (timeout, timeout))
 
         try:
-            done = subprocess.run([sys.executable, "-m", "modelops.manifest.load_check"], input=request, env=env,
+            done = subprocess.run([sys.executable, "-m", module], input=json.dumps(request), env=env,
                                   cwd=home, capture_output=True, text=True, timeout=timeout,
                                   preexec_fn=limits, start_new_session=True, check=False)
         except subprocess.TimeoutExpired:
-            return dict.fromkeys(artifacts, f"loading and scoring took longer than {timeout}s")
+            return dict.fromkeys(keys, f"loading and scoring took longer than {timeout}s")
     try:
         return json.loads(done.stdout.strip().splitlines()[-1])
     except (IndexError, ValueError):
         last = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
-        return dict.fromkeys(artifacts, f"the loader crashed: {last[:300]}")
+        return dict.fromkeys(keys, f"the loader crashed: {last[:300]}")
 
 
 def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, expected: list[dict] | None,
@@ -92,7 +99,8 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
     return "; ".join(problems)
 
 
-def _method_problem(flavor: str, path: Path, method: str, compiled: CompiledSignature, model: Predictor) -> dict | None:
+def _method_problem(flavor: str, path: Path, method: str, compiled: CompiledSignature,
+                    model: Predictor) -> dict | None:
     """What plain MLflow would answer (an MLflow directory's `predict_fn`) or the model's classes, when they
     do not fit `method` and the declared outputs. (Only sklearn's and pyfunc's MLflow loaders honour
     `predict_fn`; the boosters' predictors answer the method themselves.)"""

@@ -66,7 +66,8 @@ class LoadedManifest(BaseModel):
 
 MAX_NAMED_BYTES = 1 << 20
 _NAMED_HINTS = {"requirements": "list the model's runtime packages, one `name==version` per line",
-                "example": 'write {"inputs": [{column: value, ...}]} in it, or remove the field'}
+                "example": 'write {"inputs": [{column: value, ...}]} in it, or remove the field',
+                "reference": "a CSV file (a header of the input columns) or JSON records, in the model folder"}
 
 
 def read_named(folder: Path, name: str, field: str, display: str, line: int | None = None) -> str:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from modelops.flavors import FLAVORS
@@ -78,12 +86,43 @@ class Artifact(_Strict):
     sha256: Sha256
 
 
+def _number(value: object) -> object:
+    """YAML reads `1e-5` (no dot) as a string: take it as the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+Deviation = Annotated[float, BeforeValidator(_number), Field(ge=0, allow_inf_nan=False)]
+
+
+class Tolerance(_Strict):
+    """How far a compiled model's numbers may be from the original's: |compiled - original| <= absolute +
+    relative * |original| (labels are always identical). The default is strict."""
+
+    absolute: Deviation = 1e-12
+    relative: Deviation = 1e-9
+
+
+class Compile(_Strict):
+    """Serve the model compiled to ONNX, run by ONNX Runtime; verified against the model before it ships."""
+
+    to: Literal["onnx"]
+    precision: Literal["double", "float"] = "double"  # the graph's input and arithmetic
+    tolerance: Tolerance = Tolerance()
+    reference: RelFile | None = None  # rows (CSV with a header, or JSON records) to check on, besides the example
+
+
 class Version(_Strict):
     """One immutable version of the model."""
 
     version: SemVer
     artifact: Artifact
     description: Text = ""
+    compile: Compile | Literal[False] | None = None  # overrides the manifest's compile (false: serve as it is)
 
 
 class Canary(_Strict):
@@ -198,6 +237,12 @@ class Manifest(_Strict):
     requirements: RelFile = "requirements.txt"
     versions: Annotated[list[Version], Field(min_length=1)]
     deployments: dict[EnvName, Deployment] = {}
+    compile: Compile | None = None  # every version served compiled, unless a version says otherwise
+
+    def compiled(self, number: str) -> Compile | None:
+        """How version `number` is compiled (None: served as it is)."""
+        own = self.version(number).compile
+        return None if own is False else own or self.compile
 
     model_config = ConfigDict(json_schema_extra={"allOf": [{  # what _method_fits_outputs checks, for editors
         "if": {"properties": {"method": {"const": "predict_proba"}}, "required": ["method"]},

@@ -12,19 +12,22 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError, Problem
+from modelops.manifest import compile_check, requirements, safe_yaml
 from modelops.manifest import load_check as loadcheck
-from modelops.manifest import requirements, safe_yaml
 from modelops.manifest.aliases import alias_problems
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import semver_key
+from modelops.reporter import Reporter
 from modelops.signature.compiled import CompiledSignature
 
 Fetch = Callable[[str, Path, str], Path]  # (uri, model folder, sha256) -> verified local path
 
 
-def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False) -> list[Problem]:
+def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False, reporter: Reporter | None = None
+          ) -> list[Problem]:
     """Every problem of one loaded manifest and the files it names; unless `offline`, each version is also
-    fetched (through `fetch`, which verifies its digest), loaded and scored in the sandbox."""
+    fetched (through `fetch`, which verifies its digest), loaded and scored in the sandbox, and compiled and
+    verified when it is served compiled (`reporter` hears how close each compiled version came)."""
     checks = (_name, _owners, _versions, _deployments, alias_problems, _requirements)
     found = [p for check in checks for p in check(loaded)]
     example, example_problems = _example(loaded)
@@ -33,6 +36,7 @@ def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False) -> lis
     found += artifact_problems
     if not offline and verified:
         found += _loads(loaded, verified, example)
+        found += _compiled(loaded, verified, reporter or Reporter())
     return found
 
 
@@ -186,3 +190,19 @@ def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[P
             if isinstance(found, str) else
             m.problem(tuple(found["field"]), f"version {version}: {found['message']}", hint=found["hint"])
             for version, found in results.items() if found]
+
+
+COMPILABLE = ("sklearn", "xgboost", "lightgbm")  # the flavors whose models compile to ONNX
+
+
+def _compiled(m: LoadedManifest, verified: dict[str, str], reporter: Reporter) -> list[Problem]:
+    """Compile and verify each version served compiled (in the sandbox); report how close each came."""
+    if not any(m.manifest.compiled(v.version) for v in m.manifest.versions):
+        return []
+    if m.manifest.flavor not in COMPILABLE:
+        return [m.problem(("compile",) if m.manifest.compile else ("versions",), f"a {m.manifest.flavor} model "
+                          "cannot be compiled", hint=f"compile serves {', '.join(COMPILABLE)} models; remove compile")]
+    done, problems = compile_check.versions(m, verified)
+    for version, result in done.items():
+        reporter.progress(f"{m.display}: version {version} compiled to ONNX: {result.agreement}")
+    return problems

@@ -1,6 +1,8 @@
 """Runner images recorded in the registry: which image each version and each environment runs.
 
 - model version tag `modelops.image` = `<image_registry>/<name>:<version>@sha256:…`, the version's image;
+  a version served compiled also gets `modelops.compiled_sha256`, its image's ONNX graph (next to the
+  artifact's `modelops.sha256`);
 - registered model tag `modelops.image.<env>` = `<image_registry>/<name>:<key>@sha256:…`, the image that
   serves the environment (`key`: the versions it routes to joined by `_`; one version: that version's image).
 
@@ -20,6 +22,7 @@ if TYPE_CHECKING:
     from modelops.images.build import Image
 
 IMAGE = "modelops.image"
+COMPILED_SHA256 = "modelops.compiled_sha256"
 ENV_IMAGE = "modelops.image."
 
 Slot = tuple[str, str]  # ("version", semantic version) or ("env", environment)
@@ -57,6 +60,7 @@ def missing(model: DesiredModel, actual: ActualModel | None, registry: str) -> l
 def record(model: DesiredModel, actual: ActualModel, images: list[Image]) -> list[Action]:
     """The tag updates that record the pushed `images` (those with a digest); none when already recorded."""
     refs = {image.version: f"{image.ref}@{image.digest}" for image in images if image.digest}
+    compiled = {image.version: {COMPILED_SHA256: image.compiled_sha256} for image in images if image.compiled_sha256}
     versions = _versions(actual)
     actions, model_tags = [], {}
     for (scope, subject), key in slots(model).items():
@@ -65,7 +69,7 @@ def record(model: DesiredModel, actual: ActualModel, images: list[Image]) -> lis
             continue
         if scope == "version" and subject in versions and versions[subject].tags.get(IMAGE) != ref:
             actions.append(Action("update-version", model.name, version=subject, number=versions[subject].number,
-                                  tags={IMAGE: ref}))
+                                  tags={IMAGE: ref, **compiled.get(key, {})}))
         elif scope == "env" and actual.tags.get(ENV_IMAGE + subject) != ref:
             model_tags[ENV_IMAGE + subject] = ref
     if model_tags:

@@ -7,6 +7,7 @@ entry point), the manifest's signature and its requirements. A scikit-learn file
 xgboost, lightgbm or catboost flavor, whose model class MLflow instantiates: a classifier's when the
 manifest's first output is a label (not a float), so `mlflow.pyfunc` predicts labels as the runner does (a
 LightGBM booster gives probabilities: MLflow loads text files only as a plain Booster).
+A single `.onnx` file becomes an MLflow onnx model the same way (pyfunc loader `mlflow.onnx`).
 """
 
 from __future__ import annotations
@@ -34,24 +35,21 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
             raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
                                 hint="an artifact folder is an MLflow model directory (mlflow.<flavor>.save_model)")
         return artifact
+    if manifest.flavor == "onnx" and artifact.suffix == ".onnx":
+        return _onnx_dir(artifact, manifest, requirements, work / "model")
     suffixes = _SINGLE_FILES.get(manifest.flavor, ())
     if artifact.suffix not in suffixes:
         forms = ", ".join(f"{flavor} {' '.join(ends)}" for flavor, ends in _SINGLE_FILES.items())
         raise ModelopsError(f"cannot make an MLflow model of {artifact.name} (flavor {manifest.flavor})",
                             hint=f"use an MLflow model directory, or a single file of these flavors: {forms}")
     import mlflow.pyfunc
-    from mlflow.models import Model, ModelSignature
-    from mlflow.types import ColSpec, Schema
-
-    def schema(columns: list) -> Schema:
-        return Schema([ColSpec(c.type, c.name, required=c.required) for c in columns])
 
     target = work / "model"
     target.mkdir()
     filename = f"model{artifact.suffix}"
     shutil.copyfile(artifact, target / filename)
     (target / "requirements.txt").write_text(requirements)
-    mlmodel = Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
+    mlmodel = _mlmodel(manifest)
     if manifest.flavor == "sklearn":
         fmt = _FORMATS[artifact.suffix]
         # predict_fn: what plain MLflow's predict answers is the manifest's method (labels, or probabilities)
@@ -103,3 +101,43 @@ def _pinned(requirements: str, *packages: str) -> str:
         except PackageNotFoundError:
             continue
     return ""
+
+
+def _mlmodel(manifest: Manifest):  # -> mlflow.models.Model
+    """An MLmodel holding the manifest's signature."""
+    from mlflow.models import Model, ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    def schema(columns: list) -> Schema:
+        return Schema([ColSpec(c.type, c.name, required=c.required) for c in columns])
+
+    return Model(signature=ModelSignature(schema(manifest.signature.inputs), schema(manifest.signature.outputs)))
+
+
+def _onnx_dir(artifact: Path, manifest: Manifest, requirements: str, target: Path) -> Path:
+    """An MLflow onnx model of a single .onnx file. mlflow.onnx's pyfunc runs it with onnxruntime alone (the
+    onnx package only for mlflow.onnx.load_model) and answers a DataFrame with one column per graph output:
+    a graph of several outputs (a classifier's labels and probabilities) is registered with the one the
+    manifest serves, its first, which needs the onnx package here."""
+    import mlflow.pyfunc
+
+    target.mkdir()
+    graph = target / "model.onnx"
+    shutil.copyfile(artifact, graph)
+    try:
+        import onnx
+    except ImportError:
+        onnx = None
+    if onnx is not None:
+        proto = onnx.load(str(artifact))
+        if len(proto.graph.output) > 1:
+            del proto.graph.output[1:]
+            onnx.save_model(proto, str(graph))
+    (target / "requirements.txt").write_text(requirements)
+    mlmodel = _mlmodel(manifest)
+    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.onnx", data="model.onnx")
+    mlmodel.add_flavor("onnx", onnx_version=_pinned(requirements, "onnx"), data="model.onnx",
+                       providers=["CPUExecutionProvider"], code=None)
+    mlmodel.save(str(target / "MLmodel"))
+    return target
+
