@@ -12,7 +12,7 @@ from modelops.commands.output import workspace
 @click.option("--owner", default="@ml-team", show_default=True, help="GitHub user or team owning the model.")
 @click.option("--description", default="", help="One line saying what the model predicts.")
 @click.option("--flavor", default="sklearn", show_default=True,
-              help="How the artifact loads: sklearn, xgboost, lightgbm, catboost or pyfunc (docs/flavors.md).")
+              help="How the artifact loads: sklearn, xgboost, lightgbm, catboost, onnx or pyfunc (docs/flavors.md).")
 def command(name: str, owner: str, description: str, flavor: str) -> int:
     """Scaffold models/NAME/ from templates/new-model/: a commented manifest, example, requirements, card.
 

@@ -36,7 +36,8 @@ class Predictor(Protocol):
 class Probabilities:
     """A predictor of class probabilities: `predict` answers float64 [N, classes], in `classes` order."""
 
-    def __init__(self, predict_proba: Callable[[Any], Any], classes: Sequence | None) -> None:
+    def __init__(self, predict_proba: Callable[[Any], Any], classes: Sequence | None, model: Any) -> None:
+        self.model = model  # the framework's own object (what the compiled path converts)
         self._predict_proba = predict_proba
         self.classes = None if classes is None else np.asarray(classes).tolist()  # JSON-able: int, str
 

@@ -87,7 +87,9 @@ def check_width(name: str, features: int, inputs: Sequence) -> None:
 class BoosterPredictor:
     """A regressor's values, or a classifier's labels or class probabilities."""
 
-    def __init__(self, score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str) -> None:
+    def __init__(self, score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str,
+                 model: Any) -> None:
+        self.model = model  # the framework's own object (what the compiled path converts)
         self._score = score  # floats -> values (regressor) or probabilities [N, classes] (classifier)
         self.classes = classes
         self._labels = np.asarray(classes) if classes is not None else None
@@ -102,15 +104,17 @@ class BoosterPredictor:
         return self._labels[np.argmax(scores, axis=1)]
 
 
-def predictor(score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str, what: str) -> Predictor:
-    """The predictor of `method`; `classes` None: a regressor (`what` says what it is, for the message)."""
+def predictor(score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str, what: str,
+              model: Any) -> Predictor:
+    """The predictor of `method` over `model`; `classes` None: a regressor (`what` says what it is, for the
+    message)."""
     if method not in METHODS:
         raise ModelopsError(f"unknown method {method!r}", field="method",
                             hint=f"allowed values are: {', '.join(METHODS)}")
     if method == "predict_proba" and classes is None:
         raise ModelopsError(f"method: predict_proba needs a classifier, and {what} is not one", field="method",
                             hint="use method: predict for a regressor (its values)")
-    return BoosterPredictor(score, classes, method)
+    return BoosterPredictor(score, classes, method, model)
 
 
 def two_columns(p: np.ndarray) -> np.ndarray:

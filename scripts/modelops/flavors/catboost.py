@@ -44,12 +44,13 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     check_width(f"the model {path.name}", len(model.feature_names_), inputs)
     loss = str(model.get_params().get("loss_function", "RMSE"))
     if not is_classification_objective(loss):
-        return predictor(model.predict, None, method, f"a model with loss {loss}")
+        return predictor(model.predict, None, method, f"a model with loss {loss}", model)
 
     def probabilities(batch: np.ndarray) -> np.ndarray:
         return model.predict(batch, prediction_type="Probability")
 
-    return predictor(probabilities, [_plain(c) for c in model.classes_], method, f"a model with loss {loss}")
+    return predictor(probabilities, [_plain(c) for c in model.classes_], method, f"a model with loss {loss}",
+                     model)
 
 
 def _plain(label):  # a class label as JSON has it (NumPy scalars become Python ones)

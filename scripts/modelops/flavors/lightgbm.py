@@ -71,9 +71,9 @@ def _predictor(booster, name: str, inputs: Sequence, method: str, classes: list 
     objective = str(booster.params.get("objective") or booster.dump_model(num_iteration=0)["objective"]).split()[0]
     what = f"a model with objective {objective}"
     if objective not in _CLASSIFIERS:
-        return predictor(booster.predict, None, method, what)
+        return predictor(booster.predict, None, method, what, booster)
     if classes is None:
         classes = list(range(booster.num_model_per_iteration() if objective != "binary" else 2))
     if objective == "binary":
-        return predictor(lambda batch: two_columns(booster.predict(batch)), classes, method, what)
-    return predictor(booster.predict, classes, method, what)
+        return predictor(lambda batch: two_columns(booster.predict(batch)), classes, method, what, booster)
+    return predictor(booster.predict, classes, method, what, booster)

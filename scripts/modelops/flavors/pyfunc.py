@@ -32,7 +32,7 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
         classes = getattr(predictor.model.get_raw_model(), "classes_", None)
     except NotImplementedError:  # a custom PythonModel: it cannot say
         classes = None
-    return Probabilities(predictor.predict, classes)
+    return Probabilities(predictor.predict, classes, predictor)
 
 
 class _PyfuncPredictor:

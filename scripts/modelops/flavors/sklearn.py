@@ -25,7 +25,7 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
         raise ModelopsError(f"{type(model).__name__} has no predict_proba", field="method",
                             hint="use method: predict, or a classifier that gives probabilities "
                                  "(some need an option, e.g. SVC(probability=True))")
-    return Probabilities(model.predict_proba, getattr(model, "classes_", None))
+    return Probabilities(model.predict_proba, getattr(model, "classes_", None), model)
 
 
 def _estimator(path: Path) -> Predictor:

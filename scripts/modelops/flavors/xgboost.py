@@ -43,7 +43,7 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     check_width(f"the booster {file.name}", booster.num_features(), inputs)
     objective = config["objective"]["name"]
     if not objective.startswith(("binary:", "multi:")):
-        return predictor(booster.inplace_predict, None, method, f"a booster with objective {objective}")
+        return predictor(booster.inplace_predict, None, method, f"a booster with objective {objective}", booster)
     if method == "predict_proba" and objective == "binary:hinge":
         raise ModelopsError("method: predict_proba needs probabilities, and objective binary:hinge gives none",
                             field="method", hint="train with binary:logistic, or use method: predict")
@@ -61,4 +61,5 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
                 p = 1.0 / (1.0 + np.exp(-p))
         return p if objective.startswith("multi:") else two_columns(p)
 
-    return predictor(probabilities, list(range(classes)), method, f"a booster with objective {objective}")
+    return predictor(probabilities, list(range(classes)), method, f"a booster with objective {objective}",
+                     booster)

@@ -56,7 +56,7 @@ def versions(loaded: LoadedManifest, verified: dict[str, str | Path], out: dict[
                              "compile": spec.model_dump(mode="json"), "rows": rows, "where": list(where)}
     answers = sandboxed("modelops.manifest.compile_check",
                         {"flavor": m.flavor, "signature": m.signature.model_dump(mode="json"),
-                         "versions": requests}, requests) if requests else {}
+                         "method": m.method, "versions": requests}, requests) if requests else {}
     done = {}
     for version, answer in answers.items():
         where = tuple(requests[version]["where"])
@@ -116,7 +116,7 @@ def _records(name: str, text: str, inputs: list) -> list[dict]:
     return rows
 
 
-def _compile(flavor: str, signature: dict, request: dict) -> dict:
+def _compile(flavor: str, signature: dict, method: str, request: dict) -> dict:
     """In the child: load, convert twice, verify, write; {"sha256", "agreement"} or {"problem", ...}."""
     import numpy as np
 
@@ -131,7 +131,7 @@ def _compile(flavor: str, signature: dict, request: dict) -> dict:
         base = CompiledSignature(sig.inputs).records(request["rows"], "rows")
     except SignatureError as exc:
         return {"problem": f"the rows to check on do not fit the signature: {exc.field}: {exc.message}"}
-    original = flavors.load(flavor, Path(request["path"]), sig.inputs)
+    original = flavors.load(flavor, Path(request["path"]), sig.inputs, method)
     model = compiled.native(original)
     data = compiled.check_rows(base, [c.type for c in sig.inputs])
     graph = compiled.convert(model, len(sig.inputs), spec.precision)
@@ -144,14 +144,14 @@ def _compile(flavor: str, signature: dict, request: dict) -> dict:
     staging.write_bytes(graph)
     try:
         try:
-            served = onnx.load(staging, sig.inputs)
+            served = onnx.load(staging, sig.inputs, method)
         except ModelopsError as exc:
             raise ModelopsError(f"ONNX Runtime cannot run the {spec.precision}-precision graph: "
                                 f"{exc.problem.message.split(': ', 1)[-1]}", field="compile.precision",
                                 hint="tree ensembles run as float32 graphs: set compile.precision: float and "
                                      "the tolerance they meet" if spec.precision == "double" else _HINT) from None
         expected = np.asarray(original.predict(data))
-        labels = compiled.is_classifier(model) or expected.dtype.kind not in "fc"
+        labels = method == "predict" and (compiled.is_classifier(model) or expected.dtype.kind not in "fc")
         found = compiled.agreement(expected, served.predict(data), spec.tolerance.absolute,
                                    spec.tolerance.relative, labels)
     except BaseException:
@@ -166,7 +166,7 @@ def _main() -> None:
     results = {}
     for version, entry in request["versions"].items():
         try:
-            results[version] = _compile(request["flavor"], request["signature"], entry)
+            results[version] = _compile(request["flavor"], request["signature"], request["method"], entry)
         except ModelopsError as exc:
             results[version] = {"problem": exc.problem.message, "field": exc.problem.field, "hint": exc.problem.hint}
         except Exception:

@@ -20,6 +20,7 @@ SCAFFOLDS = {
     "xgboost": ("artifacts/0.1.0/model.ubj", "xgboost-cpu==3.2.0\nnumpy==2.4.6\nscipy==1.17.1\n"),
     "lightgbm": ("artifacts/0.1.0/model.txt", "lightgbm==4.7.0\nnumpy==2.4.6\nscipy==1.17.1\nnarwhals==2.29.0\n"),
     "catboost": ("artifacts/0.1.0/model.cbm", "catboost==1.2.10\nnumpy==2.4.6\nscipy==1.17.1\npandas==3.1.1\n"),
+    "onnx": ("artifacts/0.1.0/model.onnx", "onnxruntime==1.32.0\nnumpy==2.4.6\n"),
     "pyfunc": ("artifacts/0.1.0/", "mlflow-skinny==3.17.2\npandas==3.1.1\nnumpy==2.4.6\n"),
 }
 
