@@ -113,9 +113,11 @@ def test_a_graph_whose_inputs_do_not_fit_the_signature_is_a_located_error(onnx_r
     manifest.write_text(yaml.safe_dump(data, sort_keys=False))
     result = run_cli("validate", "models/iris-onnx", cwd=root)
     assert result.code == 1 and "Traceback" not in result.out + result.err
-    assert "models/iris-onnx/model.yaml:" in result.err and "versions[0].artifact" in result.err
+    # reported on the signature (its line), naming each version whose graph does not fit it
+    line = 1 + next(n for n, text in enumerate(manifest.read_text().splitlines(), 1) if text.startswith("  inputs:"))
+    assert f"models/iris-onnx/model.yaml:{line}: signature.inputs: version 1.0.0: " in result.err, result.err
     assert "the graph's inputs (input tensor(double)[None, 4]) do not fit the signature's 3 input columns" in result.err
-    assert "versions[1].artifact" in result.err and "one tensor per column named as the column" in result.err
+    assert "version 1.1.0: " in result.err and "one tensor per column named as the column" in result.err
     assert "hint:" in result.err
     with pytest.raises(ModelopsError) as raised:
         onnx.load(root / "models/iris-onnx/artifacts/1.1.0/model.onnx", INPUTS[:3])

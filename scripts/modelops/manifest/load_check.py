@@ -75,7 +75,7 @@ def _score(flavor: str, path: str, signature: dict, rows: list[dict] | None, exp
         model = flavors.load(flavor, Path(path), sig.inputs, method)
     except ModelopsError as exc:
         if exc.problem.field:
-            return {"message": f"{flavor}: {exc.problem.message}", "field": [exc.problem.field],
+            return {"message": f"{flavor}: {exc.problem.message}", "field": exc.problem.field.split("."),
                     "hint": exc.problem.hint}
         hint = f" ({exc.problem.hint})" if exc.problem.hint else ""  # what to do about this artifact
         return f"does not load as {flavor}: {exc}{hint}"
