@@ -75,9 +75,10 @@ class Servers:
         self.folder = folder
         self.started: list[tuple[subprocess.Popen, httpx.Client]] = []
 
-    def start(self, *args: str, ready: bool = True) -> httpx.Client:
+    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> httpx.Client:
         port = free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "MODELOPS_CACHE": str(self.folder / "cache")}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(ROOT / "scripts"), str(ROOT))),  # this tree first
+               "MODELOPS_CACHE": str(self.folder / "cache"), **(env or {})}
         log = self.folder / f"serve-{port}.log"
         with log.open("w") as out:
             process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],

@@ -20,15 +20,14 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelops import __version__
-from modelops.runner import docs, mlflow_scoring, typed, v2
-from modelops.runner.http import JSON, RequestError, dumps
+from modelops.runner import docs, mlflow_scoring, shutdown, typed, v2
+from modelops.runner.http import JSON, RequestError, dumps, error_body
+from modelops.runner.limits import Admission, Gate
 from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import CONTENT_TYPE
 from modelops.runner.runtime import RunnerSettings, Runtime
 
 log = logging.getLogger("modelops.runner")
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
-          415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_INPUT", 500: "INTERNAL_ERROR", 503: "NOT_READY"}
 
 
 class Health(BaseModel):
@@ -50,10 +49,12 @@ class VersionInfo(BaseModel):
 def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> FastAPI:
     """The runner application for `served`; loading starts with the server (lifespan)."""
     runtime = Runtime(served, settings or RunnerSettings())
+    gate = Gate(runtime.settings.max_in_flight, runtime.settings.request_timeout_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        shutdown.watch(runtime, gate)
         yield
         await runtime.stop()
 
@@ -61,6 +62,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
                   description=f"{served.description}\n\nServing {served.describe()}.",
                   docs_url=None, redoc_url=None)
     app.state.runtime = runtime
+    app.add_middleware(Admission, gate=gate, version=served.primary)
     app.add_middleware(_VersionHeader, version=served.primary)
     _error_handlers(app)
     _health_routes(app, runtime)
@@ -111,12 +113,9 @@ def _health_routes(app: FastAPI, runtime: Runtime) -> None:
 def _error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, field: str, path: str, version: str = "",
               headers: dict[str, str] | None = None) -> Response:
-        if path.startswith("/v2/"):
-            body: dict[str, Any] = {"error": message, "field": field}
-        else:
-            body = {"error_code": _CODES.get(status, "ERROR"), "message": message, "field": field}
         headers = {**(headers or {}), **({"X-Model-Version": version} if version else {})}
-        return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
+        return Response(error_body(status, message, field, path), status_code=status, media_type=JSON,
+                        headers=headers)
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> Response:

@@ -48,6 +48,13 @@ class RunnerSettings:
     max_batch_rows: int = 1024
     shadow_queue: int = 64
     request_key_header: str = "X-Request-Key"
+    request_timeout_s: float = 30.0  # 0: none
+    max_in_flight: int = 100  # scoring requests per worker; 0: no bound
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 75.0
+    shutdown_grace_s: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> RunnerSettings:
@@ -93,6 +100,13 @@ class Runtime:
             self._loading.cancel()
         for batcher in self.batchers.values():
             await batcher.stop()
+
+    def shut(self) -> None:
+        """Not ready from now on (the process is shutting down), even if loading was still under way."""
+        if self._loading:
+            self._loading.cancel()
+        self.ready, self.problem = False, "shutting down"
+        self.metrics.ready_model.set(0)
 
     async def _load(self) -> None:
         try:
