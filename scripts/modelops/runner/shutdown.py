@@ -14,6 +14,7 @@ stops at once, as uvicorn does.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections.abc import Callable
@@ -54,8 +55,8 @@ def watch(runtime: Runtime, gate: Gate) -> None:
 async def _drain(runtime: Runtime, gate: Gate, loop: asyncio.AbstractEventLoop, name: str,
                  stop: Callable[[], object]) -> None:
     grace = runtime.settings.shutdown_grace_s
-    log.warning("%s: shutting down; answering the %d request(s) in flight (at most %g s)", name,
-                len(gate.flights), grace)
+    log.warning("%s: shutting down (process %d); answering the %d request(s) in flight (at most %g s)", name,
+                os.getpid(), len(gate.flights), grace)
     gate.drain(loop.time() + max(grace - CLOSING_S, 0))
     await gate.drained()
     log.warning("every request admitted was answered; stopping")
