@@ -86,9 +86,11 @@ class Admission:
                                "replica will answer it)", close=True)
             return
         if gate.max_in_flight and len(gate.flights) >= gate.max_in_flight:
+            # A client waiting for "100 Continue" sends no body: the connection cannot go on.
+            waiting = (b"expect", b"100-continue") in ((k, v.lower()) for k, v in scope["headers"])
             await self._refuse(send, scope, 429, f"{gate.max_in_flight} requests are in flight already "
                                f"(max_in_flight, MODELOPS_MAX_IN_FLIGHT); retry in {RETRY_AFTER_S} s",
-                               ("retry-after", str(RETRY_AFTER_S)))
+                               ("retry-after", str(RETRY_AFTER_S)), close=waiting)
             return
         await self._admitted(scope, receive, send)
 
