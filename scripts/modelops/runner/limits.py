@@ -56,9 +56,8 @@ class Gate:
             self._idle.set()
 
     def deadline(self, now: float) -> float | None:
-        timeout = self.request_timeout_s
-        ends = [when for when in (now + timeout if timeout > 0 else None, self.cutoff) if when is not None]
-        return min(ends) if ends else None
+        """When a request admitted `now` (loop time) must be answered; None: no limit."""
+        return now + self.request_timeout_s if self.request_timeout_s > 0 else None
 
     def enter(self, flight: asyncio.Timeout) -> None:
         self.flights.add(flight)
