@@ -60,18 +60,23 @@ class BoundedHttpTools(HttpToolsProtocol):
         if self._lingering or (self._in_head and not self._within_limits(data)):
             return
         super().data_received(data)
+        if self._in_head and self._head_bytes and self._head_timer is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self.limits.timeout_s, self._head_too_slow)  # a head in parts
 
     def _within_limits(self, data: bytes) -> bool:
         """Count `data` into the head being read; False (answered 431) once it is over a bound."""
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.limits.timeout_s, self._head_too_slow)
+        if not self._head_bytes:
             self._start = data[:1024]
-        seen = self._tail + data
-        end = seen.find(_END)
-        part = data if end < 0 else data[:end + len(_END) - len(self._tail)]
-        self._head_bytes += len(part)
-        self._head_lines += part.count(b"\n")
-        self._tail = seen[-(len(_END) - 1):]
+        tail, keep = self._tail, len(_END) - 1
+        across = (tail + data[:keep]).find(_END) if tail else -1  # an end split between two reads
+        if across >= 0:
+            size = across + len(_END) - len(tail)
+        else:
+            end = data.find(_END)
+            size = len(data) if end < 0 else end + len(_END)
+        self._head_bytes += size
+        self._head_lines += data.count(b"\n", 0, size)
+        self._tail = (tail + data)[-keep:] if len(data) < keep else data[-keep:]
         limits = self.limits
         if self._head_bytes > limits.max_bytes:
             self._refuse(431, f"the request's head is over {limits.max_bytes} bytes (max_header_bytes, "
