@@ -54,8 +54,10 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        gate.start()
         shutdown.watch(runtime, gate)
         yield
+        gate.stop()
         await runtime.stop()
 
     app = FastAPI(title=f"{served.model} model", version=served.primary, lifespan=lifespan,

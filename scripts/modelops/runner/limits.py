@@ -7,12 +7,16 @@ request has `request_timeout_s` to be answered: 504 when the model is too slow, 
 not arrive in that time. While the process drains (`Gate.drain`) new ones get 503, and those still
 running at the cutoff are answered 503 rather than cut off. A client that leaves while its body is
 read is no error here (the connection logs it: `runner/connection.py`).
+
+Deadlines are enforced by one sweep of the requests in flight every `SWEEP_S` (a timer per request
+costs more than the rest of this layer together), so an answer comes at most that much late.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +25,18 @@ from modelops.runner.http import JSON, error_body
 
 SCORING = re.compile(r"/(invocations|predict|v2/models/[^/]+(/versions/[^/]+)?/infer)")
 RETRY_AFTER_S = 1
+SWEEP_S = 0.1
+
+
+@dataclass(slots=True)
+class Flight:
+    """One admitted request: when it must be answered (loop time; None: never), and why its task was
+    cancelled, if it was ("timeout", or "cutoff" when the drain's grace ran out). It holds no reference to
+    the task: the task's frame holds the flight, and a cycle would leave every request to the garbage
+    collector (whose pauses show in the p99)."""
+
+    deadline: float | None
+    ended: str = ""
 
 
 class Gate:
@@ -29,21 +45,31 @@ class Gate:
     def __init__(self, max_in_flight: int, request_timeout_s: float) -> None:
         self.max_in_flight = max_in_flight
         self.request_timeout_s = request_timeout_s
-        self.flights: set[asyncio.Timeout] = set()
+        self.flights: dict[asyncio.Task, Flight] = {}
         self.cutoff: float | None = None  # loop time when draining: no request runs past it
         self._idle: asyncio.Event | None = None
+        self._sweeper: asyncio.Task | None = None
 
     @property
     def draining(self) -> bool:
         return self.cutoff is not None
 
+    def start(self) -> None:
+        """Sweep the deadlines from now on (in the running loop); `stop` ends it."""
+        if self.request_timeout_s > 0 and self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+
     def drain(self, cutoff: float) -> None:
         """Admit no more requests; answer those still running at `cutoff` (loop time) with 503."""
         self.cutoff = cutoff
         self._idle = asyncio.Event()
-        for flight in self.flights:
-            if not flight.expired() and (flight.when() or cutoff) >= cutoff:
-                flight.reschedule(cutoff)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._check_idle()
 
     async def drained(self) -> None:
@@ -51,20 +77,36 @@ class Gate:
         assert self._idle is not None
         await self._idle.wait()
 
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(SWEEP_S)
+            now, cutoff = loop.time(), self.cutoff
+            for task, flight in self.flights.items():
+                if flight.ended:
+                    continue
+                if cutoff is not None and now >= cutoff:
+                    flight.ended = "cutoff"
+                elif flight.deadline is not None and now >= flight.deadline:
+                    flight.ended = "timeout"
+                else:
+                    continue
+                task.cancel()
+
+    def enter(self, now: float) -> Flight:
+        """The flight of the current task, admitted `now` (loop time)."""
+        flight = Flight(now + self.request_timeout_s if self.request_timeout_s > 0 else None)
+        self.flights[asyncio.current_task()] = flight  # type: ignore[index]
+        return flight
+
+    def leave(self) -> None:
+        """The current task's request is answered."""
+        del self.flights[asyncio.current_task()]  # type: ignore[arg-type]
+        self._check_idle()
+
     def _check_idle(self) -> None:
         if self._idle is not None and not self.flights:
             self._idle.set()
-
-    def deadline(self, now: float) -> float | None:
-        """When a request admitted `now` (loop time) must be answered; None: no limit."""
-        return now + self.request_timeout_s if self.request_timeout_s > 0 else None
-
-    def enter(self, flight: asyncio.Timeout) -> None:
-        self.flights.add(flight)
-
-    def leave(self, flight: asyncio.Timeout) -> None:
-        self.flights.discard(flight)
-        self._check_idle()
 
 
 class Admission:
@@ -108,31 +150,30 @@ class Admission:
             started = True
             await send(message)
 
-        flight = asyncio.timeout_at(gate.deadline(asyncio.get_running_loop().time()))
+        flight = gate.enter(asyncio.get_running_loop().time())
         try:
-            async with flight:
-                gate.enter(flight)
-                await self.app(scope, receiving, sending)
+            await self.app(scope, receiving, sending)
         except ClientDisconnect:
             return
-        except TimeoutError:
-            if not flight.expired():
+        except asyncio.CancelledError:
+            if not flight.ended:
                 raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
             if not started:  # else the answer was being written: the connection closes, as it must
-                await self._expired(scope, send, flight, read)
+                await self._expired(scope, send, flight.ended, read)
         finally:
-            gate.leave(flight)
+            gate.leave()
 
-    async def _expired(self, scope: Scope, send: Send, flight: asyncio.Timeout, read: bool) -> None:
-        gate = self.gate
-        if gate.cutoff is not None and flight.when() == gate.cutoff:
+    async def _expired(self, scope: Scope, send: Send, why: str, read: bool) -> None:
+        timeout = self.gate.request_timeout_s
+        if why == "cutoff":
             await self._refuse(send, scope, 503, "the server is shutting down and the request did not finish "
                                "within the grace period (shutdown_grace_s, MODELOPS_SHUTDOWN_GRACE_S)", close=True)
         elif not read:
-            await self._refuse(send, scope, 408, f"the body did not arrive within {gate.request_timeout_s:g} s "
+            await self._refuse(send, scope, 408, f"the body did not arrive within {timeout:g} s "
                                "(request_timeout_s, MODELOPS_REQUEST_TIMEOUT_S)", close=True)
         else:
-            await self._refuse(send, scope, 504, f"no answer within {gate.request_timeout_s:g} s "
+            await self._refuse(send, scope, 504, f"no answer within {timeout:g} s "
                                "(request_timeout_s, MODELOPS_REQUEST_TIMEOUT_S)")
 
     async def _refuse(self, send: Send, scope: Scope, status: int, message: str, *extra: tuple[str, str],
