@@ -53,6 +53,7 @@ def test_every_rendered_dockerfile_is_hadolint_clean(repo: Path) -> None:
         assert (lint.returncode, lint.stdout) == (0, ""), lint.stdout
         names = [name for name, _ in _instructions(folder / "Dockerfile")]
         assert names.count("FROM") == 2 and names[-1] == "CMD" and "HEALTHCHECK" in names and "USER" in names
+        assert "/ready'" in dict(_instructions(folder / "Dockerfile"))["HEALTHCHECK"]  # readiness, not liveness
 
 
 def test_context_holds_the_model_runner_and_requirements(repo: Path) -> None:

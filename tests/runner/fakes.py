@@ -81,3 +81,13 @@ class ReturnsObjects:
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         return np.array([object() for _ in batch], dtype=object)
+class Slow:
+    """Predicts 1 for every row, after `per_call` seconds plus `per_row` seconds for each row."""
+
+    def __init__(self, per_call: float = 0.0, per_row: float = 0.0) -> None:
+        self.per_call = per_call
+        self.per_row = per_row
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        time.sleep(self.per_call + self.per_row * len(batch))
+        return np.ones(len(batch), dtype=np.int64)

@@ -33,6 +33,9 @@ from modelops.workspace import Workspace
 PORT = 8080
 UID = 10001
 MODEL_DIR = "/model"
+# Healthy = ready: a runner still loading, that cannot load, or shutting down answers /ready 503 (no curl needed).
+HEALTHCHECK = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
+               "'http://127.0.0.1:' + os.environ['PORT'] + '/ready', timeout=4)"]
 # The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
 SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
 COMPILED_LABEL = "io.modelops.model.compiled.sha256"  # the compiled graph's digest, next to the artifact's
@@ -187,10 +190,8 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
         if graphs:
             labels[COMPILED_VERSIONS_LABEL] = ",".join(f"{v}={graphs[v]}" for v in target.versions)
     command = ["python", "-m", "modelops", "serve", MODEL_DIR, *target.serve_args()]
-    healthcheck = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
-                   "'http://127.0.0.1:' + os.environ['PORT'] + '/health', timeout=4)"]
     values = {"model": m.name, "tag": target.tag, "base_image": base_image, "labels": labels,
-              "command": command, "healthcheck": healthcheck, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
+              "command": command, "healthcheck": HEALTHCHECK, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
               "default_env": target.envs[0] if target.envs else "",
               "unused": unused_dependencies(loaded, texts[1])}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))

@@ -21,6 +21,11 @@ HEADER = "# Rendered by `modelops render`"
 GITOPS = "gitops"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Pod shutdown: the preStop sleep keeps the pod serving while the endpoints drop it; then SIGTERM, and the
+# runner drains within its grace; the kubelet kills only after both, plus a margin.
+PRE_STOP_S = 5
+SHUTDOWN_GRACE_S = 30
+TERMINATION_GRACE_S = PRE_STOP_S + SHUTDOWN_GRACE_S + 5
 
 
 def namespace(env: str) -> str:
@@ -78,7 +83,8 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
               "app.kubernetes.io/managed-by": "modelops", "modelops/environment": env}
     context = {"name": m.name, "env": env, "labels": labels, "selector": selector, "image": image,
                "command": ["modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
-               "scale": deployment.scale,
+               "scale": deployment.scale, "pre_stop_s": PRE_STOP_S, "shutdown_grace_s": SHUTDOWN_GRACE_S,
+               "termination_grace_s": TERMINATION_GRACE_S,
                "canary_percent": deployment.canary.weight if deployment.canary else None}
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]

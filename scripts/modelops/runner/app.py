@@ -19,15 +19,14 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from modelops import __version__
-from modelops.runner import counting, docs, keys, logs, mlflow_scoring, tracing, typed, v2
-from modelops.runner.http import JSON, RequestError, dumps
+from modelops.runner import counting, docs, keys, logs, mlflow_scoring, shutdown, tracing, typed, v2
+from modelops.runner.http import JSON, RequestError, dumps, error_body
+from modelops.runner.limits import Admission, Gate
 from modelops.runner.loading import ServedModel
 from modelops.runner.metrics import CONTENT_TYPE
 from modelops.runner.runtime import RunnerSettings, Runtime
 
 log = logging.getLogger("modelops.runner")
-_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "REQUEST_TOO_LARGE",
-          415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_INPUT", 500: "INTERNAL_ERROR", 503: "NOT_READY"}
 
 
 class Health(BaseModel):
@@ -49,11 +48,15 @@ class VersionInfo(BaseModel):
 def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> FastAPI:
     """The runner application for `served`; loading starts with the server (lifespan)."""
     runtime = Runtime(served, settings or RunnerSettings())
+    gate = Gate(runtime.settings.max_in_flight, runtime.settings.request_timeout_s)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
+        gate.start()
+        shutdown.watch(runtime, gate)
         yield
+        gate.stop()
         await runtime.stop()
 
     app = FastAPI(title=f"{served.model} model", version=served.primary, lifespan=lifespan,
@@ -61,6 +64,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
                   docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     counting.install(app, runtime.metrics, served.primary)
+    app.add_middleware(Admission, gate=gate, version=served.primary)
     _error_handlers(app)
     _health_routes(app, runtime)
     schemas: dict[str, dict] = {}
@@ -113,12 +117,9 @@ def _health_routes(app: FastAPI, runtime: Runtime) -> None:
 def _error_handlers(app: FastAPI) -> None:
     def error(status: int, message: str, field: str, path: str, version: str = "",
               headers: dict[str, str] | None = None) -> Response:
-        if path.startswith("/v2/"):
-            body: dict[str, Any] = {"error": message, "field": field}
-        else:
-            body = {"error_code": _CODES.get(status, "ERROR"), "message": message, "field": field}
         headers = {**(headers or {}), **({"X-Model-Version": version} if version else {})}
-        return Response(dumps(body), status_code=status, media_type=JSON, headers=headers)
+        return Response(error_body(status, message, field, path), status_code=status, media_type=JSON,
+                        headers=headers)
 
     @app.exception_handler(RequestError)
     async def refused(request: Request, exc: RequestError) -> Response:

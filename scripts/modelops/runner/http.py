@@ -15,7 +15,11 @@ JSON = "application/json"
 CSV = "text/csv"
 VERSION_HEADER = {"X-Model-Version": {"description": "The model version that answered",
                                       "schema": {"type": "string"}}}
-SCORING_ERRORS = (400, 413, 415, 422, 500, 503)  # what a scoring operation may answer besides 200
+SCORING_ERRORS = (400, 408, 413, 415, 422, 429, 500, 503, 504)  # what a scoring operation may answer besides 200
+ERROR_CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 408: "REQUEST_TIMEOUT",
+               413: "REQUEST_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "INVALID_INPUT",
+               429: "TOO_MANY_REQUESTS", 431: "HEADERS_TOO_LARGE", 500: "INTERNAL_ERROR", 503: "NOT_READY",
+               504: "TIMEOUT"}
 Model = TypeVar("Model", bound=BaseModel)
 
 
@@ -33,6 +37,13 @@ class RequestError(Exception):
 def dumps(data: Any) -> bytes:
     """JSON bytes, with NumPy arrays and scalars serialised natively."""
     return orjson.dumps(data, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_body(status: int, message: str, field: str, path: str) -> bytes:
+    """The JSON of a refusal: MLflow's error shape plus the field, or the v2 shape under /v2/."""
+    if path.startswith("/v2/"):
+        return dumps({"error": message, "field": field})
+    return dumps({"error_code": ERROR_CODES.get(status, "ERROR"), "message": message, "field": field})
 
 
 def _default(value: Any) -> Any:
@@ -110,6 +121,8 @@ class ErrorBody(BaseModel):
 def error_responses(*codes: int) -> dict[int | str, dict]:
     """OpenAPI documentation of the error answers of an operation."""
     words = {400: "The request does not fit the signature or the protocol", 404: "No such model or version",
-             413: "The body is over the limit", 415: "Missing or unsupported Content-Type",
-             422: "The model cannot score this input", 500: "The model failed", 503: "Not ready"}
+             408: "The body did not arrive in time", 413: "The body is over the limit",
+             415: "Missing or unsupported Content-Type", 422: "The model cannot score this input",
+             429: "Too many requests in flight: retry after Retry-After seconds", 500: "The model failed",
+             503: "Not ready, or shutting down", 504: "The answer took longer than the request timeout"}
     return {code: {"model": ErrorBody, "description": words[code]} for code in codes}

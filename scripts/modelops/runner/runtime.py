@@ -55,6 +55,13 @@ class RunnerSettings:
     request_key_header: str = "X-Request-Key"
     payload_dir: str = ""  # the folder of file payload sinks (deployments.<env>.payloads.sink)
     api_keys_file: str = ""  # a file of API keys, one per line (keys: runner/keys.py)
+    request_timeout_s: float = 30.0  # 0: none
+    max_in_flight: int = 100  # scoring requests per worker; 0: no bound
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    header_timeout_s: float = 10.0
+    idle_timeout_s: float = 75.0
+    shutdown_grace_s: float = 30.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> RunnerSettings:
@@ -105,6 +112,13 @@ class Runtime:
             await batcher.stop()
         if self.payloads:
             await asyncio.get_running_loop().run_in_executor(None, self.payloads.stop)
+
+    def shut(self) -> None:
+        """Not ready from now on (the process is shutting down), even if loading was still under way."""
+        if self._loading:
+            self._loading.cancel()
+        self.ready, self.problem = False, "shutting down"
+        self.metrics.ready_model.set(0)
 
     async def _load(self) -> None:
         try:

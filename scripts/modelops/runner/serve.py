@@ -1,19 +1,23 @@
-"""Run the runner under uvicorn (uvloop, httptools); several workers build the app from the environment."""
+"""Run the runner under uvicorn (uvloop, httptools with bounds: `connection.py`); several workers build the app
+from the environment."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
 
 from modelops.runner import logs
 from modelops.runner.app import create_app
+from modelops.runner.connection import BoundedHttpTools, HeadLimits
 from modelops.runner.loading import ServedModel, resolve
 from modelops.runner.metrics import MULTIPROCESS_DIR
 from modelops.runner.runtime import RunnerSettings
+from modelops.runner.shutdown import CLOSING_S
 
 _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 
@@ -21,8 +25,11 @@ _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 def run(resolved: ServedModel, target: str, environment: str | None, version: str | None, *, host: str, port: int,
         workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
     """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again)."""
-    options = {"host": host, "port": port, "loop": "uvloop", "http": "httptools", "access_log": False,
-               "log_config": logs.config(access_log), "log_level": "info", "timeout_keep_alive": 30}
+    limits = HeadLimits(settings.max_header_bytes, settings.max_header_count, settings.header_timeout_s,
+                        resolved.primary)
+    options = {"host": host, "port": port, "loop": "uvloop", "http": partial(BoundedHttpTools, limits=limits),
+               "access_log": False, "log_config": logs.config(access_log), "log_level": "info",
+               "timeout_keep_alive": settings.idle_timeout_s, "timeout_graceful_shutdown": CLOSING_S}
     app = create_app(resolved, settings)  # here too with workers: bad keys or payload settings stop before binding
     if workers == 1:
         uvicorn.run(app, **options)
