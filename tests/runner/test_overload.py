@@ -197,6 +197,8 @@ def test_a_client_gone_mid_request_is_one_log_line(servers: Servers, bounded: ht
     time.sleep(1.2)
     assert bounded.get("/ready").status_code == 200
     log = _log(servers, bounded)
-    gone = re.findall(r"^client 127\.0\.0\.1:\d+ went away while (.*)$", log, re.M)
+    messages = [json.loads(line)["message"] for line in log.splitlines() if line.startswith("{")]
+    pattern = re.compile(r"client 127\.0\.0\.1:\d+ went away while (.*)")
+    gone = [m.group(1) for text in messages if (m := pattern.fullmatch(text))]
     assert gone == ["its body was arriving: POST /invocations", "it was being answered: POST /invocations"]
     assert "Traceback" not in log and "Exception in ASGI application" not in log

@@ -143,6 +143,9 @@ def test_every_record_lands_in_the_file_under_the_payload_folder(folder: Path, s
     payload_dir = folder.parent / "payload-dir"
     client = servers.start(str(folder), "--env", "file", "--workers", "2",
                            env={"MODELOPS_PAYLOAD_DIR": str(payload_dir)})
+    deadline = time.monotonic() + 60  # /ready answered by one worker: wait for both (the gauge's minimum)
+    while 'modelops_ready{model="toy"} 1.0' not in client.get("/metrics").text and time.monotonic() < deadline:
+        time.sleep(0.1)
     for i in range(50):
         post(client, i, "close")
     file = payload_dir / "scored" / "toy.jsonl"
