@@ -13,7 +13,7 @@ from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixt
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def native_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A repository with one model per native flavor (cwd and MODELOPS_ROOT set there for the module)."""
     root = make_repo(tmp_path_factory.mktemp("native") / "repo")
     with pytest.MonkeyPatch.context() as patch:

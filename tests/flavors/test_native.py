@@ -1,7 +1,7 @@
 """The native flavors xgboost, lightgbm and catboost, from artifact to validate, apply (plain MLflow loads the
 registered version), serve (three protocols agree with the framework in-process), image build and smoke.
 
-The module's repository (conftest `repo`) holds one model per flavor; one image is built per flavor, on first
+The module's repository (conftest `native_repo`) holds one model per flavor; one image is built per flavor, on first
 use, for the whole module.
 """
 
@@ -26,19 +26,19 @@ from tests.runner.conftest import Servers
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_validate_loads_each_in_the_sandbox_and_scores_the_example(repo: Path, flavor: str) -> None:
-    result = run_cli("validate", f"models/{MODELS[flavor]}", cwd=repo)
+def test_validate_loads_each_in_the_sandbox_and_scores_the_example(native_repo: Path, flavor: str) -> None:
+    result = run_cli("validate", f"models/{MODELS[flavor]}", cwd=native_repo)
     assert (result.code, result.out.strip()) == (0, "1 model(s) valid"), result.err
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_the_flavor_predicts_what_the_framework_predicts(repo: Path, flavor: str) -> None:
-    folder = repo / "models" / MODELS[flavor]
-    manifest = load_manifest(folder, repo).manifest
+def test_the_flavor_predicts_what_the_framework_predicts(native_repo: Path, flavor: str) -> None:
+    folder = native_repo / "models" / MODELS[flavor]
+    manifest = load_manifest(folder, native_repo).manifest
     artifact = folder / manifest.versions[0].artifact.uri
-    _, x = rows_of(repo, flavor)
+    _, x = rows_of(native_repo, flavor)
     predicted = flavors.load(flavor, artifact, manifest.signature.inputs).predict(x)
-    assert np.array_equal(predicted, framework_predictions(repo, flavor))
+    assert np.array_equal(predicted, framework_predictions(native_repo, flavor))
     module = importlib.import_module(flavors.FLAVORS[flavor])
     if flavor == "lightgbm":
         with pytest.raises(ModelopsError, match="predict_proba needs a classifier"):
@@ -47,18 +47,18 @@ def test_the_flavor_predicts_what_the_framework_predicts(repo: Path, flavor: str
     proba = module.load(artifact, manifest.signature.inputs, "predict_proba")
     probabilities = proba.predict(x)
     assert probabilities.dtype == np.float64 and probabilities.shape == (len(x), 3)
-    np.testing.assert_allclose(probabilities, framework_predictions(repo, flavor, "predict_proba"), rtol=1e-6)
+    np.testing.assert_allclose(probabilities, framework_predictions(native_repo, flavor, "predict_proba"), rtol=1e-6)
     expected_classes = [0, 1, 2] if flavor == "xgboost" else ["setosa", "versicolor", "virginica"]
     assert proba.classes == expected_classes
 
 
 @pytest.mark.parametrize("flavor", ["xgboost", "catboost"])
-def test_an_mlflow_model_directory_loads_like_the_single_file(repo: Path, tmp_path: Path, flavor: str) -> None:
+def test_an_mlflow_model_directory_loads_like_the_single_file(native_repo: Path, tmp_path: Path, flavor: str) -> None:
     import mlflow.catboost
     import mlflow.xgboost
 
-    folder = repo / "models" / MODELS[flavor]
-    manifest = load_manifest(folder, repo).manifest
+    folder = native_repo / "models" / MODELS[flavor]
+    manifest = load_manifest(folder, native_repo).manifest
     artifact = folder / manifest.versions[0].artifact.uri
     if flavor == "xgboost":
         import xgboost
@@ -72,9 +72,9 @@ def test_an_mlflow_model_directory_loads_like_the_single_file(repo: Path, tmp_pa
         model = catboost.CatBoostClassifier()
         model.load_model(str(artifact))
         mlflow.catboost.save_model(model, str(tmp_path / "model"))
-    _, x = rows_of(repo, flavor)
+    _, x = rows_of(native_repo, flavor)
     predicted = flavors.load(flavor, tmp_path / "model", manifest.signature.inputs).predict(x)
-    assert np.array_equal(predicted, framework_predictions(repo, flavor))
+    assert np.array_equal(predicted, framework_predictions(native_repo, flavor))
 
 
 def test_a_lightgbm_mlflow_directory_of_a_scikit_learn_classifier_keeps_its_classes(tmp_path: Path) -> None:
@@ -95,35 +95,35 @@ def test_a_lightgbm_mlflow_directory_of_a_scikit_learn_classifier_keeps_its_clas
 
 
 @pytest.fixture(scope="module")
-def applied(repo: Path) -> str:
+def applied(native_repo: Path) -> str:
     """`modelops apply` into the embedded MLflow of the repository; its tracking URI."""
-    result = run_cli("apply", cwd=repo, env={"MLFLOW_TRACKING_URI": "", "MODELOPS_TRACKING_URI": ""})
+    result = run_cli("apply", cwd=native_repo, env={"MLFLOW_TRACKING_URI": "", "MODELOPS_TRACKING_URI": ""})
     assert result.code == 0, result.err
-    return f"sqlite:///{repo / '.modelops' / 'mlflow.db'}"
+    return f"sqlite:///{native_repo / '.modelops' / 'mlflow.db'}"
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
 def test_plain_mlflow_loads_the_registered_version_and_scores_the_example(
-        repo: Path, applied: str, flavor: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    folder = repo / "models" / MODELS[flavor]
+        native_repo: Path, applied: str, flavor: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = native_repo / "models" / MODELS[flavor]
     predictions = np.asarray(score(applied, MODELS[flavor], folder, monkeypatch)).ravel()
-    expected = framework_predictions(repo, flavor)
+    expected = framework_predictions(native_repo, flavor)
     if flavor == "lightgbm":
         np.testing.assert_allclose(predictions, expected)
     else:
-        assert list(predictions) == [row[next(iter(row))] for row in example(repo, flavor)["outputs"]]
+        assert list(predictions) == [row[next(iter(row))] for row in example(native_repo, flavor)["outputs"]]
         assert list(predictions) == list(expected)
 
 
 @pytest.fixture(scope="module")
-def servers(repo: Path) -> Iterator[Callable[[str], httpx.Client]]:
+def servers(native_repo: Path) -> Iterator[Callable[[str], httpx.Client]]:
     """serve(flavor): one `modelops serve` of that flavor's model (production) for the module."""
-    started = Servers(repo.parent)
+    started = Servers(native_repo.parent)
     clients: dict[str, httpx.Client] = {}
 
     def serve(flavor: str) -> httpx.Client:
         if flavor not in clients:
-            clients[flavor] = started.start(str(repo / "models" / MODELS[flavor]), "--env", "production")
+            clients[flavor] = started.start(str(native_repo / "models" / MODELS[flavor]), "--env", "production")
         return clients[flavor]
 
     yield serve
@@ -131,15 +131,15 @@ def servers(repo: Path) -> Iterator[Callable[[str], httpx.Client]]:
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_the_three_protocols_agree_with_the_framework(repo: Path, servers, flavor: str) -> None:
+def test_the_three_protocols_agree_with_the_framework(native_repo: Path, servers, flavor: str) -> None:
     client = servers(flavor)
-    names, x = rows_of(repo, flavor)
-    expected = framework_predictions(repo, flavor).tolist()
-    output = next(iter(example(repo, flavor).get("outputs", [{"progression": 0}])[0]))
+    names, x = rows_of(native_repo, flavor)
+    expected = framework_predictions(native_repo, flavor).tolist()
+    output = next(iter(example(native_repo, flavor).get("outputs", [{"progression": 0}])[0]))
 
     invocations = client.post("/invocations", json={"dataframe_split": {"columns": names, "data": x.tolist()}})
     assert invocations.status_code == 200, invocations.text
-    typed = client.post("/predict", json={"inputs": example(repo, flavor)["inputs"]})
+    typed = client.post("/predict", json={"inputs": example(native_repo, flavor)["inputs"]})
     assert typed.status_code == 200, typed.text
     v2 = client.post(f"/v2/models/{MODELS[flavor]}/infer", json={"inputs": [
         {"name": n, "datatype": "FP64", "shape": [len(x)], "data": x[:, j].tolist()} for j, n in enumerate(names)]})
@@ -155,14 +155,14 @@ def test_the_three_protocols_agree_with_the_framework(repo: Path, servers, flavo
 
 
 @pytest.fixture(scope="module")
-def images(repo: Path, docker_client, base_image: str) -> Callable[[str], dict]:
+def images(native_repo: Path, docker_client, base_image: str) -> Callable[[str], dict]:
     """image(flavor): the image of that flavor's model 1.0.0, built once for the module (build --format json)."""
     built: dict[str, dict] = {}
 
     def image(flavor: str) -> dict:
         if flavor not in built:
             result = run_cli("build", f"models/{MODELS[flavor]}", "--version", "1.0.0", "--format", "json",
-                             cwd=repo, env={"MODELOPS_BASE_IMAGE": base_image}, timeout=1800)
+                             cwd=native_repo, env={"MODELOPS_BASE_IMAGE": base_image}, timeout=1800)
             assert result.code == 0, result.err
             (built[flavor],) = json.loads(result.out)["images"]
         return built[flavor]
@@ -171,10 +171,10 @@ def images(repo: Path, docker_client, base_image: str) -> Callable[[str], dict]:
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_the_image_smokes_and_carries_the_framework_without_mlflow(repo: Path, images, docker_client,
+def test_the_image_smokes_and_carries_the_framework_without_mlflow(native_repo: Path, images, docker_client,
                                                                     flavor: str) -> None:
     image = images(flavor)
-    smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=repo, timeout=600)
+    smoked = run_cli("smoke", image["ref"], "--format", "json", cwd=native_repo, timeout=600)
     assert smoked.code == 0, smoked.err
     assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
     probe = ("import importlib.util as u; print(*[bool(u.find_spec(m)) for m in "
@@ -188,18 +188,18 @@ def test_the_image_smokes_and_carries_the_framework_without_mlflow(repo: Path, i
     assert image["size"] <= limit * MB, f"the {flavor} image is {image['size'] / MB:.0f} MB"
 
 
-def test_an_image_leaves_out_what_the_framework_never_imports_unless_the_model_pins_it(repo: Path) -> None:
+def test_an_image_leaves_out_what_the_framework_never_imports_unless_the_model_pins_it(native_repo: Path) -> None:
     def uninstalled(model: str) -> list[str]:
-        result = run_cli("render", f"models/{model}", "--version", "1.0.0", cwd=repo)
+        result = run_cli("render", f"models/{model}", "--version", "1.0.0", cwd=native_repo)
         assert result.code == 0, result.err
-        dockerfile = (repo / "build" / "images" / f"{model}-1.0.0" / "Dockerfile").read_text()
+        dockerfile = (native_repo / "build" / "images" / f"{model}-1.0.0" / "Dockerfile").read_text()
         line = next(line for line in dockerfile.splitlines() if "pip uninstall" in line)
         return line.split("--quiet ")[1].rstrip(" \\").split()
 
     assert uninstalled("wine-xgboost") == ["pip", "setuptools"]
     assert uninstalled("iris-catboost") == ["pip", "setuptools", "matplotlib", "plotly", "graphviz", "contourpy",
                                             "cycler", "fonttools", "kiwisolver", "pillow", "pyparsing"]
-    requirements = repo / "models" / "iris-catboost" / "requirements.txt"
+    requirements = native_repo / "models" / "iris-catboost" / "requirements.txt"
     text = requirements.read_text()
     try:
         requirements.write_text(text + pins("pillow"))

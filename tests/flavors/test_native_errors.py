@@ -37,12 +37,12 @@ def _point_at(folder: Path, artifact: Path) -> None:
 
 
 @pytest.fixture
-def scratch(repo: Path, tmp_path: Path) -> Callable[[str], Path]:
+def scratch(native_repo: Path, tmp_path: Path) -> Callable[[str], Path]:
     """scratch(flavor): a copy of that flavor's model in a repository of its own, to break."""
 
     def copy(flavor: str) -> Path:
-        root = tmp_path / "repo"
-        shutil.copytree(repo / "models" / MODELS[flavor], root / "models" / MODELS[flavor])
+        root = tmp_path / "native_repo"
+        shutil.copytree(native_repo / "models" / MODELS[flavor], root / "models" / MODELS[flavor])
         shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
         assert run_cli("codeowners", cwd=root).code == 0
         return root / "models" / MODELS[flavor]
@@ -51,11 +51,11 @@ def scratch(repo: Path, tmp_path: Path) -> Callable[[str], Path]:
 
 
 @pytest.mark.parametrize(("flavor", "other", "message"), WRONG_FILES)
-def test_a_booster_of_another_framework_is_a_located_error(repo: Path, scratch, flavor: str, other: str,
+def test_a_booster_of_another_framework_is_a_located_error(native_repo: Path, scratch, flavor: str, other: str,
                                                            message: str) -> None:
     folder = scratch(flavor)
-    source = repo / "models" / MODELS[other]
-    _point_at(folder, source / load_manifest(source, repo).manifest.versions[0].artifact.uri)
+    source = native_repo / "models" / MODELS[other]
+    _point_at(folder, source / load_manifest(source, native_repo).manifest.versions[0].artifact.uri)
     result = run_cli("validate", f"models/{folder.name}", cwd=folder.parents[1])
     assert result.code == 1
     assert result.err.startswith(f"models/{folder.name}/model.yaml:"), result.err
@@ -66,7 +66,7 @@ def test_a_booster_of_another_framework_is_a_located_error(repo: Path, scratch, 
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_a_damaged_artifact_is_a_located_error(repo: Path, scratch, tmp_path: Path, flavor: str) -> None:
+def test_a_damaged_artifact_is_a_located_error(native_repo: Path, scratch, tmp_path: Path, flavor: str) -> None:
     folder = scratch(flavor)
     artifact = folder / load_manifest(folder, folder.parents[1]).manifest.versions[0].artifact.uri
     damaged = tmp_path / artifact.name
@@ -79,7 +79,7 @@ def test_a_damaged_artifact_is_a_located_error(repo: Path, scratch, tmp_path: Pa
     assert hint.startswith("  hint: ") and "Traceback" not in result.err
 
 
-def test_a_signature_that_does_not_fit_the_booster_is_a_located_error(repo: Path, scratch) -> None:
+def test_a_signature_that_does_not_fit_the_booster_is_a_located_error(native_repo: Path, scratch) -> None:
     folder = scratch("xgboost")
     manifest = folder / "model.yaml"
     manifest.write_text(manifest.read_text().replace("    - {name: proline, type: double}\n", "", 1))
@@ -112,9 +112,9 @@ def train_two_feature_model(flavor: str, path: Path) -> None:
 
 
 @pytest.mark.parametrize("flavor", list(MODELS))
-def test_new_scaffolds_a_flavor_that_validates_once_its_artifact_is_in(repo: Path, tmp_path: Path,
+def test_new_scaffolds_a_flavor_that_validates_once_its_artifact_is_in(native_repo: Path, tmp_path: Path,
                                                                        flavor: str) -> None:
-    root = tmp_path / "repo"
+    root = tmp_path / "native_repo"
     shutil.copytree(ROOT / "templates", root / "templates")
     shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
     (root / "models").mkdir()
@@ -138,12 +138,12 @@ def test_new_scaffolds_a_flavor_that_validates_once_its_artifact_is_in(repo: Pat
     ("catboost", "model.cbm", {"model_type": "CatBoostClassifier", "save_format": "cbm",
                                "catboost_version": "1.2.10"}),
 ])
-def test_wrapping_a_booster_file_never_loads_it(repo: Path, tmp_path: Path, flavor: str, name: str,
+def test_wrapping_a_booster_file_never_loads_it(native_repo: Path, tmp_path: Path, flavor: str, name: str,
                                                 section: dict) -> None:
     from modelops.registry.mlflow_model import model_dir
 
-    folder = repo / "models" / MODELS[flavor]
-    loaded = load_manifest(folder, repo)
+    folder = native_repo / "models" / MODELS[flavor]
+    loaded = load_manifest(folder, native_repo)
     untrusted = tmp_path / name
     untrusted.write_bytes(b"not a model: loading it would fail")
     wrapped = model_dir(untrusted, loaded.manifest, loaded.read("requirements"), tmp_path)

@@ -10,6 +10,7 @@ import pickle
 import re
 import time
 from collections.abc import Callable, Iterator
+from importlib.metadata import version as installed
 from pathlib import Path
 
 import httpx
@@ -79,6 +80,9 @@ def _as_pyfunc(repo: Path) -> None:
     _edit(repo, "flavor: sklearn", "flavor: pyfunc")
     _edit(repo, "uri: artifacts/1.0.0/model.skops", "uri: artifacts/1.1.0/")
     _edit(repo, digest(PROBA / "artifacts/1.0.0/model.skops"), digest(PROBA / "artifacts/1.1.0"))
+    requirements = repo / "models" / "iris-proba" / "requirements.txt"  # what a pyfunc image runs on
+    requirements.write_text(requirements.read_text() + f"mlflow-skinny=={installed('mlflow-skinny')}\n"
+                            f"pandas=={installed('pandas')}\n")
 
 
 CLASS_ORDER = "declare one double output per class, in the model's order: label: 'setosa', label: 'versicolor', " \
