@@ -15,6 +15,7 @@ import joblib
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from modelops.artifacts import digest
 from modelops.runner.app import create_app
@@ -129,3 +130,14 @@ def iris_model() -> Callable:
     manifest = load(IRIS, ROOT).manifest
     return {v.version: flavors.load("sklearn", IRIS / v.artifact.uri, manifest.signature.inputs)
             for v in manifest.versions}
+
+
+def request_counts(client: httpx.Client | TestClient, name: str) -> dict[tuple[str, str, str], float]:
+    """{(version, endpoint, code or ""): value} of a metric family in /metrics."""
+    found = {}
+    for family in text_string_to_metric_families(client.get("/metrics").text):
+        for sample in family.samples:
+            if sample.name == name:
+                labels = sample.labels
+                found[(labels["version"], labels["endpoint"], labels.get("code", ""))] = sample.value
+    return found

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.processes import free_port
-from tests.runner.conftest import IRIS, PYTHONPATH, ROOT, Servers, asgi
+from tests.runner.conftest import IRIS, PYTHONPATH, ROOT, Servers, asgi, request_counts
 
 EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
 BODY = {"dataframe_records": EXAMPLE}
@@ -35,8 +35,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
                                            "Bearer env-key-and-more", "Bearer file-key-"])
 def test_a_missing_or_wrong_key_is_a_401_json_answer(server: httpx.Client, authorization: str | None) -> None:
     headers = {"Authorization": authorization} if authorization else {}
+    key = ("1.0.0", "invocations", "401")
+    before = request_counts(server, "modelops_requests_total").get(key, 0)
     answer = server.post("/invocations", json=BODY, headers=headers)
     assert answer.status_code == 401
+    assert request_counts(server, "modelops_requests_total")[key] == before + 1  # counted (/metrics needs no key)
     assert answer.json() == {"error_code": "UNAUTHORIZED", "field": "Authorization",
                              "message": "a valid API key is required: send Authorization: Bearer <key>"}
     assert answer.headers["www-authenticate"] == "Bearer"

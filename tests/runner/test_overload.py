@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.runner.conftest import Servers, make_model
+from tests.runner.conftest import Servers, make_model, request_counts
 from tests.runner.fakes import Slow
 from tests.runner.load import TOY_ROW, Answer, Connection, crowd, p99
 
@@ -70,8 +70,13 @@ def test_far_past_capacity_it_sheds_429s_and_the_accepted_keep_their_latency(ser
     port = bounded.base_url.port
     alone = p99(_unloaded(port))
     seconds = 3.0
+    before = request_counts(bounded, "modelops_requests_total")
     answers = asyncio.run(crowd(port, clients=32, seconds=seconds, body=BODY))  # about 20x the capacity
     statuses = Counter(a.status for a in answers)
+    counted = request_counts(bounded, "modelops_requests_total")
+    for code in (200, 429):  # every answer is counted, the refusals under the deployment's version
+        key = ("1.0.0", "invocations", str(code))
+        assert counted[key] - before.get(key, 0) == statuses[code], (code, counted, statuses)
     assert set(statuses) == {200, 429}, statuses
     assert statuses[429] > statuses[200], statuses
     assert statuses[200] >= 0.5 * seconds / ROW_S, statuses  # the model kept scoring at its capacity
@@ -109,6 +114,7 @@ def test_a_refusal_does_not_read_the_body_and_keeps_the_connection(bounded: http
 
 
 def test_an_answer_slower_than_the_timeout_is_a_504_naming_the_limit(bounded: httpx.Client) -> None:
+    before = request_counts(bounded, "modelops_requests_total")
     started = time.monotonic()
     v2 = bounded.post("/v2/models/toy/versions/1.1.0/infer", json={"inputs": [
         {"name": "x", "datatype": "FP64", "shape": [1], "data": [1.0]},
@@ -121,6 +127,10 @@ def test_an_answer_slower_than_the_timeout_is_a_504_naming_the_limit(bounded: ht
     mlflow = bounded.post("/invocations", json=many)
     assert mlflow.status_code == 504
     assert mlflow.json()["error_code"] == "TIMEOUT"
+    counted = request_counts(bounded, "modelops_requests_total")
+    for endpoint in ("v2", "invocations"):  # counted under the version the answer names
+        key = ("1.0.0", endpoint, "504")
+        assert counted[key] - before.get(key, 0) == 1, counted
     time.sleep(0.8)  # the model finishes what it was given
     assert bounded.post("/invocations", json=TOY_ROW).json() == {"predictions": [1]}
 

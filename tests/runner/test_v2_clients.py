@@ -21,13 +21,11 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 import tritonclient.http.aio as triton_aio
-from fastapi.testclient import TestClient
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn.datasets import load_iris
 from tritonclient.utils import InferenceServerException
 
 from modelops.runner.routing import bucket
-from tests.runner.conftest import IRIS, ROOT, Servers, asgi, make_model
+from tests.runner.conftest import IRIS, ROOT, Servers, asgi, make_model, request_counts
 from tests.runner.fakes import ReturnsObjects, Spells
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -307,23 +305,13 @@ def test_what_v2_clients_send_is_scored(iris: httpx.Client, body: bytes, headers
     assert answer.json()["outputs"][0]["data"] == invocations(iris, key, rows)[1]
 
 
-def _counts(client: httpx.Client | TestClient, name: str) -> dict[tuple[str, str, str], float]:
-    """{(version, endpoint, code or ""): value} of a metric family in /metrics."""
-    found = {}
-    for family in text_string_to_metric_families(client.get("/metrics").text):
-        for sample in family.samples:
-            if sample.name == name:
-                labels = sample.labels
-                found[(labels["version"], labels["endpoint"], labels.get("code", ""))] = sample.value
-    return found
-
-
 def _delta(before: dict, after: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
 
 
 def test_500s_are_counted_under_the_version_that_failed_and_name_it(toy: httpx.Client) -> None:
-    before = _counts(toy, "modelops_requests_total"), _counts(toy, "modelops_request_duration_seconds_count")
+    before = (request_counts(toy, "modelops_requests_total"),
+              request_counts(toy, "modelops_request_duration_seconds_count"))
     for version in ("1.0.0", "1.1.0"):
         key = {"X-Request-Key": key_for(version, TOY_SPLIT)}
         answers = [toy.post("/invocations", json={"inputs": [[13.0, "a"]]}, headers=key),
@@ -335,7 +323,8 @@ def test_500s_are_counted_under_the_version_that_failed_and_name_it(toy: httpx.C
         assert [a.status_code for a in answers] == [500, 500, 500, 200]
         assert all(a.headers["x-model-version"] == version for a in answers)
         assert "the model failed (RuntimeError)" in answers[0].json()["message"]
-    after = _counts(toy, "modelops_requests_total"), _counts(toy, "modelops_request_duration_seconds_count")
+    after = (request_counts(toy, "modelops_requests_total"),
+             request_counts(toy, "modelops_request_duration_seconds_count"))
     expected = {(v, e, "500"): 1.0 for v in ("1.0.0", "1.1.0") for e in ("invocations", "predict", "v2")}
     expected.update({(v, "invocations", "200"): 1.0 for v in ("1.0.0", "1.1.0")})
     assert _delta(before[0], after[0]) == expected
@@ -356,24 +345,24 @@ REFUSED = [  # (method, path, body, headers, status): answered before any versio
 
 
 def test_refusals_are_counted_under_the_primary_never_the_canary(toy: httpx.Client) -> None:
-    before = _counts(toy, "modelops_requests_total")
+    before = request_counts(toy, "modelops_requests_total")
     for _ in range(10):  # without a request key, half of the requests are routed to the canary
         for method, path, body, headers, status in REFUSED:
             answer = toy.request(method, path, content=body, headers=headers)
             assert answer.status_code == status, answer.text
             assert answer.headers["x-model-version"] == "1.0.0"
-    counted = _delta(before, _counts(toy, "modelops_requests_total"))
+    counted = _delta(before, request_counts(toy, "modelops_requests_total"))
     assert counted == {("1.0.0", "invocations", "400"): 10.0, ("1.0.0", "predict", "400"): 10.0,
                        ("1.0.0", "predict", "415"): 10.0, ("1.0.0", "v2", "400"): 10.0,
                        ("1.0.0", "v2", "404"): 10.0, ("1.0.0", "invocations", "405"): 10.0}
 
 
 def test_every_response_names_a_version_and_metadata_is_counted(toy: httpx.Client) -> None:
-    before = _counts(toy, "modelops_requests_total")
+    before = request_counts(toy, "modelops_requests_total")
     for path in ("/health", "/ready", "/metrics", "/docs", "/openapi.json", "/nowhere", "/v2", "/v2/models/toy",
                  "/v2/models/toy/versions/9.9.9", "/version"):
         assert toy.get(path).headers["x-model-version"] == "1.0.0", path
-    assert _delta(before, _counts(toy, "modelops_requests_total")) == {
+    assert _delta(before, request_counts(toy, "modelops_requests_total")) == {
         ("1.0.0", "metadata", "200"): 3.0, ("1.0.0", "metadata", "404"): 1.0}
 
 
@@ -383,4 +372,4 @@ def test_an_answer_from_the_error_handler_is_counted_too(tmp_path: Path) -> None
         answer = client.post("/invocations", json={"inputs": [[1.0, 2.0]]})
         assert answer.status_code == 500 and answer.headers["x-model-version"] == "1.0.0"
         assert answer.json()["message"] == "internal error; the server log has the details"
-        assert _counts(client, "modelops_requests_total") == {("1.0.0", "invocations", "500"): 1.0}
+        assert request_counts(client, "modelops_requests_total") == {("1.0.0", "invocations", "500"): 1.0}
