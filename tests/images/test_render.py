@@ -44,6 +44,20 @@ def test_environments_routing_to_the_same_versions_share_one_image(repo: Path) -
     assert " MODELOPS_ENV=staging\n" in (folder / "Dockerfile").read_text()  # the first; MODELOPS_ENV picks
 
 
+def test_a_version_image_serves_the_environments_that_route_to_it_alone(repo: Path) -> None:
+    """Kubernetes runs `serve /model --env staging` on iris 1.2.0's image (staging serves 1.2.0 alone)."""
+    from modelops.runner.loading import resolve
+
+    contexts = {c.name: c for c in _render(repo, "iris")}
+    staging = yaml.safe_load((contexts["iris-1.2.0"] / "model" / "model.yaml").read_text())
+    assert list(staging["deployments"]) == ["staging"]
+    assert "deployments" not in yaml.safe_load((contexts["iris-1.1.0"] / "model" / "model.yaml").read_text())
+    served = resolve(str(contexts["iris-1.2.0"] / "model"), "staging")
+    assert (served.environment, served.primary, served.canary, served.shadows) == ("staging", "1.2.0", None, ())
+    dockerfile = (contexts["iris-1.2.0"] / "Dockerfile").read_text()
+    assert dockerfile.endswith('"serve", "/model", "--version", "1.2.0"]\n')  # docker run without MODELOPS_ENV
+
+
 def test_every_rendered_dockerfile_is_hadolint_clean(repo: Path) -> None:
     contexts = _render(repo, "iris") + _render(repo, "diabetes")
     assert [c.name for c in contexts] == ["iris-1.0.0", "iris-1.1.0", "iris-1.2.0", "iris-1.0.0_1.1.0_1.2.0",

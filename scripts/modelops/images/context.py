@@ -23,7 +23,7 @@ from modelops import flavors, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import wheel_strip
-from modelops.images.targets import ImageTarget
+from modelops.images.targets import ImageTarget, served
 from modelops.manifest import compile_check, requirements
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import Manifest
@@ -115,7 +115,10 @@ def _image_manifest(m: Manifest, target: ImageTarget, uris: dict[str, str], comp
         data.pop("compile", None)
         for entry in data["versions"]:
             entry.pop("compile", None)
-    data["deployments"] = {env: data["deployments"][env] for env in target.envs}
+    # a deployment image's environments; a version's image: those serving that version alone (the pods of
+    # such an environment run `serve /model --env ENV` on it, and get its payload settings)
+    envs = target.envs or [env for env, d in m.deployments.items() if served(d) == target.versions]
+    data["deployments"] = {env: data["deployments"][env] for env in envs}
     if not data["deployments"]:
         del data["deployments"]
     return data
