@@ -192,6 +192,11 @@ def test_a_32_mib_header_and_too_many_headers_are_431(bounded: httpx.Client) -> 
     assert "max_header_count, MODELOPS_MAX_HEADER_COUNT" in many.json()["message"]
     within = bounded.get("/health", headers={"X-Large": "a" * 60_000, **{f"X-{i}": "1" for i in range(90)}})
     assert within.status_code == 200
+    key = ("1.0.0", "invocations", "431")  # refused by the connection, before the app, and still counted
+    before = request_counts(bounded, "modelops_requests_total").get(key, 0)
+    scoring = bounded.post("/invocations?format=split", json=TOY_ROW, headers={"X-Huge": "a" * 100_000})
+    assert scoring.status_code == 431
+    assert request_counts(bounded, "modelops_requests_total")[key] == before + 1
 
 
 def test_a_client_gone_mid_request_is_one_log_line(servers: Servers, bounded: httpx.Client) -> None:

@@ -20,6 +20,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from modelops.runner import counting
 from modelops.runner.http import JSON, error_body
 
 log = logging.getLogger("modelops.runner")
@@ -115,6 +116,7 @@ class BoundedHttpTools(HttpToolsProtocol):
         line = self._start.split(b"\r\n", 1)[0].split(b" ")
         path = line[1].decode("latin-1") if len(line) > 1 else "/"
         body = error_body(status, message, "headers", path)
+        counting.count_early(path, status)
         head = b"".join((STATUS_LINE[status], b"content-type: ", JSON.encode(), b"\r\ncontent-length: ",
                          str(len(body)).encode(), b"\r\nx-model-version: ", self.limits.version.encode(),
                          b"\r\nconnection: close\r\n\r\n"))

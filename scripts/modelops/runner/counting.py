@@ -34,9 +34,20 @@ def endpoint(path: str) -> str | None:
 
 
 def install(app: Starlette, metrics: Metrics, primary: str) -> None:
-    """Put `Counting` around the whole of `app`, outside its error handlers and middleware."""
+    """Put `Counting` around the whole of `app`, outside its error handlers and middleware; answers given
+    before the app (`count_early`) are counted in `metrics` too (a server process serves one app)."""
     build = app.build_middleware_stack
     app.build_middleware_stack = lambda: Counting(build(), metrics, primary)  # type: ignore[method-assign]
+    _early[:] = [metrics, primary]
+
+
+_early: list = []  # [metrics, primary] of this process's app
+
+
+def count_early(path: str, status: int) -> None:
+    """Count an answer the connection gave before the app saw the request (a 431, a 408 for a slow head)."""
+    if _early and (name := endpoint(path.split("?", 1)[0])) is not None:
+        _early[0].observe(_early[1], name, status, 0.0)
 
 
 class Counting:
