@@ -369,7 +369,8 @@ def test_every_response_names_a_version_and_metadata_is_counted(toy: httpx.Clien
 def test_an_answer_from_the_error_handler_is_counted_too(tmp_path: Path) -> None:
     folder = make_model(tmp_path / "toy", {"1.0.0": ReturnsObjects()}, {"production": {"version": "1.0.0"}})
     with asgi(folder) as client:  # in-process, the app as uvicorn runs it
-        answer = client.post("/invocations", json={"inputs": [[1.0, 2.0]]})
+        answer = client.post("/invocations", json={"inputs": [[1.0, 2.0]]}, headers={"X-Request-ID": "crash-2"})
         assert answer.status_code == 500 and answer.headers["x-model-version"] == "1.0.0"
+        assert answer.headers["x-request-id"] == "crash-2"  # Starlette's own 500 carries the request id too
         assert answer.json()["message"] == "internal error; the server log has the details"
         assert request_counts(client, "modelops_requests_total") == {("1.0.0", "invocations", "500"): 1.0}

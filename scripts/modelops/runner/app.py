@@ -64,6 +64,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
                   docs_url=None, redoc_url=None)
     app.state.runtime = runtime
     counting.install(app, runtime.metrics, served.primary)
+    logs.install(app, served.primary)  # around the counting layer: every answer gets its request id
     app.add_middleware(Admission, gate=gate, version=served.primary)
     _error_handlers(app)
     _health_routes(app, runtime)
@@ -76,7 +77,6 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
     docs.install(app, f"{served.model} model")
     keys.install(app, runtime.settings.api_keys_file, served.primary)
     tracing.install(app, served)
-    app.add_middleware(logs.RequestContext, primary=served.primary)
     return app
 
 

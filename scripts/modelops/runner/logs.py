@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ACCESS = logging.getLogger("modelops.access")
@@ -52,6 +53,13 @@ def request_id(headers: list[tuple[bytes, bytes]]) -> str:
         if name == b"traceparent" and (match := _TRACEPARENT.match(value.strip())) and match[1] != _NO_TRACE:
             traced = match[1]
     return traced.decode() if traced else os.urandom(16).hex()
+
+
+def install(app: Starlette, primary: str) -> None:
+    """Put `RequestContext` around the whole of `app` (outside even Starlette's handler of crashes, so that
+    a 500 carries its request id and gets its access line)."""
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: RequestContext(build(), primary)  # type: ignore[method-assign]
 
 
 class RequestContext:
