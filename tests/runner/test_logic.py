@@ -89,6 +89,28 @@ def test_a_lone_request_does_not_wait_and_a_bad_one_fails_alone() -> None:
     assert calls == [1, 1, 2, 1, 1]  # the failed batch of two is retried one by one
 
 
+def test_a_request_abandoned_while_queued_is_not_scored() -> None:
+    """A caller that timed out (or went away) while its rows waited: the model never scores them."""
+    async def scenario() -> tuple:
+        model = Counting(delay=0.05)
+        batcher = _batcher(model)
+        batcher.start()
+        blocker = asyncio.ensure_future(batcher.predict(np.ones((1, 2))))
+        await asyncio.sleep(0.01)  # scoring: the next two queue
+        abandoned = asyncio.ensure_future(batcher.predict(np.ones((5, 2))))
+        kept = asyncio.ensure_future(batcher.predict(np.ones((2, 2))))
+        await asyncio.sleep(0)
+        abandoned.cancel()
+        outcome = await asyncio.gather(blocker, kept, abandoned, return_exceptions=True)
+        await batcher.stop()
+        return outcome, model.calls
+
+    (blocker, kept, abandoned), calls = asyncio.run(scenario())
+    assert blocker.tolist() == [2.0]
+    assert isinstance(abandoned, asyncio.CancelledError) and kept.tolist() == [2.0, 2.0]
+    assert calls == [1, 2]  # the 5 abandoned rows were dropped from the queue
+
+
 def test_a_full_shadow_queue_refuses_instead_of_growing() -> None:
     async def scenario() -> list:
         batcher = _batcher(Counting(), limit=2)  # not started: nothing drains the queue

@@ -94,11 +94,17 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while not self._queue:
+            while not self._drop_abandoned():
                 self._wake.clear()
                 await self._wake.wait()
             batch = await self._collect(loop)
             await self._score(loop, batch)
+
+    def _drop_abandoned(self) -> bool:
+        """Drop the queued requests whose caller stopped waiting (timed out, went away); True if any remain."""
+        while self._queue and self._queue[0].future.done():
+            self._queue.popleft()
+        return bool(self._queue)
 
     async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
         self._peaks.append(self._peak)
@@ -108,7 +114,7 @@ class Batcher:
         rows = len(batch[0].array)
         deadline = loop.time() + self._max_wait
         while rows < self._max_rows:
-            if self._queue:
+            if self._drop_abandoned():
                 if rows + len(self._queue[0].array) > self._max_rows:
                     break
                 batch.append(self._queue.popleft())
