@@ -84,7 +84,7 @@ def test_the_deployment_runs_the_environment_hardened(repo, modelops):
     container = pod["containers"][0]
     assert "replicas" not in deployment["spec"]  # the HorizontalPodAutoscaler owns the count
     assert container["image"] == "127.0.0.1:5000/models/iris:1.0.0_1.1.0_1.2.0"
-    assert container["command"] == ["modelops", "serve", "/model", "--env", "production"]
+    assert container["command"] == ["python", "-m", "modelops", "serve", "/model", "--env", "production"]
     assert container["env"] == [{"name": "MODELOPS_ENV", "value": "production"},
                                 {"name": "MODELOPS_SHUTDOWN_GRACE_S", "value": "30"}]
     # endpoints drop the pod during the preStop sleep; then the runner drains within its grace, before the kill

@@ -7,9 +7,11 @@ import asyncio
 import numpy as np
 import pytest
 
+from modelops.errors import ModelopsError
 from modelops.manifest.model import Column
 from modelops.runner.batching import Batcher
 from modelops.runner.routing import Router, agreeing_rows
+from modelops.runner.runtime import RunnerSettings
 from modelops.signature.compiled import CompiledSignature, SignatureError
 from tests.runner.fakes import Counting
 
@@ -151,3 +153,19 @@ def test_float_columns_refuse_values_beyond_float32() -> None:
         signature.rows([[1e39]], "rows")
     with pytest.raises(SignatureError, match="'a' is not a number"):
         signature.rows([["a"]], "rows")
+
+
+@pytest.mark.parametrize(("variable", "value", "words"), [
+    ("MODELOPS_MAX_IN_FLIGHT", "-1", "must be 0 or more"),
+    ("MODELOPS_MAX_HEADER_BYTES", "0", "must be more than 0"),
+    ("MODELOPS_REQUEST_TIMEOUT_S", "nan", "must be 0 or more"),
+    ("MODELOPS_MAX_BODY_BYTES", "many", "is not a valid int"),
+])
+def test_a_setting_out_of_range_is_refused_naming_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
+                                                                value: str, words: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ModelopsError) as raised:
+        RunnerSettings.from_env()
+    assert f"{variable}={value!r}" in str(raised.value) and words in str(raised.value)
+    monkeypatch.setenv(variable, "0" if variable == "MODELOPS_MAX_IN_FLIGHT" else "5")
+    assert RunnerSettings.from_env()  # in range

@@ -195,7 +195,8 @@ def test_an_unreachable_sink_counts_failures(folder: Path) -> None:
 
 @pytest.mark.parametrize("sink", ["/var/log/payloads.jsonl", "../payloads.jsonl", "a/../../b.jsonl",
                                   "payloads.json", ".hidden.jsonl", "http://user:secret@sink.example/",
-                                  "ftp://sink.example/", "file:///etc/passwd", "stderr", "https://"])
+                                  "ftp://sink.example/", "file:///etc/passwd", "stderr", "https://",
+                                  "payloads.jsonl\n", "http://sink.example/x\n"])
 def test_validate_refuses_a_sink_that_is_not_stdout_a_relative_jsonl_file_or_an_http_url(
         tmp_path: Path, sink: str) -> None:
     folder = toy(tmp_path / "toy", {"production": {"version": "1.0.0", "payloads": {"sink": sink}}})

@@ -82,7 +82,7 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
               "app.kubernetes.io/component": "model-server", "app.kubernetes.io/part-of": "modelops",
               "app.kubernetes.io/managed-by": "modelops", "modelops/environment": env}
     context = {"name": m.name, "env": env, "labels": labels, "selector": selector, "image": image,
-               "command": ["modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
+               "command": ["python", "-m", "modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
                "scale": deployment.scale, "pre_stop_s": PRE_STOP_S, "shutdown_grace_s": SHUTDOWN_GRACE_S,
                "termination_grace_s": TERMINATION_GRACE_S,
                "canary_percent": deployment.canary.weight if deployment.canary else None}

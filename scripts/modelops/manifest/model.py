@@ -209,7 +209,7 @@ class Payloads(_Strict):
     @classmethod
     def _known_sink(cls, sink: str) -> str:
         """stdout, a relative .jsonl path (no `..`, nothing absolute) or an http(s) URL (no user:password@)."""
-        if sink == "stdout" or re.match(PAYLOAD_FILE_RE, sink) or re.match(PAYLOAD_URL_RE, sink):
+        if sink == "stdout" or re.fullmatch(PAYLOAD_FILE_RE, sink) or re.fullmatch(PAYLOAD_URL_RE, sink):
             return sink
         raise PydanticCustomError("payload_sink", "not a payload sink", {"hint": PAYLOAD_SINK_HINT})
 

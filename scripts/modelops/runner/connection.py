@@ -116,7 +116,6 @@ class BoundedHttpTools(HttpToolsProtocol):
         line = self._start.split(b"\r\n", 1)[0].split(b" ")
         path = line[1].decode("latin-1") if len(line) > 1 else "/"
         body = error_body(status, message, "headers", path)
-        counting.count_early(path, status)
         head = b"".join((STATUS_LINE[status], b"content-type: ", JSON.encode(), b"\r\ncontent-length: ",
                          str(len(body)).encode(), b"\r\nx-model-version: ", self.limits.version.encode(),
                          b"\r\nconnection: close\r\n\r\n"))
@@ -124,6 +123,7 @@ class BoundedHttpTools(HttpToolsProtocol):
             self.transport.close()
             return
         self.transport.write(head + body)
+        counting.count_early(path, status)  # what was answered (not a head cut short inside another answer)
         self._unset_keepalive_if_required()
         self._lingering = True  # closing now, with the client still sending, would reset the connection
         if self.transport.can_write_eof():

@@ -1,4 +1,5 @@
-"""The outermost layer of the runner's ASGI app: every response names a version, and is counted.
+"""The layer around the runner's ASGI app (inside only the request-id layer): every response names a
+version, and is counted.
 
 Each response carries `X-Model-Version`: the version that scored the request (the route sets it), or
 the deployment's primary version for every other answer (refused before the model predicted, not

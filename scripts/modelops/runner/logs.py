@@ -22,6 +22,8 @@ import orjson
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelops.runner import counting
+
 ACCESS = logging.getLogger("modelops.access")
 _ID = re.compile(rb"^[\x21-\x7e]{1,128}$")  # visible ASCII: safe in a header, a log line and a CloudEvent id
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
@@ -78,7 +80,7 @@ class RequestContext:
         observed = Observed(request_id(scope["headers"]))
         token = _current.set(observed)
         header = (b"x-request-id", observed.id.encode())
-        answered: dict[str, Any] = {"status": 500, "headers": ()}
+        answered: dict[str, Any] = {"status": counting.GONE, "headers": ()}  # as /metrics counts it
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":

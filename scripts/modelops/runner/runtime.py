@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -43,6 +44,10 @@ class Parsed:
 Parser = Callable[[bytes, str | None], Parsed]
 
 
+# the settings for which 0 means "none" (no wait, no timeout, no bound, exact agreement); others must be positive
+_ZERO_ALLOWED = {"batch_wait_ms", "shadow_tolerance", "request_timeout_s", "max_in_flight"}
+
+
 @dataclass(frozen=True)
 class RunnerSettings:
     """Runner settings; each can be set by an environment variable MODELOPS_<NAME in upper case>."""
@@ -72,9 +77,14 @@ class RunnerSettings:
             if raw is not None:
                 kind = type(f.default)
                 try:
-                    values[f.name] = kind(raw)
+                    values[f.name] = value = kind(raw)
                 except ValueError:
                     raise ModelopsError(f"MODELOPS_{f.name.upper()}={raw!r} is not a valid {kind.__name__}",
+                                        hint=f"the default is {f.default!r}") from None
+                least = 0 if f.name in _ZERO_ALLOWED else 1e-9
+                if kind in (int, float) and not (math.isfinite(value) and value >= least):
+                    raise ModelopsError(f"MODELOPS_{f.name.upper()}={raw!r} is out of range: it must be "
+                                        f"{'0 or more' if least == 0 else 'more than 0'}",
                                         hint=f"the default is {f.default!r}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]

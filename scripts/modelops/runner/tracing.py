@@ -13,7 +13,7 @@ import os
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from modelops.runner import logs
+from modelops.runner import counting, logs
 from modelops.runner.loading import ServedModel
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -45,7 +45,7 @@ class Traced:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         self.tracer = provider.get_tracer("modelops.runner")
         self.propagator = TraceContextTextMapPropagator()
-        self.model = served.model
+        self.model, self.primary = served.model, served.primary
         self.server, self.error = SpanKind.SERVER, StatusCode.ERROR
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -54,13 +54,13 @@ class Traced:
             return
         carrier = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]
                    if k in (b"traceparent", b"tracestate")}
-        answered = {"status": 500, "version": ""}
+        answered = {"status": counting.GONE, "version": self.primary}  # as /metrics counts them
 
         async def send_observed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 answered["status"] = message["status"]
                 answered["version"] = next((v.decode() for k, v in message.get("headers", [])
-                                            if k == b"x-model-version"), "")
+                                            if k == b"x-model-version"), self.primary)
             await send(message)
 
         with self.tracer.start_as_current_span(f"{scope['method']} {scope['path']}", kind=self.server,
