@@ -239,3 +239,35 @@ def test_the_compiled_image_smokes(built: dict, compiled_repo: Path) -> None:
     smoked = run_cli("smoke", built["ref"], "--format", "json", cwd=compiled_repo, env=built["env"], timeout=300)
     assert smoked.code == 0, smoked.err
     assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
+
+
+def test_a_compiled_booster_serving_probabilities_names_its_classes_in_the_graph(tmp_path: Path) -> None:
+    """A raw booster has no classes_: the graph gets the flavor's labels, so that the image (ONNX Runtime
+    alone, no onnx package) can check them against the manifest's at start-up."""
+    import onnxruntime
+
+    from modelops.runner.loading import resolve
+
+    root = tmp_path / "repo"
+    shutil.copytree(ROOT / "models" / "wine-xgboost", root / "models" / "wine-xgboost")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
+    manifest = root / "models" / "wine-xgboost" / "model.yaml"
+    outputs = "".join(f"    - {{name: p_{k}, type: double, label: {k}}}\n" for k in range(3))
+    text = manifest.read_text().replace("    - {name: cultivar, type: long}\n", outputs)
+    text = text.replace("flavor: xgboost\n", "flavor: xgboost\nmethod: predict_proba\n"
+                        "compile: {to: onnx, precision: float, tolerance: {absolute: 0.0001}}\n")
+    manifest.write_text(text)
+    example = root / "models" / "wine-xgboost" / "example.json"
+    example.write_text(json.dumps({"inputs": json.loads(example.read_text())["inputs"]}))
+    checked = run_cli("validate", "models/wine-xgboost", cwd=root)
+    assert checked.code == 0 and "compiled to ONNX" in checked.err, checked.err
+    out = tmp_path / "context"
+    result = run_cli("render", "models/wine-xgboost", "--version", "1.0.0", "--out", str(out), cwd=root)
+    assert result.code == 0, result.err
+    graph = out / "model" / "artifacts" / "1.0.0" / "model.onnx"
+    meta = onnxruntime.InferenceSession(str(graph)).get_modelmeta().custom_metadata_map
+    assert json.loads(meta["classes"]) == [0, 1, 2]
+    served = resolve(str(out / "model"), version="1.0.0")  # what the image serves
+    predictor = served.loaders["1.0.0"]()
+    assert predictor.classes == [0, 1, 2]

@@ -47,8 +47,9 @@ def is_classifier(model: Any) -> bool:
     return hasattr(final, "classes_") or type(final).__name__.endswith("Classifier")
 
 
-def convert(model: Any, columns: int, precision: str) -> bytes:
-    """The ONNX graph of `model` (one [N, columns] input of `precision` float or double), serialized."""
+def convert(model: Any, columns: int, precision: str, classes: Sequence | None = None) -> bytes:
+    """The ONNX graph of `model` (one [N, columns] input of `precision` float or double), serialized, with the
+    class labels as metadata: `classes`, or the model's `classes_` (so that ONNX Runtime alone can say them)."""
     framework = type(model).__module__.split(".")[0]
     converters = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm}
     if framework not in converters:
@@ -65,7 +66,8 @@ def convert(model: Any, columns: int, precision: str) -> bytes:
                             field="compile",
                             hint="compile a tree ensemble or a linear model, or remove compile") from None
     graph.graph.name = GRAPH_NAME
-    classes = getattr(model.steps[-1][1] if hasattr(model, "steps") else model, "classes_", None)
+    if classes is None:
+        classes = getattr(model.steps[-1][1] if hasattr(model, "steps") else model, "classes_", None)
     if classes is not None:
         entry = graph.metadata_props.add()
         entry.key, entry.value = CLASSES_KEY, json.dumps(np.asarray(classes).tolist())

@@ -124,6 +124,7 @@ def _compile(flavor: str, signature: dict, method: str, request: dict) -> dict:
     from modelops.flavors import compiled, onnx
     from modelops.manifest.model import Compile, Signature
     from modelops.signature.compiled import CompiledSignature, SignatureError
+    from modelops.signature.probabilities import class_problem
 
     sig = Signature.model_validate(signature)
     spec = Compile.model_validate(request["compile"])
@@ -134,8 +135,9 @@ def _compile(flavor: str, signature: dict, method: str, request: dict) -> dict:
     original = flavors.load(flavor, Path(request["path"]), sig.inputs, method)
     model = compiled.native(original)
     data = compiled.check_rows(base, [c.type for c in sig.inputs])
-    graph = compiled.convert(model, len(sig.inputs), spec.precision)
-    if compiled.convert(model, len(sig.inputs), spec.precision) != graph:
+    classes = getattr(original, "classes", None)  # the flavor's labels (a raw booster has no classes_)
+    graph = compiled.convert(model, len(sig.inputs), spec.precision, classes)
+    if compiled.convert(model, len(sig.inputs), spec.precision, classes) != graph:
         return {"problem": "converting it twice gave different graphs", "field": "compile",
                 "hint": "a rebuild must change nothing: report the converter's nondeterminism, or remove compile"}
     out = Path(request["out"] or COMPILED_FILE).absolute()
@@ -150,6 +152,9 @@ def _compile(flavor: str, signature: dict, method: str, request: dict) -> dict:
                                 f"{exc.problem.message.split(': ', 1)[-1]}", field="compile.precision",
                                 hint="tree ensembles run as float32 graphs: set compile.precision: float and "
                                      "the tolerance they meet" if spec.precision == "double" else _HINT) from None
+        labels_declared = CompiledSignature(sig.inputs, sig.outputs, method).labels
+        if method == "predict_proba" and (wrong := class_problem(getattr(served, "classes", None), labels_declared)):
+            raise ModelopsError(f"the compiled graph's classes: {wrong[0]}", field="compile", hint=wrong[1])
         expected = np.asarray(original.predict(data))
         labels = method == "predict" and (compiled.is_classifier(model) or expected.dtype.kind not in "fc")
         found = compiled.agreement(expected, served.predict(data), spec.tolerance.absolute,
