@@ -45,13 +45,23 @@ def test_environments_routing_to_the_same_versions_share_one_image(repo: Path) -
 
 
 def test_a_version_image_serves_the_environments_that_route_to_it_alone(repo: Path) -> None:
-    """Kubernetes runs `serve /model --env staging` on iris 1.2.0's image (staging serves 1.2.0 alone)."""
+    """Kubernetes runs `serve /model --env staging` on iris 1.2.0's image (staging serves 1.2.0 alone); a KServe
+    revision of production's canary runs 1.1.0's image with `--version 1.1.0` and MODELOPS_ENV=production."""
     from modelops.runner.loading import resolve
 
+    manifest = repo / "models" / "iris" / "model.yaml"
+    manifest.write_text(manifest.read_text().replace("    shadow: [1.2.0]\n", "    shadow: [1.2.0]\n"
+                                                     "    payloads: {sink: stdout}\n"))
     contexts = {c.name: c for c in _render(repo, "iris")}
     staging = yaml.safe_load((contexts["iris-1.2.0"] / "model" / "model.yaml").read_text())
     assert list(staging["deployments"]) == ["staging"]
-    assert "deployments" not in yaml.safe_load((contexts["iris-1.1.0"] / "model" / "model.yaml").read_text())
+    canary = yaml.safe_load((contexts["iris-1.1.0"] / "model" / "model.yaml").read_text())
+    assert list(canary["deployments"]) == ["production"]  # its canary: a KServe revision of production
+    revision = resolve(str(contexts["iris-1.1.0"] / "model"), "production", "1.1.0")
+    assert (revision.environment, revision.primary, revision.canary, revision.shadows) == ("production", "1.1.0",
+                                                                                           None, ())
+    assert revision.payloads is not None and revision.payloads.sink == "stdout"  # production's payload logging
+    assert resolve(str(contexts["iris-1.1.0"] / "model"), "staging", "1.1.0").environment == ""
     served = resolve(str(contexts["iris-1.2.0"] / "model"), "staging")
     assert (served.environment, served.primary, served.canary, served.shadows) == ("staging", "1.2.0", None, ())
     dockerfile = (contexts["iris-1.2.0"] / "Dockerfile").read_text()

@@ -115,9 +115,11 @@ def _image_manifest(m: Manifest, target: ImageTarget, uris: dict[str, str], comp
         data.pop("compile", None)
         for entry in data["versions"]:
             entry.pop("compile", None)
-    # a deployment image's environments; a version's image: those serving that version alone (the pods of
-    # such an environment run `serve /model --env ENV` on it, and get its payload settings)
-    envs = target.envs or [env for env, d in m.deployments.items() if served(d) == target.versions]
+    # a deployment image's environments; a version's image: those it serves alone (Kubernetes runs `serve
+    # /model --env ENV` on it) or as their main or canary version (a KServe revision: `--version V` with
+    # MODELOPS_ENV), whose payload settings then apply
+    envs = target.envs or [env for env, d in m.deployments.items()
+                           if served(d) == target.versions or target.primary in served(d)[:1 + bool(d.canary)]]
     data["deployments"] = {env: data["deployments"][env] for env in envs}
     if not data["deployments"]:
         del data["deployments"]

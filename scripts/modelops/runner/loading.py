@@ -71,7 +71,14 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
         if version not in known:
             raise ModelopsError(f"no version {version!r}", file=loaded.display, field="versions",
                                 hint=f"allowed values are: {', '.join(known)}")
-        primary, canary, weight, shadows, environment, payloads = version, None, 0, (), "", None
+        primary, canary, weight, shadows = version, None, 0, ()
+        # one version of an environment that routes to it (a KServe revision runs its version's image with
+        # MODELOPS_ENV): that environment's name and payload settings; otherwise none
+        deployment = m.deployments.get(environment or "")
+        if deployment is not None and version in (deployment.version, deployment.canary and deployment.canary.version):
+            payloads = deployment.payloads
+        else:
+            environment, payloads = "", None
     else:
         environment = environment or DEFAULT_ENV
         deployment = m.deployments.get(environment)
