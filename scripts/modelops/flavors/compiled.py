@@ -47,11 +47,14 @@ def is_classifier(model: Any) -> bool:
     return hasattr(final, "classes_") or type(final).__name__.endswith("Classifier")
 
 
+COMPILABLE = ("sklearn", "xgboost", "lightgbm")  # the flavors (their frameworks' module names) that compile
+
+
 def convert(model: Any, columns: int, precision: str, classes: Sequence | None = None) -> bytes:
     """The ONNX graph of `model` (one [N, columns] input of `precision` float or double), serialized, with the
     class labels as metadata: `classes`, or the model's `classes_` (so that ONNX Runtime alone can say them)."""
     framework = type(model).__module__.split(".")[0]
-    converters = {"sklearn": _sklearn, "xgboost": _xgboost, "lightgbm": _lightgbm}
+    converters = dict(zip(COMPILABLE, (_sklearn, _xgboost, _lightgbm), strict=True))
     if framework not in converters:
         raise ModelopsError(f"cannot compile a {type(model).__module__}.{type(model).__name__} to ONNX",
                             field="compile", hint="compile serves scikit-learn, XGBoost and LightGBM tree ensembles "

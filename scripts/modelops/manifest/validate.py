@@ -12,6 +12,7 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError, Problem
+from modelops.flavors.compiled import COMPILABLE
 from modelops.manifest import compile_check, requirements, safe_yaml
 from modelops.manifest import load_check as loadcheck
 from modelops.manifest.aliases import alias_problems
@@ -190,9 +191,6 @@ def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[P
             if isinstance(found, str) else
             m.problem(tuple(found["field"]), f"version {version}: {found['message']}", hint=found["hint"])
             for version, found in results.items() if found]
-
-
-COMPILABLE = ("sklearn", "xgboost", "lightgbm")  # the flavors whose models compile to ONNX
 
 
 def _compiled(m: LoadedManifest, verified: dict[str, str], reporter: Reporter) -> list[Problem]:
