@@ -86,10 +86,10 @@ def test_the_deployment_runs_the_environment_hardened(repo, modelops):
     assert container["image"] == "127.0.0.1:5000/models/iris:1.0.0_1.1.0_1.2.0"
     assert container["command"] == ["python", "-m", "modelops", "serve", "/model", "--env", "production"]
     assert container["env"] == [{"name": "MODELOPS_ENV", "value": "production"},
-                                {"name": "MODELOPS_SHUTDOWN_GRACE_S", "value": "30"}]
+                                {"name": "MODELOPS_SHUTDOWN_GRACE_S", "value": "40"}]
     # endpoints drop the pod during the preStop sleep; then the runner drains within its grace, before the kill
     assert container["lifecycle"] == {"preStop": {"exec": {"command": ["sleep", "5"]}}}
-    assert pod["terminationGracePeriodSeconds"] > 5 + 30
+    assert pod["terminationGracePeriodSeconds"] > 5 + 40
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
@@ -97,6 +97,24 @@ def test_the_deployment_runs_the_environment_hardened(repo, modelops):
     assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
     assert deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
     assert not (repo / "deploy/staging").exists()
+
+
+def test_a_file_payload_sink_gets_a_folder_in_the_pod(repo, modelops, edit_manifest):
+    def log_to_a_file(data: dict) -> None:
+        data["deployments"]["production"]["payloads"] = {"sink": "scored/production.jsonl"}
+
+    edit_manifest("iris", log_to_a_file)
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy", "--env", "production").returncode == 0
+    pod = yaml.safe_load((repo / "deploy/production/iris/deployment.yaml").read_text())["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert {"name": "MODELOPS_PAYLOAD_DIR", "value": "/var/lib/modelops/payloads"} in container["env"]
+    assert {"name": "payloads", "mountPath": "/var/lib/modelops/payloads"} in container["volumeMounts"]
+    assert {"name": "payloads", "emptyDir": {"sizeLimit": "1Gi"}} in pod["volumes"]
+    diabetes = yaml.safe_load((repo / "deploy/production/diabetes/deployment.yaml").read_text())
+    assert "MODELOPS_PAYLOAD_DIR" not in str(diabetes)  # no file sink, no folder
+    kserve = modelops("render", "--target", "kserve", "--out", "kserve", "--env", "production")
+    assert kserve.returncode == 0, kserve.stderr
+    assert "deployments.production.payloads.sink: a file sink needs a volume and MODELOPS_PAYLOAD_DIR" in kserve.stderr
 
 
 def test_the_inference_service_passes_the_kserve_schema(repo, modelops):

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,14 +21,23 @@ BODY = {"dataframe_records": EXAMPLE}
 V2 = {"inputs": [{"name": c, "shape": [1], "datatype": "FP64", "data": [EXAMPLE[0][c]]} for c in EXAMPLE[0]]}
 
 
+KEYS = "file-key-1\n\n  file-key-2  \n"
+
+
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    """iris 1.0.0 with one key from MODELOPS_API_KEYS and two from a mounted file (a blank line between)."""
-    folder = tmp_path_factory.mktemp("keys")
-    (folder / "keys").write_text("file-key-1\n\n  file-key-2  \n")
-    servers = Servers(folder)
+def keys_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A mounted file of two keys (a blank line between)."""
+    path = tmp_path_factory.mktemp("keys") / "keys"
+    path.write_text(KEYS)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(keys_file: Path) -> Iterator[httpx.Client]:
+    """iris 1.0.0 with one key from MODELOPS_API_KEYS and the two of the keys file."""
+    servers = Servers(keys_file.parent)
     yield servers.start(str(IRIS), "--version", "1.0.0",
-                        env={"MODELOPS_API_KEYS": "env-key", "MODELOPS_API_KEYS_FILE": str(folder / "keys")})
+                        env={"MODELOPS_API_KEYS": "env-key", "MODELOPS_API_KEYS_FILE": str(keys_file)})
     servers.stop_all()
 
 
@@ -106,3 +116,33 @@ def test_an_unreadable_or_empty_keys_file_stops_serve_before_it_binds(tmp_path: 
     assert done.returncode != 0
     assert f"MODELOPS_API_KEYS_FILE={keys}: {words}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _replace(path: Path, text: str) -> None:
+    """Replace the file at once, as Kubernetes updates a mounted Secret (a new file swapped in)."""
+    staged = path.with_name("staged")
+    staged.write_text(text)
+    staged.replace(path)
+
+
+def _scores(server: httpx.Client, key: str) -> bool:
+    return server.post("/invocations", json=BODY, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_a_rotated_keys_file_is_taken_without_a_restart(server: httpx.Client, keys_file: Path) -> None:
+    try:
+        _replace(keys_file, "file-key-3\n")
+        deadline = time.monotonic() + 10
+        while _scores(server, "file-key-1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _scores(server, "file-key-1")  # the old file's key is gone
+        assert _scores(server, "file-key-3") and _scores(server, "env-key")
+        _replace(keys_file, "\n")  # a file with no key keeps the keys in force
+        time.sleep(1.5)
+        assert _scores(server, "file-key-3")
+    finally:
+        _replace(keys_file, KEYS)
+        deadline = time.monotonic() + 10
+        while not _scores(server, "file-key-1") and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert _scores(server, "file-key-1")

@@ -80,6 +80,14 @@ def test_a_registered_alias_is_served_with_its_signature(tracking_uri: str, serv
     refused = client.post("/invocations", json={"dataframe_records": [{**rows[0], "sepal_width": "wide"}]})
     assert refused.status_code == 400
     assert refused.json()["field"] == "dataframe_records[0].sepal_width"
+    # the output schema is one tensor of shape [-1] (infer_signature on 1-D predictions): v2 names and types it
+    vector = {"name": "predictions", "datatype": "INT64", "shape": [-1]}
+    assert client.get("/v2/models/iris").json()["outputs"] == [vector]
+    inputs = [{"name": name, "datatype": "FP64", "shape": [len(rows)], "data": [row[name] for row in rows]}
+              for name in rows[0]]
+    answer = client.post("/v2/models/iris/infer", json={"inputs": inputs}).json()
+    assert answer["outputs"] == [{**vector, "shape": [len(rows)],
+                                  "data": model.predict(np.array(frame.values)).tolist()}]
 
 
 TYPED_ROWS = [{"sepal_length": 5.1, "sepal_width": 3, "petal_length": 1, "petal_width": 0.2},

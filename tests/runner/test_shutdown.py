@@ -122,4 +122,6 @@ def test_sigterm_mid_load_answers_every_accepted_request_and_exits_within_the_gr
     log = (servers.folder / f"serve-{port}.log").read_text()
     assert len(re.findall(r"SIGTERM: shutting down \(process \d+\)", log)) == workers
     assert log.count("every request admitted was answered; stopping") == workers
+    # a grace shorter than the request timeout is said at start, in each worker
+    assert log.count("shutdown_grace_s (3 s) is shorter than request_timeout_s (30 s) plus 1 s to close") == workers
     assert "Traceback" not in log

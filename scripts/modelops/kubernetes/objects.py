@@ -12,6 +12,7 @@ from modelops.errors import ModelopsError
 from modelops.images.context import PORT, UID
 from modelops.images.targets import served
 from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Deployment
 from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")
@@ -24,8 +25,9 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Pod shutdown: the preStop sleep keeps the pod serving while the endpoints drop it; then SIGTERM, and the
 # runner drains within its grace; the kubelet kills only after both, plus a margin.
 PRE_STOP_S = 5
-SHUTDOWN_GRACE_S = 30
+SHUTDOWN_GRACE_S = 40  # the runner's default: more than its request timeout (30 s) and the closing
 TERMINATION_GRACE_S = PRE_STOP_S + SHUTDOWN_GRACE_S + 5
+PAYLOAD_DIR = "/var/lib/modelops/payloads"  # where a file payload sink writes in the pod (an emptyDir volume)
 
 
 def namespace(env: str) -> str:
@@ -85,16 +87,27 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
                "command": ["python", "-m", "modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
                "scale": deployment.scale, "pre_stop_s": PRE_STOP_S, "shutdown_grace_s": SHUTDOWN_GRACE_S,
                "termination_grace_s": TERMINATION_GRACE_S,
-               "canary_percent": deployment.canary.weight if deployment.canary else None}
+               "canary_percent": deployment.canary.weight if deployment.canary else None,
+               "payload_dir": PAYLOAD_DIR if file_payloads(deployment) else None}
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]
     return {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
 
 
+def file_payloads(deployment: Deployment) -> bool:
+    """Whether the deployment logs its payloads to a file (which needs a folder in the pod)."""
+    return deployment.payloads is not None and deployment.payloads.to_file
+
+
 def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
-    """What a target cannot express of a deployment (KServe has no shadow traffic)."""
+    """What a target cannot express of a deployment (KServe has no shadow traffic, nor a payload folder)."""
     deployment = loaded.manifest.deployments[env]
+    found = []
     if target == "kserve" and deployment.shadow:
-        return [f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
-                f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)"]
-    return []
+        found.append(f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
+                     f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)")
+    if target == "kserve" and file_payloads(deployment):
+        found.append(f"{loaded.display}: deployments.{env}.payloads.sink: a file sink needs a volume and "
+                     "MODELOPS_PAYLOAD_DIR, which the InferenceService does not mount (an http sink, stdout or "
+                     "the deployment target do)")
+    return found

@@ -213,6 +213,11 @@ class Payloads(_Strict):
             return sink
         raise PydanticCustomError("payload_sink", "not a payload sink", {"hint": PAYLOAD_SINK_HINT})
 
+    @property
+    def to_file(self) -> bool:
+        """Whether the sink is a file (in the runner's payload folder, MODELOPS_PAYLOAD_DIR)."""
+        return bool(re.fullmatch(PAYLOAD_FILE_RE, self.sink))
+
 
 class Deployment(_Strict):
     """What one environment serves."""

@@ -167,6 +167,23 @@ def _columns(spec: str) -> list[Column]:
             for c in json.loads(spec)]
 
 
+# the numpy dtypes of MLflow's tensor specs -> column types
+_TENSOR_TYPES = {"bool": "boolean", "int32": "integer", "int64": "long", "float32": "float", "float64": "double",
+                 "str": "string", "object": "string"}
+
+
+def _vector(spec: str | None) -> list[Column] | None:
+    """One `predictions` column for an output schema that is one tensor of shape [-1] (MLflow's
+    `infer_signature` on a model's 1-D predictions); None for any other (predictions are served untyped)."""
+    try:
+        (tensor,) = json.loads(spec or "null")
+        if tensor["type"] == "tensor" and tensor["tensor-spec"]["shape"] == [-1]:
+            return [Column(name="predictions", type=_TENSOR_TYPES[tensor["tensor-spec"]["dtype"]])]
+    except (ValueError, TypeError, KeyError):
+        pass
+    return None
+
+
 def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column] | None, list[dict] | None]:
     """Input columns (required), output columns (None when not named columns) and the saved input example."""
     import yaml
@@ -181,7 +198,7 @@ def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column
     try:
         outputs = _columns(spec["signature"]["outputs"])
     except Exception:
-        outputs = None  # a tensor or missing output schema: predictions are served untyped
+        outputs = _vector(spec.get("signature", {}).get("outputs"))
     example = None
     info = spec.get("saved_input_example_info") or {}
     if info.get("artifact_path"):

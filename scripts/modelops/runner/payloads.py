@@ -34,8 +34,8 @@ from modelops.runner.loading import ServedModel
 log = logging.getLogger("modelops.runner.payloads")
 REQUEST_TYPE, RESPONSE_TYPE = "org.kubeflow.serving.inference.request", "org.kubeflow.serving.inference.response"
 _TIMEOUT = 5.0  # seconds an HTTP sink may take per event
-_STOP_WAIT = 5.0  # seconds shutdown waits for the queue to drain
 _STOP = None
+FLUSH_S = 3.0  # at shutdown, the time the payload log has to write the records queued
 
 
 class Sink(Protocol):
@@ -142,13 +142,14 @@ class PayloadLog:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self) -> None:
-        """Let the thread write what is queued (for at most a few seconds), then close the sink."""
+    def stop(self, wait_s: float) -> None:
+        """Let the thread write what is queued, for at most `wait_s` in all, then close the sink."""
+        deadline = time.monotonic() + wait_s
         try:
-            self.queue.put(_STOP, timeout=_STOP_WAIT)
+            self.queue.put(_STOP, timeout=wait_s)
         except queue.Full:
             return
-        self.thread.join(_STOP_WAIT)
+        self.thread.join(max(deadline - time.monotonic(), 0))
 
     def offer(self, version: str, request_key: str | None, inputs: np.ndarray, outputs: np.ndarray,
               seconds: float) -> None:

@@ -66,7 +66,7 @@ class RunnerSettings:
     max_header_count: int = 100
     header_timeout_s: float = 10.0
     idle_timeout_s: float = 75.0
-    shutdown_grace_s: float = 30.0
+    shutdown_grace_s: float = 40.0  # more than request_timeout_s and the closing (runner/shutdown.py)
 
     @classmethod
     def from_env(cls, **overrides: object) -> RunnerSettings:
@@ -121,7 +121,7 @@ class Runtime:
         for batcher in self.batchers.values():
             await batcher.stop()
         if self.payloads:
-            await asyncio.get_running_loop().run_in_executor(None, self.payloads.stop)
+            await asyncio.get_running_loop().run_in_executor(None, self.payloads.stop, payloads.FLUSH_S)
 
     def shut(self) -> None:
         """Not ready from now on (the process is shutting down), even if loading was still under way."""
