@@ -26,6 +26,7 @@ WITHIN_A_LAYER = {
     ("images", "modelops.scan.sbom"),  # the SBOM an image carries, and the label naming it
     ("kubernetes", "modelops.images.targets"),  # which image serves an environment
     ("kubernetes", "modelops.images.context"),  # the port and user of the runner in those images
+    ("kubernetes", "modelops.images.deploy"),  # that image's reference (--images), the runner's command and variables
     ("registry", "modelops.images.targets"),  # which images a model has, recorded as tags
     ("registry", "modelops.images.build"),  # the Image a build returns (a type)
     ("runner", "modelops.registry.projection"),  # the tag naming a registered version's semantic version
