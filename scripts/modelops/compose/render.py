@@ -50,7 +50,8 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
     on_disk = {p.parent.name: p for p in owned(out.glob(f"*/{FILE}"), HEADER)}
     texts: dict[str, str | None] = {}
     for e in sorted(set(on_disk) | set(fresh)):
-        blocks = _blocks(on_disk[e]) if e in on_disk else {}
+        whole = prune and env in (None, e)  # every service of the file is rendered again: none is kept
+        blocks = _blocks(on_disk[e]) if e in on_disk and not whole else {}
         blocks = {n: b for n, b in blocks.items()
                   if not (env in (None, e) and n in selected) and (n in selected or not prune)}
         blocks |= fresh.get(e, {})
