@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ import pytest
 from modelops.errors import ModelopsError
 from modelops.manifest.model import Column
 from modelops.runner import cpus
-from modelops.runner.batching import Batcher
+from modelops.runner.batching import Batcher, Cost
 from modelops.runner.routing import Router, agreeing_rows
 from modelops.runner.runtime import RunnerSettings
 from modelops.signature.compiled import CompiledSignature, SignatureError
@@ -145,6 +146,47 @@ def test_two_batches_are_scored_at_once_on_two_threads_each_caller_getting_its_r
     (first, second), threads = asyncio.run(scenario())
     assert first == [2.0, 2.0, 2.0] and second == [10.0, 10.0]
     assert len(threads) == 2
+
+
+def test_the_cost_of_a_call_is_fitted_from_the_calls_made() -> None:
+    cost = Cost()
+    assert cost.of(100) == 0.0  # nothing seen: no estimate, the budget does not bound
+    for rows in (1, 10, 100, 1000):
+        cost.observe(rows, 0.002 + 0.00001 * rows)  # 2 ms a call, 10 us a row
+    assert cost.of(0) == pytest.approx(0.002)
+    assert cost.of(500) == pytest.approx(0.007)
+
+
+class CostsPerRow:
+    """Sums each row, in 10 ms a call and 1 ms a row."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        time.sleep(0.01 + 0.001 * len(batch))
+        return batch.sum(axis=1)
+
+
+def test_a_batch_stays_within_the_budget_its_cost_predicts() -> None:
+    async def scenario() -> list:
+        model = CostsPerRow()
+        batcher = Batcher(model.predict, "t", max_wait=0.05, max_rows=1024, budget=0.06)
+        batcher.start()
+        for rows in (1, 20):  # two calls of different sizes teach the batcher their cost
+            await batcher.predict(np.ones((rows, 2)))
+        blocker = asyncio.ensure_future(batcher.predict(np.ones((1, 2))))
+        await asyncio.sleep(0.005)  # scoring: the next six queue, 20 rows each
+        rest = [asyncio.ensure_future(batcher.predict(np.ones((20, 2)))) for _ in range(6)]
+        answers = await asyncio.gather(blocker, *rest)
+        await batcher.stop()
+        return model.calls[2:], [a.tolist() for a in answers[1:]]
+
+    calls, answers = asyncio.run(scenario())
+    # 40 rows cost 50 ms, within 60 ms; 60 rows (70 ms) do not fit
+    assert calls == [1, 40, 40, 40]
+    assert answers == [[2.0] * 20] * 6
 
 
 def test_a_full_shadow_queue_refuses_instead_of_growing() -> None:

@@ -23,6 +23,8 @@ _DEFAULTS = RunnerSettings()
               f"{_DEFAULTS.max_body_bytes}]")
 @click.option("--batch-wait-ms", type=click.FloatRange(0), help=f"Longest wait for more requests to batch "
               f"[default: {_DEFAULTS.batch_wait_ms}]")
+@click.option("--batch-budget-ms", type=click.FloatRange(0), help=f"Predicted cost of one predict call a batch stays "
+              f"within (0: none)  [default: {_DEFAULTS.batch_budget_ms}]")
 @click.option("--max-batch-rows", type=click.IntRange(1), help=f"Most rows in one predict call  [default: "
               f"{_DEFAULTS.max_batch_rows}]")
 @click.option("--shadow-queue", type=click.IntRange(1), help=f"Requests waiting per shadow version before "
@@ -30,8 +32,8 @@ _DEFAULTS = RunnerSettings()
 @click.option("--access-log/--no-access-log", default=False, show_default=True, envvar="MODELOPS_ACCESS_LOG",
               help="One JSON log line per request (status, version, duration, rows, request id).")
 def command(target: str, environment: str | None, version: str | None, host: str, port: int, workers: int,
-            max_body_bytes: int | None, batch_wait_ms: float | None, max_batch_rows: int | None,
-            shadow_queue: int | None, access_log: bool) -> int:
+            max_body_bytes: int | None, batch_wait_ms: float | None, batch_budget_ms: float | None,
+            max_batch_rows: int | None, shadow_queue: int | None, access_log: bool) -> int:
     """Serve a model folder's environment, one version of it, or a registered models:/ URI.
 
     Endpoints: /docs, /invocations (MLflow scoring), /predict, /v2/models/NAME/infer, /health, /ready,
@@ -47,7 +49,8 @@ def command(target: str, environment: str | None, version: str | None, host: str
     from modelops.commands.output import TerminalReporter
 
     settings = RunnerSettings.from_env(max_body_bytes=max_body_bytes, batch_wait_ms=batch_wait_ms,
-                                       max_batch_rows=max_batch_rows, shadow_queue=shadow_queue)
+                                       batch_budget_ms=batch_budget_ms, max_batch_rows=max_batch_rows,
+                                       shadow_queue=shadow_queue)
     api.serve(target, environment, version, host=host, port=port, workers=workers, settings=settings,
               access_log=access_log, reporter=TerminalReporter())
     return 0

@@ -8,6 +8,11 @@ their body (`arriving()`), or while the batch holds fewer requests than its shar
 outstanding at once lately (those not being scored on another thread, shared among the free threads: the
 callers just answered are likely to come straight back): a lone caller never waits, and a steady crowd
 of callers is scored in one call per thread instead of splitting into groups that take turns.
+
+A batch is bounded by what it costs: the batcher learns the cost of a call from the calls it made (a
+fixed part and a part per row, fitted over the recent calls), and stops adding requests to a batch
+once its predicted cost passes `budget` seconds (`max_rows` stays as a cap). A slow model thus scores
+smaller batches, and a cheap one large ones, with the same latency.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +31,28 @@ from typing import Any
 import numpy as np
 
 _WINDOW = 8  # batches over which the recent crowd of callers is remembered
+_DECAY = 0.9  # of the weight of a past call in the fitted cost, per call since
+
+
+class Cost:
+    """The cost of a predict call as `fixed + per_row * rows` seconds, fitted by least squares over the recent
+    calls (older ones weigh less); 0 until calls of two different sizes were seen."""
+
+    def __init__(self) -> None:
+        self._sums = [0.0] * 5  # weight, rows, seconds, rows^2, rows*seconds
+
+    def observe(self, rows: int, seconds: float) -> None:
+        n, x, y, xx, xy = (s * _DECAY for s in self._sums)
+        self._sums = [n + 1, x + rows, y + seconds, xx + rows * rows, xy + rows * seconds]
+
+    def of(self, rows: int) -> float:
+        n, x, y, xx, xy = self._sums
+        spread = n * xx - x * x
+        if n < 2 or spread <= 1e-9 * max(n * xx, 1.0):
+            return 0.0
+        per_row = max((n * xy - x * y) / spread, 0.0)
+        fixed = max((y - per_row * x) / n, 0.0)
+        return fixed + per_row * rows
 
 @dataclass(slots=True)
 class _Item:
@@ -36,7 +64,8 @@ class Batcher:
     """Score arrays for one version, concatenating the requests that overlap into one predict call."""
 
     def __init__(self, predict: Callable[[np.ndarray], Any], name: str, *, max_wait: float, max_rows: int,
-                 limit: int = 0, threads: int = 1, on_batch: Callable[[int, int], None] | None = None) -> None:
+                 limit: int = 0, threads: int = 1, budget: float = 0.0,
+                 on_batch: Callable[[int, int], None] | None = None) -> None:
         self._predict = predict
         self._max_wait = max_wait
         self._max_rows = max_rows
@@ -49,6 +78,8 @@ class Batcher:
         self._peaks: deque[int] = deque(maxlen=_WINDOW)
         self._wake = asyncio.Event()
         self._threads = threads
+        self._budget = budget
+        self.cost = Cost()
         self._scoring: set[asyncio.Task] = set()  # the batches being predicted
         self._scored = 0  # requests in those batches
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"predict-{name}")
@@ -134,7 +165,8 @@ class Batcher:
         deadline = loop.time() + self._max_wait
         while rows < self._max_rows:
             if self._drop_abandoned():
-                if rows + len(self._queue[0].array) > self._max_rows:
+                more = rows + len(self._queue[0].array)
+                if more > self._max_rows or (self._budget and self.cost.of(more) > self._budget):
                     break
                 batch.append(self._queue.popleft())
                 rows += len(batch[-1].array)
@@ -170,7 +202,9 @@ class Batcher:
             start = end
 
     def _call(self, array: np.ndarray) -> np.ndarray:
+        start = time.perf_counter()
         outputs = np.asarray(self._predict(array))
+        self.cost.observe(len(array), time.perf_counter() - start)
         if outputs.ndim == 0 or len(outputs) != len(array):
             raise RuntimeError(f"the model returned {outputs.shape} for {len(array)} row(s)")
         return outputs
