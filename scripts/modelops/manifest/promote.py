@@ -79,7 +79,7 @@ def _requested(current: Serving | None, env: str, asked: Promotion) -> tuple[Ser
         canary = (canary[0], asked.weight)
     version = asked.version or base.version
     notes: list[str] = []
-    if canary and canary[0] == version:
+    if canary and canary[0] == version and not asked.canary:  # (a canary asked to be the main one: refused)
         notes.append(f"the canary {version} now takes all of {env}'s traffic")
         canary = None
     shadow = base.shadow if asked.shadow is None else tuple(dict.fromkeys(asked.shadow))
