@@ -27,14 +27,16 @@ def promote(repo: Path, *args: str) -> str:
 
 def test_a_canary_moves_is_promoted_and_a_second_run_changes_nothing(repo: Path) -> None:
     out = promote(repo, "production", "--canary", "1.2.0", "--weight", "20")
-    assert diff_lines(out) == (["    canary: {version: 1.1.0, weight: 10}"], ["    canary: {version: 1.2.0, weight: 20}"])
+    assert diff_lines(out) == (["    canary: {version: 1.1.0, weight: 10}"],
+                               ["    canary: {version: 1.2.0, weight: 20}"])
     assert out.endswith(f"wrote {IRIS}\n")
     assert promote(repo, "production", "--weight", "50").count("weight: 50}") == 1
 
-    out = promote(repo, "production", "1.2.0")  # the canary's version: it takes all the traffic, leaves the shadows
-    assert diff_lines(out) == (["    version: 1.0.0", "    canary: {version: 1.2.0, weight: 50}", "    shadow: [1.2.0]"],
-                               ["    version: 1.2.0"])
+    out = promote(repo, "production", "1.2.0")  # the canary's version: it takes all the traffic, shadows no more
+    assert diff_lines(out) == (["    version: 1.0.0", "    canary: {version: 1.2.0, weight: 50}",
+                                "    shadow: [1.2.0]"], ["    version: 1.2.0"])
     assert "the canary 1.2.0 now takes all of production's traffic" in out
+    assert "1.2.0 is no longer a shadow of production: it answers" in out
     before = (repo / IRIS).read_bytes()
     again = run_cli("promote", "iris", "production", "1.2.0", cwd=repo)
     assert again.out == f"  i production already serves 1.2.0\nnothing to change in {IRIS}\n"
@@ -90,6 +92,7 @@ def test_rollback_goes_back_to_what_was_served_before_the_last_committed_change(
     promote(git_repo, "production", "1.1.0")
     commit(git_repo, "promote 1.1.0", "Bob Builder")
     out = promote(git_repo, "production", "--rollback")
-    assert diff_lines(out) == (["    version: 1.1.0"], ["    version: 1.0.0", "    canary: {version: 1.1.0, weight: 10}"])
+    assert diff_lines(out) == (["    version: 1.1.0"],
+                               ["    version: 1.0.0", "    canary: {version: 1.1.0, weight: 10}"])
     again = run_cli("promote", "iris", "production", "--rollback", cwd=git_repo)
     assert "nothing to change" in again.out  # until the rollback is committed
