@@ -110,17 +110,12 @@ def digest(path: Path) -> str:
 # -- editing manifests (release, promote) and their history --------------------------------------------
 def model_folder(ws: Workspace, model: str) -> Path:
     """The folder of `model`: a model's name (`models/<name>`) or its folder's path."""
-    import re
-
-    from modelops.manifest.model import NAME_HINT, NAME_RE
-
     if "/" in model or model in (".", ".."):
         folders = ws.folders((model,))
         if len(folders) != 1:
             raise ModelopsError(f"{model} holds {len(folders)} models", field="MODEL", hint="name one model")
         return folders[0]
-    if not re.match(NAME_RE, model):
-        raise ModelopsError(f"{excerpt(model)} is not a model name", field="MODEL", hint=NAME_HINT)
+    _check_name(model)
     folder = ws.root / MODELS_DIR / model
     if not (folder / MANIFEST).is_file():
         known = sorted(p.parent.name for p in (ws.root / MODELS_DIR).glob(f"*/{MANIFEST}"))
@@ -153,15 +148,20 @@ def history(ws: Workspace, model: str, env: str | None = None) -> History:
     from modelops.manifest.history import History
     from modelops.manifest.history import history as read_history
 
-    folder = model_folder(ws, model) if "/" in model else None
-    found = read_history(ws.root, folder.name if folder else model)
-    if env is None:
-        return found
-    if not found.of(env):
-        envs = sorted({s.environment for s in found.spans})
-        raise ModelopsError(f"{env} never appears in the deployments of {found.file}", field="--env",
-                            hint=f"environments in its history: {', '.join(envs) or 'none'}")
-    return History(found.model, found.file, tuple(found.of(env)), found.notes)
+    name = model_folder(ws, model).name if "/" in model else _check_name(model)  # a removed model has one too
+    found = read_history(ws.root, name)
+    return found if env is None else History(found.model, found.file, tuple(found.of(env, "--env")), found.notes)
+
+
+def _check_name(model: str) -> str:
+    """`model`, when it is a model's name."""
+    import re
+
+    from modelops.manifest.model import NAME_HINT, NAME_RE
+
+    if not re.match(NAME_RE, model):
+        raise ModelopsError(f"{excerpt(model)} is not a model name", field="MODEL", hint=NAME_HINT)
+    return model
 
 
 # -- the registry ---------------------------------------------------------------------------------------

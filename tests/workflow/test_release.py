@@ -125,4 +125,4 @@ def test_new_then_release_fills_in_the_scaffolded_version(repo: Path) -> None:
             and '-      sha256: "' + "0" * 64 + '"\n+      sha256: "' + digest(model) + '"\n' in result.out)
     assert (folder / "artifacts/0.1.0/model.skops").read_bytes() == model.read_bytes()
     assert run_cli("codeowners", cwd=repo).code == 0
-    assert run_cli("validate", "models/churn", cwd=repo).code == 0
+    assert run_cli("validate", "models/churn", "--offline", cwd=repo).code == 0  # release loaded it already

@@ -51,9 +51,6 @@ class EditResult:
     written: bool
     notes: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
-        return {"file": self.file, "diff": self.diff, "written": self.written, "notes": list(self.notes)}
-
 
 class ManifestEditor:
     """One manifest opened for editing (it must load: a manifest with problems is fixed by hand first)."""
@@ -96,8 +93,7 @@ class ManifestEditor:
         _set(entry["artifact"], "uri", uri)
         _set(entry["artifact"], "sha256", sha256)
         if description:
-            with _tail_kept(self.data["versions"], index):
-                _set(entry, "description", description, after="version")
+            _set(entry, "description", description, after="version")
 
     def serve(self, env: str, serving: Serving) -> None:
         """Make `env` serve `serving`, creating the environment (and `deployments`) when missing; its other
@@ -250,7 +246,7 @@ def _position(mapping: CommentedMap, *after: str) -> int:
 def _set(mapping: CommentedMap, key: str, value: str | int, after: str = "") -> None:
     """Set `key` unless it already holds `value`, keeping its quoting; a new key goes after `after`."""
     old = mapping.get(key)
-    if old is not None and str(old) == str(value) and type(old) is not bool:
+    if old is not None and str(old) == str(value):
         return
     if key in mapping or not after:
         mapping[key] = _like(old, value)

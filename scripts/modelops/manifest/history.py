@@ -39,8 +39,14 @@ class History:
     spans: tuple[Span, ...]
     notes: tuple[str, ...] = ()
 
-    def of(self, env: str) -> list[Span]:
-        return [span for span in self.spans if span.environment == env]
+    def of(self, env: str, field: str = "ENV") -> list[Span]:
+        """The spans of `env`; raises (naming the option or argument `field`) when it never appears."""
+        spans = [span for span in self.spans if span.environment == env]
+        if not spans:
+            envs = sorted({s.environment for s in self.spans})
+            raise ModelopsError(f"{env} never appears in the deployments of {self.file} in git", field=field,
+                                hint=f"environments in its history: {', '.join(envs) or 'none'}")
+        return spans
 
     def to_json(self) -> dict:
         return {"model": self.model, "file": self.file, "spans": [s.to_json() for s in self.spans],
@@ -104,9 +110,6 @@ def _states(content: bytes, display: str) -> dict[str, Serving]:
 def previous(found: History, env: str) -> Serving:
     """What `env` served before its last committed change: where `promote --rollback` goes back to."""
     spans = found.of(env)
-    if not spans:
-        raise ModelopsError(f"{env} never appears in the deployments of {found.file} in git",
-                            field="ENV", hint=_known(found))
     last = spans[-1]
     if last.until is not None:  # the environment was removed (or the file): bring back what it served
         return last.serving
@@ -116,7 +119,3 @@ def previous(found: History, env: str) -> Serving:
                             hint="name the versions to serve instead: modelops promote MODEL ENV VERSION")
     return spans[-2].serving
 
-
-def _known(found: History) -> str:
-    envs = sorted({s.environment for s in found.spans})
-    return f"environments in its history: {', '.join(envs)}" if envs else "no environment was ever deployed"
