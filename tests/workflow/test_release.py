@@ -58,7 +58,7 @@ def unloadable(tmp_path: Path, repo: Path) -> Path:
     (["--version", "1.3", "--artifact", "GOOD"], "--version: '1.3' is not a semantic version"),
     (["--version", "1.3.0", "--artifact", "nowhere/model.pkl"],
      "--artifact: nowhere/model.pkl: no such file or folder"),
-    (["--version", "1.3.0", "--artifact", "ftp://host/model.pkl"], "unsupported scheme 'ftp'"),
+    (["--version", "1.3.0", "--artifact", "ftp://host/model.pkl"], "--artifact: unsupported scheme 'ftp'"),
     (["--version", "1.3.0", "--artifact", "GOOD", "--description", "a bell\x07"],
      "models/iris/model.yaml:33: versions[3].description"),
 ])

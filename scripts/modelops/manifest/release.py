@@ -37,7 +37,10 @@ def release(root: Path, folder: Path, version: str, artifact: str, fetch: Fetch,
     listed = next((v for v in versions if v.version == version), None)
     pointer = bool(artifacts.scheme(artifact))
     if pointer:
-        artifacts.local_path(artifact, folder)  # refuses a scheme artifact pointers do not allow
+        try:
+            artifacts.local_path(artifact, folder)  # refuses a scheme artifact pointers do not allow
+        except ModelopsError as exc:
+            raise ModelopsError(exc.problem.message, field="--artifact", hint=exc.problem.hint) from None
     if listed and listed.artifact.sha256 != PLACEHOLDER_DIGEST:
         sha256 = _digest_of(artifact, folder, fetch, listed.artifact.uri, listed.artifact.sha256, pointer)
         if sha256 != listed.artifact.sha256:
