@@ -165,11 +165,12 @@ def _round_trip(text: str) -> tuple[YAML, Any]:
         rt.width = 4096  # never fold a long line
         rt.indent(mapping=mapping, sequence=sequence, offset=offset)
         data = rt.load(text)
-        score = difflib.SequenceMatcher(None, text, _dump(rt, data), autojunk=False).ratio()
+        emitted = _dump(rt, data)
+        if emitted == text:
+            return rt, data
+        score = difflib.SequenceMatcher(None, text.splitlines(), emitted.splitlines()).ratio()
         if best is None or score > best[0]:
             best = (score, rt, data)
-        if score == 1.0:
-            break
     assert best is not None
     return best[1], best[2]
 
