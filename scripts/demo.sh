@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on the example models and an embedded MLflow (SQLite under .modelops/):
 # validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
-# -> render Kubernetes manifests and Compose files -> serve iris's production deployment (canary + shadow) at /docs.
+# -> a promotion's diff (dry run) -> render Kubernetes manifests and Compose files -> serve iris's production
+# deployment (canary + shadow) at /docs.
 # It installs what it needs (a venv, Debian packages) and starts a Docker engine and a registry on
 # 127.0.0.1:5000 when none runs. Running it again changes nothing and serves the same images.
 set -euo pipefail
@@ -26,6 +27,9 @@ modelops apply --build --push --images-out .modelops/images.json
 
 step "plan again: the registry matches git"
 modelops plan --detailed-exitcode
+
+step "promote (dry run): what moving iris's canary to 1.2.0 at 20 % changes in model.yaml (nothing is written)"
+modelops promote iris production --canary 1.2.0 --weight 20 --dry-run
 
 step "render: Kubernetes manifests per environment, images pinned by digest"
 modelops render --target kubernetes --images .modelops/images.json --out .modelops/deploy

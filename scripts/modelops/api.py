@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from modelops.images.build import Image
     from modelops.images.context import Context
     from modelops.images.smoke import SmokeResult
+    from modelops.manifest.edit import EditResult
+    from modelops.manifest.history import History
+    from modelops.manifest.promote import Promotion
     from modelops.registry.client import Registry
     from modelops.registry.projection import ActualModel, DesiredModel
     from modelops.runner.runtime import RunnerSettings
@@ -102,6 +105,63 @@ def digest(path: Path) -> str:
     from modelops.artifacts import digest as artifact_digest
 
     return artifact_digest(path)
+
+
+# -- editing manifests (release, promote) and their history --------------------------------------------
+def model_folder(ws: Workspace, model: str) -> Path:
+    """The folder of `model`: a model's name (`models/<name>`) or its folder's path."""
+    if "/" in model or model in (".", ".."):
+        folders = ws.folders((model,))
+        if len(folders) != 1:
+            raise ModelopsError(f"{model} holds {len(folders)} models", field="MODEL", hint="name one model")
+        return folders[0]
+    _check_name(model)
+    folder = ws.root / MODELS_DIR / model
+    if not (folder / MANIFEST).is_file():
+        known = sorted(p.parent.name for p in (ws.root / MODELS_DIR).glob(f"*/{MANIFEST}"))
+        raise ModelopsError(f"no model {model} in {MODELS_DIR}/", field="MODEL",
+                            hint=f"models here: {', '.join(known)}" if known else "create it: modelops new NAME")
+    return folder
+
+
+def release(ws: Workspace, model: str, version: str, artifact: str, *, description: str = "",
+            dry_run: bool = False) -> EditResult:
+    """Append `version` of `model` from `artifact` (a local file or folder, copied to artifacts/<version>/,
+    or a URI, kept): checked (it loads and scores the example), pinned by its digest, written with its diff."""
+    from modelops.manifest.release import release as release_version
+
+    return release_version(ws.root, model_folder(ws, model), version, artifact, ws.fetch, description=description,
+                           dry_run=dry_run, reporter=ws.reporter)
+
+
+def promote(ws: Workspace, model: str, env: str, asked: Promotion, *, dry_run: bool = False) -> EditResult:
+    """Change what `env` of `model` serves (`asked`: a version, a canary and its weight, shadows, the end of
+    the canary, or a rollback to what it served before its last committed change), editing the manifest in
+    place once the result validates."""
+    from modelops.manifest.promote import promote as promote_env
+
+    return promote_env(ws.root, model_folder(ws, model), env, asked, ws.fetch, dry_run=dry_run)
+
+
+def history(ws: Workspace, model: str, env: str | None = None) -> History:
+    """Which versions each environment of `model` served, from when to when, and who changed it (git)."""
+    from modelops.manifest.history import History
+    from modelops.manifest.history import history as read_history
+
+    name = model_folder(ws, model).name if "/" in model else _check_name(model)  # a removed model has one too
+    found = read_history(ws.root, name)
+    return found if env is None else History(found.model, found.file, tuple(found.of(env, "--env")), found.notes)
+
+
+def _check_name(model: str) -> str:
+    """`model`, when it is a model's name."""
+    import re
+
+    from modelops.manifest.model import NAME_HINT, NAME_RE
+
+    if not re.match(NAME_RE, model):
+        raise ModelopsError(f"{excerpt(model)} is not a model name", field="MODEL", hint=NAME_HINT)
+    return model
 
 
 # -- the registry ---------------------------------------------------------------------------------------

@@ -9,12 +9,13 @@ not count; symbolic links, FIFOs, sockets and devices are refused without being 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import ParseResult, urlparse
 
@@ -141,27 +142,50 @@ def _download(uri: str, sha256: str, digester: Digester) -> Path:
         if len(entries) == 1 and digester(entries[0]) == sha256:
             return entries[0]
         shutil.rmtree(target)
-    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(target.parent)))
-    try:
-        downloaded = _download_to(uri, staging)
+    with _staging(uri) as downloaded:
         actual = digester(downloaded)
         if actual != sha256:
             raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
                                 hint="fix the digest in the manifest, or the artifact at its source")
-        target.mkdir()
-        final = target / downloaded.name
-        downloaded.rename(final)
-        return final
-    except ModelopsError:
-        raise
-    except ModuleNotFoundError as exc:
-        extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
-        raise ModelopsError(f"cannot fetch {uri!r}: the {exc.name} package is missing",
-                            hint=f"pip install 'modelops[{extra}]'") from None
-    except Exception as exc:  # any transport error from MLflow's many artifact stores
-        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {first_line}",
-                            hint="check the URI and the credentials in the environment") from None
+        return _keep(downloaded, target)
+
+
+def download(uri: str) -> tuple[Path, str]:
+    """A remote artifact whose digest is not known yet (a version being released) and its digest: kept in
+    the cache under that digest, where `fetch` finds it."""
+    with _staging(uri) as downloaded:
+        actual = digest(downloaded)
+        target = cache_dir() / "artifacts" / actual
+        shutil.rmtree(target, ignore_errors=True)
+        return _keep(downloaded, target), actual
+
+
+def _keep(downloaded: Path, target: Path) -> Path:
+    target.mkdir()
+    final = target / downloaded.name
+    downloaded.rename(final)
+    return final
+
+
+@contextlib.contextmanager
+def _staging(uri: str) -> Iterator[Path]:
+    """The artifact at `uri`, downloaded into a staging folder of the cache removed afterwards; the errors of
+    the transfer said as ModelopsErrors."""
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(cache_dir() / "artifacts")))
+    try:
+        try:
+            downloaded = _download_to(uri, staging)
+        except ModelopsError:
+            raise
+        except ModuleNotFoundError as exc:
+            extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
+            raise ModelopsError(f"cannot fetch {uri!r}: the {exc.name} package is missing",
+                                hint=f"pip install 'modelops[{extra}]'") from None
+        except Exception as exc:  # any transport error from MLflow's many artifact stores
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {first_line}",
+                                hint="check the URI and the credentials in the environment") from None
+        yield downloaded
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 

@@ -30,6 +30,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
     "unlock": ("modelops.commands.unlock", "Release the lock a killed apply left on a model."),
+    "release": ("modelops.commands.release", "Add a version from an artifact, editing model.yaml in place."),
+    "promote": ("modelops.commands.promote", "Change what an environment serves, or roll it back, in place."),
+    "history": ("modelops.commands.history", "Which versions each environment served when, from git."),
 }
 _TRACEBACK_HINT = "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, and report it"
 

@@ -12,13 +12,16 @@ from modelops.errors import ModelopsError
 _ELSEWHERE = "move it away, or write somewhere else (--out)"
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write `path` through a temporary file in its folder (removed on failure), so it is never half-written."""
+def write_text(path: Path, text: str, mode: int | None = None) -> None:
+    """Write `path` through a temporary file in its folder (removed on failure), so it is never half-written;
+    `mode`: its permission bits (those of the file it replaces, say), else the temporary file's (0600)."""
     try:
         fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+            if mode is not None:
+                os.chmod(partial, mode)
             os.replace(partial, path)
         except BaseException:
             Path(partial).unlink(missing_ok=True)

@@ -94,8 +94,11 @@ def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server,
         assert "nothing to do" in done.stdout  # the failed run registered everything already
         assert "no changes" in run(root, "plan", "--detailed-exitcode", uri=uri, env=env).stdout  # images managed
 
-        again = run(root, "apply", "--build", "--push", uri=uri, env=env)
-        assert "nothing new, the registry already records these digests" in again.stdout
+        again = run(root, "apply", "--build", "--push", "--format", "json", uri=uri, env=env)
+        assert "nothing new, the registry already records these digests" in again.stderr
+        applied = json.loads(again.stdout)  # what was carried out (nothing), and the images with their digests
+        assert (applied["actions"], applied["recorded"], applied["drift"]) == ([], [], [])
+        assert {i["version"]: f"{i['ref']}@{i['digest']}" for i in applied["images"]} == expected
         assert snapshot(uri, name)[name] == state
 
         deploy = root / "deploy"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from modelops.commands.output import workspace
+from modelops.commands.output import echo_json, workspace
 
 
 @click.command("apply")
@@ -18,7 +18,10 @@ from modelops.commands.output import workspace
               help="With --build: push the images and record each reference with its digest in the registry.")
 @click.option("--images-out", type=click.Path(dir_okay=False, path_type=Path),
               help="With --build: write the images as `build --format json` does (for `render --images`).")
-def command(paths: tuple[str, ...], build_images: bool, push_images: bool, images_out: Path | None) -> int:
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True,
+              help="json: {actions, drift, notes, images, recorded} on stdout (progress on stderr).")
+def command(paths: tuple[str, ...], build_images: bool, push_images: bool, images_out: Path | None,
+            fmt: str) -> int:
     """Make the MLflow registry match git: register versions, set tags, move aliases. Idempotent.
 
     PATHS are model folders (default: every folder under models/). Refuses, before any write, a
@@ -29,36 +32,39 @@ def command(paths: tuple[str, ...], build_images: bool, push_images: bool, image
     Examples:
       modelops apply
       modelops apply --build --push --images-out images.json
+      modelops apply --build --push --format json > applied.json
     """
     from modelops import api
     from modelops.files import check_file, write_text
 
     if (push_images or images_out) and not build_images:
         raise click.UsageError("--push and --images-out go with --build")
-    ws = workspace()
+    ws = workspace(fmt)
     if images_out:
         check_file(images_out)
     applied = api.apply(ws, ws.folders(paths), every_model=not paths)
     result, uri = applied.plan, ws.settings.tracking_uri
+    say = click.echo if fmt == "text" else lambda line: click.echo(line, err=True)
     for drift in result.drift:
         if drift.kind == "not-in-git":
-            click.echo(f"  ! {drift.message}")
+            say(f"  ! {drift.message}")
     for note in result.notes:
-        click.echo(f"  i {note}")
-    click.echo(f"applied {len(result.actions)} action(s) to {uri}" if result.actions
-               else f"nothing to do: the registry at {uri} matches git")
+        say(f"  i {note}")
+    say(f"applied {len(result.actions)} action(s) to {uri}" if result.actions
+        else f"nothing to do: the registry at {uri} matches git")
+    images, recorded = api.apply_images(ws, applied.models, push=push_images) if build_images else ([], [])
+    if fmt == "json":  # the plan's shape (what was carried out), the images as `build --format json` lists them
+        echo_json({**result.to_json(), "images": [image.to_json() for image in images],
+                   "recorded": [action.to_json() for action in recorded]})
     if not build_images:
         return 0
-    images, recorded = api.apply_images(ws, applied.models, push=push_images)
     if images_out:
         images_out.parent.mkdir(parents=True, exist_ok=True)
         write_text(images_out, json.dumps({"images": [image.to_json() for image in images]}, indent=2) + "\n")
     if not push_images:
-        click.echo(f"built {len(images)} image(s); not pushed, so no image recorded in the registry")
+        say(f"built {len(images)} image(s); not pushed, so no image recorded in the registry")
     elif recorded:
-        click.echo(f"built and pushed {len(images)} image(s); recorded their digests in {len(recorded)} "
-                   "update(s)")
+        say(f"built and pushed {len(images)} image(s); recorded their digests in {len(recorded)} update(s)")
     else:
-        click.echo(f"built and pushed {len(images)} image(s): nothing new, the registry already records "
-                   "these digests")
+        say(f"built and pushed {len(images)} image(s): nothing new, the registry already records these digests")
     return 0

@@ -26,6 +26,6 @@ def command(name: str, owner: str, description: str, flavor: str) -> int:
     ws = workspace()
     folder = api.new(ws, name, owner, description, flavor)
     click.echo(f"created {folder.relative_to(ws.root)}/")
-    click.echo(f"next: put the {flavor} artifact under artifacts/0.1.0/, run `modelops digest` on it, fill in sha256,"
-               f" the signature and example.json, then `modelops validate models/{name}`")
+    click.echo(f"next: fill in the signature, example.json and requirements.txt, then pin the {flavor} artifact: "
+               f"`modelops release {name} --version 0.1.0 --artifact PATH`")
     return 0

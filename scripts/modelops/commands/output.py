@@ -12,6 +12,7 @@ from modelops.errors import Problem
 from modelops.reporter import Reporter
 
 if TYPE_CHECKING:
+    from modelops.manifest.edit import EditResult
     from modelops.workspace import Workspace
 
 FORMATS = ("text", "json", "github")
@@ -20,20 +21,38 @@ format_option = click.option("--format", "fmt", type=click.Choice(FORMATS), defa
 
 
 class TerminalReporter(Reporter):
-    """Progress on stderr, results on stdout."""
+    """Progress on stderr, results on stdout (on stderr too when stdout is for a machine: `results_on_stderr`)."""
+
+    def __init__(self, results_on_stderr: bool = False) -> None:
+        self.results_on_stderr = results_on_stderr
 
     def progress(self, line: str) -> None:
         click.echo(line, err=True)
 
     def result(self, line: str) -> None:
-        click.echo(line)
+        click.echo(line, err=self.results_on_stderr)
 
 
-def workspace() -> Workspace:
-    """The command's workspace: the repository around the working folder, reporting on the terminal."""
+def workspace(fmt: str = "text") -> Workspace:
+    """The command's workspace: the repository around the working folder, reporting on the terminal (only
+    on stderr when the command prints JSON)."""
     from modelops.workspace import Workspace
 
-    return Workspace.find(TerminalReporter())
+    return Workspace.find(TerminalReporter(results_on_stderr=fmt == "json"))
+
+
+def echo_edit(result: EditResult, dry_run: bool = False) -> None:
+    """What an edit of a manifest did: its diff and notes on stdout, then one line saying whether it wrote."""
+    if result.diff:
+        click.echo(result.diff, nl=False)
+    for note in result.notes:
+        click.echo(f"  i {note}")
+    if result.written:
+        click.echo(f"wrote {result.file}")
+    elif result.diff and dry_run:
+        click.echo(f"dry run: {result.file} is not written")
+    elif not result.diff:
+        click.echo(f"nothing to change in {result.file}")
 
 
 def echo_json(data: object) -> None:

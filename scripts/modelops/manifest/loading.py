@@ -103,7 +103,11 @@ def load(folder: Path, display_root: Path) -> LoadedManifest:
     """Read and type-check `folder/model.yaml`; raises ModelopsError listing every schema problem."""
     path = folder / MANIFEST
     display = shown(path, display_root)
-    raw = safe_yaml.read(path, display)
+    return from_bytes(safe_yaml.read(path, display), folder, display)
+
+
+def from_bytes(raw: bytes, folder: Path, display: str) -> LoadedManifest:
+    """Parse and type-check the bytes of a manifest of `folder` (read from, or to be written to, `display`)."""
     data, lines = safe_yaml.parse(raw, display)
     if not isinstance(data, dict):
         raise ModelopsError(f"the document is a {type(data).__name__}, not a mapping", file=display, line=1,

@@ -12,7 +12,7 @@ from modelops.errors import ModelopsError, excerpt
 from modelops.manifest.model import MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE, Manifest
 
 SOURCE = "new-model"
-_PLACEHOLDER_DIGEST = "0" * 64
+PLACEHOLDER_DIGEST = "0" * 64  # the sha256 of a version whose artifact is not in yet (`release` fills it in)
 # flavor -> where the first version's artifact goes, and the requirements (pinned) it needs at run time
 SCAFFOLDS = {
     "sklearn": ("artifacts/0.1.0/model.skops",
@@ -46,7 +46,7 @@ def new(root: Path, name: str, owner: str, description: str, flavor: str = "skle
                                  f"templates/{SOURCE}/ folder in")
     env = templates.environment(root)
     artifact, requirements = SCAFFOLDS[flavor]
-    values = {"name": name, "owner": owner, "description": description, "sha256": _PLACEHOLDER_DIGEST,
+    values = {"name": name, "owner": owner, "description": description, "sha256": PLACEHOLDER_DIGEST,
               "flavor": flavor, "artifact": artifact, "requirements": requirements}
     staging = root / MODELS_DIR / f".{name}.new"
     shutil.rmtree(staging, ignore_errors=True)
