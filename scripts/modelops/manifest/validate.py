@@ -186,8 +186,8 @@ def _artifacts(m: LoadedManifest, fetch: Fetch, offline: bool) -> tuple[dict[str
 
 def _signatures(m: LoadedManifest, verified: dict[str, str], trust: policy.Trust) -> list[Problem]:
     """A signature missing where the policy requires one, or one that does not verify (by a trusted signer,
-    over the artifact's bytes); versions whose bytes are not here (offline, or broken) are checked for presence
-    only."""
+    over the artifact's bytes; with no signer trusted, signatures are not checked); versions whose bytes are
+    not here (offline, or broken) are checked for presence only."""
     required = trust.required([v.version for v in m.manifest.versions], m.manifest.deployments)
     problems = []
     for i, entry in enumerate(m.manifest.versions):
@@ -200,11 +200,7 @@ def _signatures(m: LoadedManifest, verified: dict[str, str], trust: policy.Trust
                                       f"{policy.TABLE} requires it ({trust.require_text})",
                                       hint=f"sign it: modelops sign {m.manifest.name} --version {entry.version} "
                                            f"--key PRIVATE_KEY (trusted signers: {trust.signers})"))
-        elif present and not (trust.keys or trust.identities):
-            problems.append(m.problem(where, f"{shown} is there but no signer is trusted",
-                                      hint=f"name the signers' public keys in {policy.TABLE} trusted_keys "
-                                           "(docs/signing.md), or delete the signature"))
-        elif present and entry.version in verified:
+        elif present and (trust.keys or trust.identities) and entry.version in verified:
             try:
                 verify.check(Path(verified[entry.version]), signature, trust)
             except verify.Unverified as exc:

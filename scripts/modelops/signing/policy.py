@@ -7,13 +7,16 @@ trusted_identities = [{identity = "https://github.com/org/models/.github/workflo
                        issuer = "https://token.actions.githubusercontent.com"}]   # Sigstore keyless signers
 require = ["production"]         # "off" (default) | "all" | the environments whose versions must be signed
 ```
-No environment variable overrides these: what is trusted is reviewed in git, like the models.
+What is trusted is reviewed in git, like the models: no environment variable changes it. MODELOPS_SIGNING_REQUIRE
+("all", or environments separated by commas) can only add to `require` (CI, or the demo, can demand more than
+the repository, never less). A key pattern that names no file trusts nothing (a copy without keys/ still works).
 """
 
 from __future__ import annotations
 
 import difflib
 import json
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +30,7 @@ SIGNATURE_DIR = "artifacts"  # a version's signature: <model folder>/artifacts/<
 IMAGE_KEYS = "trusted-keys"  # an image's model folder: the keys every version it serves must be signed by
 IDENTITIES = "identities.json"  # in IMAGE_KEYS: the trusted Sigstore identities, [{identity, issuer}]
 _KEYS = ("trusted_keys", "trusted_identities", "require")
+REQUIRE_ENV = "MODELOPS_SIGNING_REQUIRE"
 
 
 @dataclass(frozen=True)
@@ -55,7 +59,7 @@ class Trust:
     @property
     def require_text(self) -> str:
         """The policy as pyproject.toml spells it."""
-        return "require = " + (f'"{ALL}"' if ALL in self.require else str(list(self.require)) if self.require
+        return "require = " + (f'"{ALL}"' if ALL in self.require else json.dumps(list(self.require)) if self.require
                                else '"off"')
 
     def required(self, versions: Iterable[str], deployments: Mapping[str, Any]) -> set[str]:
@@ -97,12 +101,19 @@ def load(root: Path, tool_table: dict[str, Any]) -> Trust:
             close = difflib.get_close_matches(key, _KEYS, n=1)
             raise where.error(f"unknown setting {key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""),
                               f"allowed keys are: {', '.join(_KEYS)}", key)
+    require = _require(table.get("require", "off"), where)
+    extra = os.environ.get(REQUIRE_ENV, "").strip()
+    if extra:
+        more = _require(ALL if extra == ALL else [e.strip() for e in extra.split(",") if e.strip()],
+                        Trust(source=REQUIRE_ENV))
+        require = (ALL,) if ALL in require + more else tuple(dict.fromkeys(require + more))
     trust = Trust(keys=_keys(root, table.get("trusted_keys", []), where),
-                  identities=_identities(table.get("trusted_identities", []), where),
-                  require=_require(table.get("require", "off"), where))
+                  identities=_identities(table.get("trusted_identities", []), where), require=require,
+                  source=REQUIRE_ENV if extra else where.source)
     if trust.require and not (trust.keys or trust.identities):
-        raise where.error(f"require = {list(trust.require)} but no signer is trusted", "name the public keys of "
-                          "the signers in trusted_keys (or Sigstore identities in trusted_identities)", "require")
+        raise trust.error(f"{trust.require_text} but no signer is trusted", "name the public keys of the signers "
+                          "in [tool.modelops.signing] trusted_keys (or Sigstore identities in trusted_identities)",
+                          "require")
     return trust
 
 
@@ -115,8 +126,6 @@ def _keys(root: Path, patterns: object, where: Trust) -> tuple[Path, ...]:
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
             raise where.error(f"{pattern!r} is outside the repository", hint, "trusted_keys")
         matches = sorted(p for p in root.glob(pattern) if p.is_file() and not p.is_symlink())
-        if not matches:
-            raise where.error(f"{pattern!r} names no file", hint, "trusted_keys")
         found += [p for p in matches if p not in found]
     return tuple(found)
 

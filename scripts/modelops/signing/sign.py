@@ -54,10 +54,11 @@ def sign(artifact: Path, signature: Path, *, key: Path | None = None, sigstore: 
             except verify.Unverified:
                 pass
             config.use_elliptic_key_signer(private_key=key, password=os.environ.get(PASSWORD_ENV))
-        else:
-            config.use_sigstore_signer(use_ambient_credentials=identity_token is None, identity_token=identity_token)
         partial = Path(work) / signature.name
         try:
+            if sigstore:  # Sigstore's trust root (TUF), then its OIDC and certificate services: the network
+                config.use_sigstore_signer(use_ambient_credentials=identity_token is None,
+                                           identity_token=identity_token)
             config.sign(artifact, partial)
         except ModelopsError:
             raise

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 from modelops.errors import ModelopsError
@@ -86,7 +87,7 @@ def _verify(config: object, artifact: Path, signature: Path) -> None:
     except ValueError as exc:
         text = str(exc)
         if text.startswith("Signature mismatch"):
-            raise Unverified(f"the artifact does not match its signature ({text[:300]})",
+            raise Unverified(f"the artifact does not match its signature ({_differences(text, artifact)})",
                              hint="the artifact changed after it was signed: restore it, or have a trusted "
                                   "signer sign the new bytes (and bump the version)") from None
         raise Unverified(f"the signature does not verify: {text[:300]}", hint="sign it again with modelops sign"
@@ -94,3 +95,15 @@ def _verify(config: object, artifact: Path, signature: Path) -> None:
     except Exception as exc:  # a malformed bundle fails deep inside the library's parsers
         raise Unverified(f"the signature does not verify: {type(exc).__name__}: {str(exc)[:300]}",
                          hint="sign it again with modelops sign") from None
+
+
+def _differences(mismatch: str, artifact: Path) -> str:
+    """Which files differ, from model-signing's mismatch message (the repr of a list of lines, so its quotes
+    may be escaped; a single file is named `.` there)."""
+    names = re.findall(r"Hash mismatch for \\?'([^'\\]*)\\?'", mismatch)
+    changed = [artifact.name if name == "." else name for name in names]
+    parts = [f"changed: {', '.join(changed)}"] if changed else []
+    for kind, what in (("Extra", "added"), ("Missing", "removed")):
+        if found := re.search(rf"{kind} files (?:found )?in model \\?'[^'\\]*\\?': ([^'\"\]]*)", mismatch):
+            parts.append(f"{what}: {found[1].rstrip(', ')}")
+    return "; ".join(parts)[:300] or mismatch[:300]
