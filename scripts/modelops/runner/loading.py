@@ -7,6 +7,7 @@ the artifacts themselves are fetched, verified and loaded later by `ServedModel.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from modelops.signing import policy, verify
 from modelops.workspace import find_root
 
 DEFAULT_ENV = "production"
+log = logging.getLogger("modelops.runner")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 
 
@@ -109,10 +111,11 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
             if trust and number in required:  # verified before it loads: a failure is "not ready", saying why
                 signature = policy.signature_path(folder, number)
                 try:
-                    verify.check(path, signature, trust)
+                    signer = verify.check(path, signature, trust)
                 except verify.Unverified as exc:
                     raise verify.Unverified(f"{policy.SIGNATURE_DIR}/{signature.name}: {exc.problem.message}",
                                             hint=exc.problem.hint) from None
+                log.info("version %s: signature verified (signed by %s)", number, signer)
             return flavors.load(m.flavor, path, m.signature.inputs, m.method)
         return load
 
