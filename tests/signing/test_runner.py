@@ -49,7 +49,8 @@ def test_a_version_that_fails_verification_is_never_served(tmp_path: Path, keys:
     folder = signed_model(root, "signed", keys)
     spoil, words = FAILURES[failure]
     spoil(folder, keys)
-    words = words.replace("version 1.0.0 is not signed (artifacts/1.0.0.sig is missing)", "the version is not signed (no such file)")
+    words = words.replace("version 1.0.0 is not signed (artifacts/1.0.0.sig is missing)",
+                          "the version is not signed (no such file)")
     client = servers.start(str(folder), "--env", "production", ready=False, env={"MODELOPS_ROOT": str(root)})
     ready = _problem(client)
     assert ready.status_code == 503 and ready.json()["ready"] is False

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 import modelops
-from modelops import flavors, templates
+from modelops import flavors, signing, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import wheel_strip
@@ -67,12 +67,14 @@ def model_requirements(loaded: LoadedManifest) -> str:
     return text
 
 
-def unused_dependencies(loaded: LoadedManifest, model_text: str) -> list[str]:
-    """What the flavor's framework requires but never imports to serve (flavor module's UNUSED_DEPENDENCIES),
-    less what the model's requirements pin: the image uninstalls them."""
+def unused_dependencies(loaded: LoadedManifest, model_text: str, verifier: bool = False) -> list[str]:
+    """What the flavor's framework (and the `verifier`, model-signing) requires but never imports to serve
+    (the UNUSED_DEPENDENCIES of the flavor module and of `signing`), less what the model's requirements pin:
+    the image uninstalls them."""
     module = importlib.import_module(flavors.FLAVORS[loaded.manifest.flavor])
     pinned = {pin.name for pin in requirements.parse(loaded, model_text)[0]}
-    return [name for name in getattr(module, "UNUSED_DEPENDENCIES", ()) if name not in pinned]
+    unused = [*getattr(module, "UNUSED_DEPENDENCIES", ()), *(signing.UNUSED_DEPENDENCIES if verifier else ())]
+    return [name for name in unused if name not in pinned]
 
 
 def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None,
@@ -223,7 +225,7 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     values = {"model": m.name, "tag": target.tag, "base_image": base_image, "labels": labels,
               "command": command, "healthcheck": HEALTHCHECK, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
               "default_env": target.envs[0] if target.envs else "",
-              "unused": unused_dependencies(loaded, texts[1]), "verifier": carried}
+              "unused": unused_dependencies(loaded, texts[1], carried), "verifier": carried}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)

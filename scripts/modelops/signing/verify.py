@@ -39,8 +39,9 @@ def check(artifact: Path, signature: Path, trust: Trust) -> str:
     """The trusted signer whose signature of `artifact` verifies (a key file's name, or an identity); raises
     Unverified saying what is wrong."""
     if signature.is_symlink() or not signature.is_file():
-        raise Unverified("the version is not signed (no such file)", hint=f"sign it: modelops sign MODEL --version V --key "
-                         f"PRIVATE_KEY (trusted signers: {trust.signers})")
+        raise Unverified("the version is not signed (no such file)",
+                         hint=f"sign it: modelops sign MODEL --version V --key PRIVATE_KEY (trusted signers: "
+                              f"{trust.signers})")
     if signature.stat().st_size > MAX_SIGNATURE_BYTES:
         raise Unverified(f"{signature.name} is larger than {MAX_SIGNATURE_BYTES} bytes: not a signature",
                          hint="sign it again with modelops sign")
