@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from modelops.runner.runtime import RunnerSettings
     from modelops.scan.run import Report
 
-# A change under these touches every model: they shape how every model is built and served.
-PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
+# A change under these touches every model: they shape how every model is built, trusted and served.
+PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml", "keys/")
 
 
 # -- manifests ------------------------------------------------------------------------------------------

@@ -3,12 +3,15 @@ is 503 saying why, scoring is refused); a signed model is served. Real `modelops
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from modelops.artifacts import digest
+from tests.conftest import run_cli
 from tests.runner.conftest import Servers
 from tests.signing.conftest import FAILURES, signed_model
 
@@ -60,3 +63,39 @@ def test_a_version_that_fails_verification_is_never_served(tmp_path: Path, keys:
     refused = client.post("/invocations", json=ROWS)
     assert refused.status_code == 503 and refused.json()["message"].startswith("not ready: version 1.0.0 ")
     assert client.get("/health").json()["status"] == "ok"  # the process runs and says why
+
+
+def test_a_model_folder_in_a_repository_cannot_bring_its_own_keys(tmp_path: Path, keys: dict[str, Path],
+                                                                  servers: Servers) -> None:
+    root = tmp_path / "repo"
+    folder = signed_model(root, "signed", keys)
+    FAILURES["untrusted"][0](folder, keys)
+    (folder / "trusted-keys").mkdir()
+    (folder / "trusted-keys" / "mine.pub").write_bytes(keys["untrusted"].with_suffix(".pub").read_bytes())
+    client = servers.start(str(folder), "--env", "production", ready=False, env={"MODELOPS_ROOT": str(root)})
+    assert _problem(client).status_code == 503 and "signed by an untrusted key" in _problem(client).json()["problem"]
+
+
+def test_an_image_folder_verifies_with_the_keys_it_carries(tmp_path: Path, keys: dict[str, Path], servers: Servers,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model folder of a rendered image, outside any repository (as /model in the image): its
+    trusted-keys/ make every version it serves verify; a changed byte (and digest) is refused."""
+    root = tmp_path / "repo"
+    signed_model(root, "signed", keys)
+    shutil.copytree(Path(__file__).resolve().parents[2] / "templates", root / "templates")
+    done = run_cli("render", "models/signed", "--env", "production", "--out", str(tmp_path / "context"), cwd=root)
+    assert done.code == 0, done.err
+    monkeypatch.delenv("MODELOPS_ROOT", raising=False)
+    image = tmp_path / "image" / "model"
+    shutil.copytree(tmp_path / "context" / "model", image)
+    client = servers.start(str(image), ready=True)
+    assert client.post("/invocations", json=ROWS).status_code == 200
+
+    artifact = image / "artifacts" / "1.1.0" / "MLmodel"
+    old = digest(image / "artifacts" / "1.1.0")
+    artifact.write_text(artifact.read_text() + "\n")
+    (image / "model.yaml").write_text((image / "model.yaml").read_text().replace(old, digest(artifact.parent)))
+    client = servers.start(str(image), ready=False)
+    problem = _problem(client).json()["problem"]
+    assert problem.startswith("version 1.1.0 does not load: artifacts/1.1.0.sig: the artifact does not match its "
+                              "signature (changed: MLmodel)"), problem

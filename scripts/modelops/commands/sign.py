@@ -32,7 +32,9 @@ def command(model: str, version: str, key: Path | None, sigstore: bool, identity
       modelops sign models/iris --version 1.2.0 --sigstore      # in CI, with an OIDC identity
     """
     from modelops import api
+    from modelops.files import shown
 
-    signed = api.sign(workspace(), model, version, key=key, sigstore=sigstore, identity_token=identity_token or None)
-    click.echo(f"{'signed' if signed.written else 'already signed by this key'}: {signed.signature}")
+    ws = workspace()
+    signed = api.sign(ws, model, version, key=key, sigstore=sigstore, identity_token=identity_token or None)
+    click.echo(f"{'signed' if signed.written else 'already signed by this key'}: {shown(signed.signature, ws.root)}")
     return 0

@@ -127,14 +127,13 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
 
 
 def _trust(folder: Path) -> policy.Trust | None:
-    """What the served versions must be signed by: an image's `trusted-keys/` (every version), else the
-    repository's `[tool.modelops.signing]` (the versions it requires); None outside both."""
-    if (carried := policy.image_trust(folder)) is not None:
-        return carried
+    """What the served versions must be signed by: in a repository, its `[tool.modelops.signing]` (the versions
+    it requires; a model folder there cannot bring keys of its own); elsewhere (an image), the folder's
+    `trusted-keys/` (every version), or None."""
     try:
         root = find_root(folder)
     except ModelopsError:
-        return None
+        return policy.image_trust(folder)
     return policy.load(root, settings.pyproject_table(root))
 
 
