@@ -90,7 +90,7 @@ def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None,
     return texts
 
 
-def signed_versions(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
+def must_be_signed(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
     """True when the policy requires a version of `target` to be signed: then every version it holds must be,
     and is verified before it goes in."""
     m = loaded.manifest
@@ -100,7 +100,7 @@ def signed_versions(loaded: LoadedManifest, target: ImageTarget, trust: policy.T
 def verifies(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
     """True when the image's runner verifies signatures before it loads: its versions must be signed, and it
     serves the signed artifacts (a compiled image serves graphs the build made from verified artifacts)."""
-    return signed_versions(loaded, target, trust) and not compiled_image(loaded, target)
+    return must_be_signed(loaded, target, trust) and not compiled_image(loaded, target)
 
 
 def compiled_image(loaded: LoadedManifest, target: ImageTarget) -> bool:
@@ -164,7 +164,7 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     compiled = compiled_image(loaded, target)
     for path, text in zip((runner_txt, model_txt, out / "requirements" / "signing.txt"), texts, strict=False):
         path.write_text(text)
-    signed, carried = signed_versions(loaded, target, ws.trust), verifies(loaded, target, ws.trust)
+    signed, carried = must_be_signed(loaded, target, ws.trust), verifies(loaded, target, ws.trust)
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "wheels").mkdir()
     if wheels is not None:
