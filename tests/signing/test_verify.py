@@ -105,3 +105,21 @@ def test_apply_registers_nothing_that_fails_verification(tmp_path: Path, keys: d
                                   "versions[0].artifact.signature: "), done.stderr
     assert words in done.stderr and "\n  hint: " in done.stderr
     assert snapshot(mlflow_server.uri, name) == {name: None}
+
+
+def test_a_keyless_signature_goes_to_the_sigstore_verifier_of_each_trusted_identity(
+        tmp_path: Path, keys: dict[str, Path]) -> None:
+    """A bundle with a certificate (Sigstore keyless) and no key hint is tried against each trusted identity
+    with the library's Sigstore verifier; without Sigstore (offline here) it fails as one clear problem."""
+    from modelops.signing import policy, verify
+
+    folder = signed_model(tmp_path / "repo", "signed", keys)
+    bundle = json.loads((folder / "artifacts" / "1.0.0.sig").read_text())
+    bundle["verificationMaterial"] = {"certificate": {"rawBytes": "AAAA"}}
+    (folder / "artifacts" / "1.0.0.sig").write_text(json.dumps(bundle))
+    trust = policy.Trust(identities=(policy.Identity("ci@example.com", "https://issuer.example.com"),))
+    with pytest.raises(verify.Unverified) as caught:
+        verify.check(folder / "artifacts" / "1.0.0" / "model.skops", folder / "artifacts" / "1.0.0.sig", trust)
+    assert caught.value.problem.message.startswith("a Sigstore signature that no trusted identity verifies "
+                                                   "(ci@example.com: ")
+    assert "trusted_identities" in caught.value.problem.hint

@@ -64,17 +64,21 @@ def check(artifact: Path, signature: Path, trust: Trust) -> str:
         return keys[hint].name
     failures = []
     for identity in trust.identities:
-        config = model_signing.verifying.Config().use_sigstore_verifier(identity=identity.identity,
-                                                                         oidc_issuer=identity.issuer)
-        try:
+        try:  # the verifier fetches Sigstore's trust root (TUF) when it is made
+            config = model_signing.verifying.Config().use_sigstore_verifier(identity=identity.identity,
+                                                                             oidc_issuer=identity.issuer)
             _verify(config, artifact, signature)
         except Unverified as exc:
             failures.append(f"{identity.identity}: {exc}")
             continue
+        except Exception as exc:
+            failures.append(f"{identity.identity}: Sigstore is out of reach ({type(exc).__name__}: {str(exc)[:100]})")
+            continue
         return identity.identity
     raise Unverified("a Sigstore signature that no trusted identity verifies" + (f" ({'; '.join(failures)})"[:600]
                      if failures else f" (trusted: {trust.signers})"),
-                     hint="add the signing identity and issuer to [tool.modelops.signing] trusted_identities")
+                     hint="add the signing identity and issuer to [tool.modelops.signing] trusted_identities "
+                          "(verifying keyless signatures needs Sigstore's trust root: the network)")
 
 
 def _verify(config: object, artifact: Path, signature: Path) -> None:
