@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on the example models and an embedded MLflow (SQLite under .modelops/):
-# validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
+# sign -> validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
 # -> a promotion's diff (dry run) -> render Kubernetes manifests and Compose files -> serve iris's production
-# deployment (canary + shadow) at /docs.
+# deployment (canary + shadow), its versions' signatures verified, at /docs.
 # It installs what it needs (a venv, Debian packages) and starts a Docker engine and a registry on
 # 127.0.0.1:5000 when none runs. Running it again changes nothing and serves the same images.
 set -euo pipefail
@@ -11,9 +11,23 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 export MODELOPS_BASE_IMAGE=${MODELOPS_BASE_IMAGE:-modelops-base/python:3.11-bookworm-omp}
 port=${DEMO_PORT:-8080}
+# Production serves only signed versions (docs/signing.md): on top of [tool.modelops.signing] in pyproject.toml,
+# which trusts keys/*.pub; validate, apply, the images and their runners verify.
+export MODELOPS_SIGNING_REQUIRE=production
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-step "validate: manifests, requirements, examples, artifact digests; each version loads and scores"
+step "sign: every example version with the demo key (keys/demo-private.pem, published: a demo only); a signature it already made is kept"
+python - <<'PY' | while read -r model version; do modelops sign "$model" --version "$version" --key keys/demo-private.pem; done
+import pathlib
+
+import yaml
+
+for manifest in sorted(pathlib.Path("models").glob("*/model.yaml")):
+    for entry in yaml.safe_load(manifest.read_text())["versions"]:
+        print(manifest.parent.name, entry["version"])
+PY
+
+step "validate: manifests, requirements, examples, artifact digests, signatures; each version loads and scores"
 modelops validate
 
 step "services: Docker engine, base image, registry"
@@ -56,6 +70,7 @@ for _ in $(seq 120); do
   sleep 1
 done
 curl -fsS "http://127.0.0.1:$port/ready" >/dev/null
+docker logs modelops-demo-iris 2>&1 | grep 'signature verified'
 curl -fsS -H 'Content-Type: application/json' -D - -o /dev/null "http://127.0.0.1:$port/invocations" \
   -d '{"dataframe_split": {"columns": ["sepal_length", "sepal_width", "petal_length", "petal_width"],
        "data": [[5.1, 3.5, 1.4, 0.2]]}}' | grep -i '^x-model-version'

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scripts" / "modelops"
 # `python -m modelops.runner`) sit with the CLI, which they run.
 LAYERS = {
     **dict.fromkeys(("errors", "files", "reporter", "templates", "git", "settings", "signature"), 0),
-    **dict.fromkeys(("flavors", "artifacts"), 1),
+    **dict.fromkeys(("flavors", "artifacts", "signing"), 1),
     "manifest": 2,
     "workspace": 3,
     **dict.fromkeys(("registry", "images", "kubernetes", "compose", "scan", "runner"), 4),

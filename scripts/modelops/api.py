@@ -36,8 +36,8 @@ if TYPE_CHECKING:
     from modelops.runner.runtime import RunnerSettings
     from modelops.scan.run import Report
 
-# A change under these touches every model: they shape how every model is built and served.
-PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml")
+# A change under these touches every model: they shape how every model is built, trusted and served.
+PLATFORM_PATHS = ("templates/", "scripts/", "pyproject.toml", "keys/")
 
 
 # -- manifests ------------------------------------------------------------------------------------------
@@ -60,8 +60,44 @@ def validate(ws: Workspace, folders: list[Path], *, offline: bool = False) -> li
         except ModelopsError as exc:
             problems += exc.problems
             continue
-        problems += checks.check(loaded, ws.fetch, offline=offline, reporter=ws.reporter)
+        problems += checks.check(loaded, ws.fetch, offline=offline, reporter=ws.reporter, trust=ws.trust)
     return problems + [p for p in codeowners_problems(ws) if p not in problems]
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What `sign` did: the signature of one version, and whether it was written (False: it was already there)."""
+
+    signature: Path
+    written: bool
+
+
+def sign(ws: Workspace, model: str, version: str, *, key: Path | None = None, sigstore: bool = False,
+         identity_token: str | None = None) -> Signed:
+    """Sign version `version` of `model` (a name under models/, or a model folder): its artifact, fetched and
+    checked against its sha256 first, signed with the private `key` or with Sigstore; the signature goes to
+    `artifacts/<version>.sig` in the model folder. Signing again with the same key changes nothing."""
+    from modelops.signing import policy
+    from modelops.signing import sign as signer
+
+    folder = Path(model) if Path(model).is_dir() else ws.root / MODELS_DIR / model
+    if not (folder / MANIFEST).is_file():
+        raise ModelopsError(f"{model}: no such model", hint=f"name a model under {MODELS_DIR}/ or a model folder")
+    loaded = ws.manifest(folder)
+    known = [v.version for v in loaded.manifest.versions]
+    if version not in known:
+        raise ModelopsError(f"{loaded.manifest.name} has no version {version}", file=loaded.display,
+                            field="versions", hint=f"known versions are: {', '.join(known)}")
+    index = known.index(version)
+    artifact = loaded.manifest.versions[index].artifact
+    try:
+        path = ws.fetch(artifact.uri, loaded.folder, artifact.sha256)
+    except ModelopsError as exc:
+        raise ModelopsError(exc.problem.message, file=loaded.display, line=loaded.line("versions", index, "artifact"),
+                            field=f"versions[{index}].artifact", hint=exc.problem.hint) from None
+    signature = policy.signature_path(loaded.folder, version)
+    written = signer.sign(path, signature, key=key, sigstore=sigstore, identity_token=identity_token)
+    return Signed(signature, written)
 
 
 def changed(ws: Workspace, base: str) -> dict:

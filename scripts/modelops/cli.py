@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "codeowners": ("modelops.commands.codeowners", "Write .github/CODEOWNERS from each manifest's owners."),
     "schema": ("modelops.commands.schema", "Print the manifest's JSON Schema."),
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
+    "sign": ("modelops.commands.sign", "Sign a version's artifact (OpenSSF model signing)."),
     "serve": ("modelops.commands.serve", "Serve a model (folder or models:/ URI): Swagger, A/B, shadow."),
     "render": ("modelops.commands.render", "Image build contexts, or Kubernetes manifests (--target)."),
     "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),

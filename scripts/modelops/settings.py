@@ -11,6 +11,9 @@
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
 | compose_network | MODELOPS_COMPOSE_NETWORK (bridge or host)   | bridge                                   |
 
+Two tables are read by their subsystems: `[tool.modelops.scan]` (scan/policy.py) and `[tool.modelops.signing]`
+(signing/policy.py: trusted signers and which versions must be signed; no environment override).
+
 Values that reach images and Kubernetes objects are checked here, once: a bad one is an error naming
 where it came from (pyproject.toml or the environment variable).
 
@@ -109,7 +112,7 @@ def pyproject_table(root: Path) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise ModelopsError("is not a table", file="pyproject.toml", field="tool" if table is None else "tool.modelops",
                             hint="write the settings under a [tool.modelops] header, one `key = value` a line")
-    allowed = [*_DEFAULTS, "scan"]
+    allowed = [*_DEFAULTS, "scan", "signing"]  # tables read by scan/policy.py and signing/policy.py
     for key in table:
         if key not in allowed:
             close = difflib.get_close_matches(key, allowed, n=1)

@@ -18,6 +18,7 @@ from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST, MODELS_DIR
 from modelops.reporter import Reporter
+from modelops.signing import policy
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -57,6 +58,11 @@ class Workspace:
     @cached_property
     def settings(self) -> settings.Settings:
         return settings.load(self.root, self.tool_table)
+
+    @cached_property
+    def trust(self) -> policy.Trust:
+        """The trusted signers and which versions must be signed (`[tool.modelops.signing]`)."""
+        return policy.load(self.root, self.tool_table)
 
     @cached_property
     def commit(self) -> str:

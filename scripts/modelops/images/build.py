@@ -183,8 +183,8 @@ def build(ws: Workspace, loaded: LoadedManifest, targets: list[ImageTarget], *, 
     ensure_base(engine, base, reporter)
     images = []
     for target in targets:
-        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded, target), wheelhouse.probe(engine, base),
-                                             reporter, separately=(ctx.SBOM_TOOL,))
+        house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded, target, ws.trust),
+                                             wheelhouse.probe(engine, base), reporter, separately=(ctx.SBOM_TOOL,))
         context = ctx.render(ws, loaded, target, ctx.default_out(ws.root, target), wheels=house)
         image = build_context(engine, context, tags(registry, target, ws.commit), reporter)
         if push_images:

@@ -8,6 +8,7 @@ Dockerfile, they are files that pip reads, and each must be pinned with `==`.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 import yaml
 
 import modelops
-from modelops import flavors, templates
+from modelops import flavors, signing, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
 from modelops.images import wheel_strip
@@ -28,6 +29,7 @@ from modelops.manifest import compile_check, requirements
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import Manifest
 from modelops.scan import sbom
+from modelops.signing import policy, verify
 from modelops.workspace import Workspace
 
 PORT = 8080
@@ -65,20 +67,40 @@ def model_requirements(loaded: LoadedManifest) -> str:
     return text
 
 
-def unused_dependencies(loaded: LoadedManifest, model_text: str) -> list[str]:
-    """What the flavor's framework requires but never imports to serve (flavor module's UNUSED_DEPENDENCIES),
-    less what the model's requirements pin: the image uninstalls them."""
+def unused_dependencies(loaded: LoadedManifest, model_text: str, verifier: bool = False) -> list[str]:
+    """What the flavor's framework (and the `verifier`, model-signing) requires but never imports to serve
+    (the UNUSED_DEPENDENCIES of the flavor module and of `signing`), less what the model's requirements pin:
+    the image uninstalls them."""
     module = importlib.import_module(flavors.FLAVORS[loaded.manifest.flavor])
     pinned = {pin.name for pin in requirements.parse(loaded, model_text)[0]}
-    return [name for name in getattr(module, "UNUSED_DEPENDENCIES", ()) if name not in pinned]
+    unused = [*getattr(module, "UNUSED_DEPENDENCIES", ()), *(signing.UNUSED_DEPENDENCIES if verifier else ())]
+    return [name for name in unused if name not in pinned]
 
 
-def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None) -> list[str]:
+def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None,
+                      trust: policy.Trust | None = None) -> list[str]:
     """The requirements an image installs: the runner's, then the model's (a compiled image: ONNX Runtime
-    in place of the model's, pinned to the version that verified the compiled graph)."""
+    in place of the model's, pinned to the version that verified the compiled graph), then, when its runner
+    verifies signatures (`verifies`), model-signing's."""
     if target is not None and compiled_image(loaded, target):
         return [runner_requirements(), f"onnxruntime=={_installed('onnxruntime')}\n"]
-    return [runner_requirements(), model_requirements(loaded)]
+    texts = [runner_requirements(), model_requirements(loaded)]
+    if target is not None and trust is not None and verifies(loaded, target, trust):
+        texts.append((Path(policy.__file__).parent / "requirements.txt").read_text())
+    return texts
+
+
+def must_be_signed(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
+    """True when the policy requires a version of `target` to be signed: then every version it holds must be,
+    and is verified before it goes in."""
+    m = loaded.manifest
+    return bool(trust.required([v.version for v in m.versions], m.deployments) & set(target.versions))
+
+
+def verifies(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
+    """True when the image's runner verifies signatures before it loads: its versions must be signed, and it
+    serves the signed artifacts (a compiled image serves graphs the build made from verified artifacts)."""
+    return must_be_signed(loaded, target, trust) and not compiled_image(loaded, target)
 
 
 def compiled_image(loaded: LoadedManifest, target: ImageTarget) -> bool:
@@ -138,10 +160,11 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     m, root, base_image = loaded.manifest, ws.root, ws.settings.base_image
     (out / "requirements").mkdir(parents=True)
     runner_txt, model_txt = out / "requirements" / "runner.txt", out / "requirements" / "model.txt"
-    texts = requirement_texts(loaded, target)
+    texts = requirement_texts(loaded, target, ws.trust)
     compiled = compiled_image(loaded, target)
-    for path, text in zip((runner_txt, model_txt), texts, strict=True):
+    for path, text in zip((runner_txt, model_txt, out / "requirements" / "signing.txt"), texts, strict=False):
         path.write_text(text)
+    signed, carried = must_be_signed(loaded, target, ws.trust), verifies(loaded, target, ws.trust)
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "wheels").mkdir()
     if wheels is not None:
@@ -162,6 +185,8 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
             raise ModelopsError(exc.problem.message, file=loaded.display,
                                 line=loaded.line("versions", index, "artifact"),
                                 field=f"versions[{index}].artifact", hint=exc.problem.hint) from None
+        if signed:
+            _verified_signature(ws, loaded, number, verified, model_out if carried else None)
         relative = f"artifacts/{number}/" + (compile_check.COMPILED_FILE if compiled
                                              else "" if verified.is_dir() else verified.name)
         if compiled:
@@ -169,6 +194,8 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
         else:
             _copy(verified, model_out / relative)
         uris[number], digests[number] = relative, entry.artifact.sha256
+    if carried:
+        _trusted_keys(ws.trust, model_out / policy.IMAGE_KEYS)
     (model_out / m.requirements).write_text(texts[1])
     if m.example:
         (model_out / m.example).write_text(loaded.read("example"))
@@ -198,10 +225,35 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     values = {"model": m.name, "tag": target.tag, "base_image": base_image, "labels": labels,
               "command": command, "healthcheck": HEALTHCHECK, "port": PORT, "uid": UID, "sbom": sbom.IMAGE_PATH,
               "default_env": target.envs[0] if target.envs else "",
-              "unused": unused_dependencies(loaded, texts[1])}
+              "unused": unused_dependencies(loaded, texts[1], carried), "verifier": carried}
     (out / "Dockerfile").write_text(templates.render("Dockerfile.j2", values, root, loaded.folder))
     (out / ".dockerignore").write_text(templates.render("dockerignore.j2", values, root, loaded.folder))
     return Context(path=out, target=target, labels=labels)
+
+
+def _verified_signature(ws: Workspace, loaded: LoadedManifest, number: str, artifact: Path,
+                        model_out: Path | None) -> None:
+    """Verify version `number`'s signature before its artifact goes in (copied to `model_out`, when the
+    runner verifies it again)."""
+    signature = policy.signature_path(loaded.folder, number)
+    try:
+        verify.check(artifact, signature, ws.trust)
+    except verify.Unverified as exc:
+        index = [v.version for v in loaded.manifest.versions].index(number)
+        raise ModelopsError(f"{policy.SIGNATURE_DIR}/{signature.name}: {exc.problem.message}", file=loaded.display,
+                            line=loaded.line("versions", index, "artifact"),
+                            field=f"versions[{index}].artifact.signature", hint=exc.problem.hint) from None
+    if model_out is not None:
+        _copy(signature, model_out / policy.SIGNATURE_DIR / signature.name)
+
+
+def _trusted_keys(trust: policy.Trust, out: Path) -> None:
+    """The trusted signers, as the runner reads them (`policy.image_trust`)."""
+    out.mkdir(parents=True)
+    for i, key in enumerate(trust.keys):
+        shutil.copyfile(key, out / (key.name if not (out / key.name).exists() else f"{i}-{key.name}"))
+    if trust.identities:
+        (out / policy.IDENTITIES).write_text(json.dumps([vars(i) for i in trust.identities]))
 
 
 def _compile(loaded: LoadedManifest, number: str, artifact: Path, out: Path) -> dict[str, str]:

@@ -20,13 +20,15 @@ from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import semver_key
 from modelops.reporter import Reporter
 from modelops.signature.compiled import CompiledSignature
+from modelops.signing import policy, verify
 
 Fetch = Callable[[str, Path, str], Path]  # (uri, model folder, sha256) -> verified local path
 
 
-def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False, reporter: Reporter | None = None
-          ) -> list[Problem]:
-    """Every problem of one loaded manifest and the files it names; unless `offline`, each version is also
+def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False, reporter: Reporter | None = None,
+          trust: policy.Trust | None = None) -> list[Problem]:
+    """Every problem of one loaded manifest and the files it names; each signature present, or that `trust`
+    requires, is verified (offline too, for local artifacts); unless `offline`, each version is also
     fetched (through `fetch`, which verifies its digest), loaded and scored in the sandbox, and compiled and
     verified when it is served compiled (`reporter` hears how close each compiled version came)."""
     checks = (_name, _owners, _versions, _deployments, alias_problems, _requirements)
@@ -35,6 +37,7 @@ def check(loaded: LoadedManifest, fetch: Fetch, *, offline: bool = False, report
     found += example_problems
     verified, artifact_problems = _artifacts(loaded, fetch, offline)
     found += artifact_problems
+    found += _signatures(loaded, verified, trust or policy.Trust())
     if not offline and verified:
         found += _loads(loaded, verified, example)
         found += _compiled(loaded, verified, reporter or Reporter())
@@ -179,6 +182,30 @@ def _artifacts(m: LoadedManifest, fetch: Fetch, offline: bool) -> tuple[dict[str
             continue
         verified[entry.version] = str(path)
     return verified, problems
+
+
+def _signatures(m: LoadedManifest, verified: dict[str, str], trust: policy.Trust) -> list[Problem]:
+    """A signature missing where the policy requires one, or one that does not verify (by a trusted signer,
+    over the artifact's bytes; with no signer trusted, signatures are not checked); versions whose bytes are
+    not here (offline, or broken) are checked for presence only."""
+    required = trust.required([v.version for v in m.manifest.versions], m.manifest.deployments)
+    problems = []
+    for i, entry in enumerate(m.manifest.versions):
+        where = ("versions", i, "artifact", "signature")
+        signature = policy.signature_path(m.folder, entry.version)
+        shown = f"{policy.SIGNATURE_DIR}/{signature.name}"
+        present = signature.exists() or signature.is_symlink()
+        if not present and entry.version in required:
+            problems.append(m.problem(where, f"version {entry.version} is not signed ({shown} is missing) and "
+                                      f"{policy.TABLE} requires it ({trust.require_text})",
+                                      hint=f"sign it: modelops sign {m.manifest.name} --version {entry.version} "
+                                           f"--key PRIVATE_KEY (trusted signers: {trust.signers})"))
+        elif present and (trust.keys or trust.identities) and entry.version in verified:
+            try:
+                verify.check(Path(verified[entry.version]), signature, trust)
+            except verify.Unverified as exc:
+                problems.append(m.problem(where, f"{shown}: {exc.problem.message}", hint=exc.problem.hint))
+    return problems
 
 
 def _loads(m: LoadedManifest, verified: dict[str, str], example: dict) -> list[Problem]:

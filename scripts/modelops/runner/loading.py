@@ -7,6 +7,7 @@ the artifacts themselves are fetched, verified and loaded later by `ServedModel.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -20,9 +21,11 @@ from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST, Column, Payloads
 from modelops.registry import projection as state
 from modelops.signature.compiled import CompiledSignature
+from modelops.signing import policy, verify
 from modelops.workspace import find_root
 
 DEFAULT_ENV = "production"
+log = logging.getLogger("modelops.runner")
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 
 
@@ -97,16 +100,41 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
                                     line=loaded.line("deployments", environment),
                                     field=f"deployments.{environment}",
                                     hint=f"allowed values are: {', '.join(known)}")
+    trust = _trust(folder)
+    required = trust.required(known, m.deployments) if trust else set()
+
     def loader(number: str) -> Callable[[], flavors.Predictor]:
         artifact = m.version(number).artifact
-        return lambda: flavors.load(m.flavor, artifacts.fetch(artifact.uri, folder, artifact.sha256),
-                                    m.signature.inputs, m.method)
+
+        def load() -> flavors.Predictor:
+            path = artifacts.fetch(artifact.uri, folder, artifact.sha256)
+            if trust and number in required:  # verified before it loads: a failure is "not ready", saying why
+                signature = policy.signature_path(folder, number)
+                try:
+                    signer = verify.check(path, signature, trust)
+                except verify.Unverified as exc:
+                    raise verify.Unverified(f"{policy.SIGNATURE_DIR}/{signature.name}: {exc.problem.message}",
+                                            hint=exc.problem.hint) from None
+                log.info("version %s: signature verified (signed by %s)", number, signer)
+            return flavors.load(m.flavor, path, m.signature.inputs, m.method)
+        return load
 
     versions = [v for v in (primary, canary, *shadows) if v]
     return ServedModel(model=m.name, description=m.description,
                   signature=CompiledSignature(m.signature.inputs, m.signature.outputs, m.method), primary=primary,
                   loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
                   environment=environment, example=_example(loaded) if m.example else None, payloads=payloads)
+
+
+def _trust(folder: Path) -> policy.Trust | None:
+    """What the served versions must be signed by: in a repository, its `[tool.modelops.signing]` (the versions
+    it requires; a model folder there cannot bring keys of its own); elsewhere (an image), the folder's
+    `trusted-keys/` (every version), or None."""
+    try:
+        root = find_root(folder)
+    except ModelopsError:
+        return policy.image_trust(folder)
+    return policy.load(root, settings.pyproject_table(root))
 
 
 def _example(loaded: LoadedManifest) -> list[dict] | None:
