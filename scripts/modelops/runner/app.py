@@ -67,12 +67,12 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
     logs.install(app, served.primary)  # around the counting layer: every answer gets its request id
     app.add_middleware(Admission, gate=gate, version=served.primary)
     _error_handlers(app)
-    _health_routes(app, runtime)
     schemas: dict[str, dict] = {}
-    for protocol in (mlflow_scoring, typed, v2):
+    for protocol in (mlflow_scoring, typed, v2):  # first: requests are matched route by route, in this order
         api, protocol_schemas = protocol.router(runtime)
         app.include_router(api)
         schemas.update(protocol_schemas)
+    _health_routes(app, runtime)
     _document(app, schemas)
     docs.install(app, f"{served.model} model")
     keys.install(app, runtime.settings.api_keys_file, served.primary)

@@ -107,6 +107,35 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
 
     server_body = dumps({"name": "modelops-runner", "version": __version__, "extensions": ["binary_tensor_data"]})
 
+    octets = {"schema": {"type": "string", "format": "binary"}}
+    responses = {200: {"headers": VERSION_HEADER, "content": {binary.OCTET_STREAM: octets}},
+                 **_errors(*sorted((404, *SCORING_ERRORS)))}
+    body = {"requestBody": {"required": True, "content": {
+        JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)},
+        binary.OCTET_STREAM: octets}}}
+    parser = InferParser(runtime.signature, served.model)
+    about = ("JSON, or (binary tensor data extension) JSON followed by the binary data of the inputs whose "
+             "`parameters.binary_data_size` is set, with the header `Inference-Header-Content-Length` giving the "
+             "length of the JSON. Outputs asked for as binary data (`binary_data`, `binary_data_output`) come back "
+             "the same way, as `application/octet-stream`.")
+
+    async def infer_version(request: Request, name: str, version: str | None) -> Response:
+        check(name, version)
+        header = request.headers.get(binary.HEADER)
+        served_by, outputs, parsed = await runtime.score(
+            request, lambda body, content_type: parser(body, content_type, header, version), version)
+        return answer(runtime.signature, served.model, served_by, outputs, parsed.reply)
+
+    @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
+              summary="Infer (routed: A/B and shadow)", description=about)
+    async def infer(request: Request, name: Name) -> Response:
+        return await infer_version(request, name, None)
+
+    @api.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=responses,
+              openapi_extra=body, summary="Infer with one loaded version", description=about)
+    async def infer_pinned(request: Request, name: Name, version: Version) -> Response:
+        return await infer_version(request, name, version)
+
     @api.get("", response_model=ServerMetadata, summary="Server metadata")
     async def server_metadata() -> Response:
         return Response(server_body, media_type=JSON)
@@ -140,35 +169,6 @@ def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:
     async def version_ready(name: Name, version: Version) -> Response:
         check(name, version)
         return ready_response("ready", runtime.ready)
-
-    octets = {"schema": {"type": "string", "format": "binary"}}
-    responses = {200: {"headers": VERSION_HEADER, "content": {binary.OCTET_STREAM: octets}},
-                 **_errors(*sorted((404, *SCORING_ERRORS)))}
-    body = {"requestBody": {"required": True, "content": {
-        JSON: {"schema": {"$ref": "#/components/schemas/InferenceRequest"}, "example": _example_request(runtime)},
-        binary.OCTET_STREAM: octets}}}
-    parser = InferParser(runtime.signature, served.model)
-    about = ("JSON, or (binary tensor data extension) JSON followed by the binary data of the inputs whose "
-             "`parameters.binary_data_size` is set, with the header `Inference-Header-Content-Length` giving the "
-             "length of the JSON. Outputs asked for as binary data (`binary_data`, `binary_data_output`) come back "
-             "the same way, as `application/octet-stream`.")
-
-    async def infer_version(request: Request, name: str, version: str | None) -> Response:
-        check(name, version)
-        header = request.headers.get(binary.HEADER)
-        served_by, outputs, parsed = await runtime.score(
-            request, lambda body, content_type: parser(body, content_type, header, version), version)
-        return answer(runtime.signature, served.model, served_by, outputs, parsed.reply)
-
-    @api.post("/models/{name}/infer", response_model=InferenceResponse, responses=responses, openapi_extra=body,
-              summary="Infer (routed: A/B and shadow)", description=about)
-    async def infer(request: Request, name: Name) -> Response:
-        return await infer_version(request, name, None)
-
-    @api.post("/models/{name}/versions/{version}/infer", response_model=InferenceResponse, responses=responses,
-              openapi_extra=body, summary="Infer with one loaded version", description=about)
-    async def infer_pinned(request: Request, name: Name, version: Version) -> Response:
-        return await infer_version(request, name, version)
 
     return api, component_schemas(InferenceRequest)
 
