@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
     "unlock": ("modelops.commands.unlock", "Release the lock a killed apply left on a model."),
+    "canary": ("modelops.commands.canary", "Promote, hold or roll back a canary from its runners' metrics."),
 }
 _TRACEBACK_HINT = "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, and report it"
 

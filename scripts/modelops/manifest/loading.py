@@ -16,6 +16,8 @@ from modelops.errors import ModelopsError, Problem, dotted
 from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.manifest.model import (
+    DURATION_HINT,
+    DURATION_RE,
     ENV_RE,
     MANIFEST,
     NAME_HINT,
@@ -31,6 +33,7 @@ from modelops.manifest.model import (
     OutputColumn,
     Payloads,
     Resources,
+    Rollout,
     Scale,
     Signature,
     Version,
@@ -103,7 +106,11 @@ def load(folder: Path, display_root: Path) -> LoadedManifest:
     """Read and type-check `folder/model.yaml`; raises ModelopsError listing every schema problem."""
     path = folder / MANIFEST
     display = shown(path, display_root)
-    raw = safe_yaml.read(path, display)
+    return parse(safe_yaml.read(path, display), folder, display)
+
+
+def parse(raw: bytes, folder: Path, display: str) -> LoadedManifest:
+    """Type-check the bytes of `folder`'s manifest (read from `display`), as `load` does."""
     data, lines = safe_yaml.parse(raw, display)
     if not isinstance(data, dict):
         raise ModelopsError(f"the document is a {type(data).__name__}, not a mapping", file=display, line=1,
@@ -125,6 +132,7 @@ _PATTERN_HINTS = {
     NAME_RE: NAME_HINT,
     ENV_RE: "use 1-31 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit",
     SEMVER_RE: "use a semantic version such as 1.2.0, quoted if YAML would read it as a number",
+    DURATION_RE: DURATION_HINT,
 }
 
 
@@ -163,7 +171,7 @@ def _did_you_mean(word: str) -> str:
 
 
 _KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, OutputColumn, Deployment,
-                                       Canary, Scale, Resources, Amounts, Autoscaling, Payloads)
+                                       Canary, Scale, Resources, Amounts, Autoscaling, Payloads, Rollout)
                          for f in cls.model_fields})
 
 
