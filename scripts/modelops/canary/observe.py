@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -59,8 +60,10 @@ class Observations:
 def from_prometheus(url: str, selector: str, window: str, *, file: str = "", field: str = "") -> Observations:
     """The deployment's versions over the last `window`, from Prometheus at `url` (`file` and `field` name
     where the URL was set, for errors)."""
+    at = f"{time.time():.3f}"  # every query at the same instant, over the same window
+
     def ask(query: str) -> list[dict]:
-        return _query(url, query, file, field)
+        return _query(url, query, at, file, field)
 
     requests, errors, p99 = (_by_version(ask(q(selector, window))) for q in (queries.requests, queries.errors,
                                                                               queries.p99))
@@ -73,11 +76,11 @@ def from_prometheus(url: str, selector: str, window: str, *, file: str = "", fie
     return Observations(f"Prometheus {url}", window, versions, _shadowing(rows, mirrored))
 
 
-def _query(url: str, query: str, file: str, field: str) -> list[dict]:
-    """The result vector of an instant query (`/api/v1/query`)."""
+def _query(url: str, query: str, at: str, file: str, field: str) -> list[dict]:
+    """The result vector of an instant query (`/api/v1/query`) at time `at`."""
     hint = "start Prometheus, or set prometheus_url in [tool.modelops] (or MODELOPS_PROMETHEUS_URL, or " \
            "--prometheus URL) to one that scrapes the runners; --metrics-url reads a runner's /metrics instead"
-    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+    address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query, 'time': at})}"
     try:
         with urllib.request.urlopen(address, timeout=TIMEOUT_S) as answer:  # http(s) only: checked by settings
             body = answer.read()

@@ -42,10 +42,16 @@ def command(models: tuple[str, ...], env: str | None, prometheus: str | None, me
       modelops canary iris --env production --metrics-url http://127.0.0.1:8080
     """
     from modelops import api
+    from modelops.errors import ModelopsError, excerpt
     from modelops.manifest.model import MODELS_DIR
 
     ws = workspace()
-    paths = [m if Path(m).exists() else str(ws.root / MODELS_DIR / m) for m in models]
+    paths = []
+    for model in models:
+        if not Path(model).exists() and not (ws.root / MODELS_DIR / model).is_dir():
+            raise ModelopsError(f"no model {excerpt(model)}: neither a folder nor a model under {MODELS_DIR}/",
+                                field="MODEL", hint="name a model (iris) or its folder (models/iris)")
+        paths.append(model if Path(model).exists() else str(ws.root / MODELS_DIR / model))
     judged = api.canary(ws, ws.folders(paths), env, named=bool(models), prometheus=prometheus,
                         metrics_urls=metrics_urls, write=write)
     if fmt == "json":
