@@ -20,8 +20,8 @@ def with_policy(repo: Path, policy: str) -> None:
 
 # (id, policy, field, words in the message or hint)
 CASES = [
-    ("steps-not-increasing", "rollout: {steps: [30, 10, 100], max_error_rate: 0.01}", "deployments.production.rollout.steps",
-     "steps [30, 10, 100] do not rise to 100"),
+    ("steps-not-increasing", "rollout: {steps: [30, 10, 100], max_error_rate: 0.01}",
+     "deployments.production.rollout.steps", "steps [30, 10, 100] do not rise to 100"),
     ("steps-not-ending-at-100", "rollout: {steps: [10, 50], max_error_rate: 0.01}",
      "deployments.production.rollout.steps", "ending with 100"),
     ("step-above-100", "rollout: {steps: [10, 150], max_error_rate: 0.01}", "deployments.production.rollout.steps[1]",
