@@ -25,7 +25,7 @@ from modelops.reporter import Reporter
 from modelops.workspace import Workspace
 
 if TYPE_CHECKING:
-    from modelops.canary.decide import Verdict
+    from modelops.canary.decide import Decision
     from modelops.canary.observe import Observations
     from modelops.images.build import Image
     from modelops.images.context import Context
@@ -382,7 +382,7 @@ class Judged:
     env: str
     file: str
     observed: Observations
-    verdict: Verdict
+    verdict: Decision
     diff: str = ""  # the manifest's change, when written
 
 

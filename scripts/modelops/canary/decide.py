@@ -30,7 +30,7 @@ class Check:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     verdict: str  # promote | hold | rollback
     summary: str
     primary: str
@@ -47,7 +47,7 @@ class Verdict:
         return asdict(self)
 
 
-def decide(env: str, deployment: Deployment, observed: Observations) -> Verdict:
+def decide(env: str, deployment: Deployment, observed: Observations) -> Decision:
     """The verdict of `deployment.rollout` (which must be set) on `observed`."""
     policy = deployment.rollout
     assert policy is not None
@@ -56,10 +56,10 @@ def decide(env: str, deployment: Deployment, observed: Observations) -> Verdict:
     if deployment.shadow and policy.min_shadow_agreement is not None:
         return _shadow(deployment, policy, observed)
     why = " (set min_shadow_agreement to roll out a shadow)" if deployment.shadow else ""
-    return Verdict("hold", f"nothing to roll out: deployments.{env} has no canary{why}", deployment.version, None)
+    return Decision("hold", f"nothing to roll out: deployments.{env} has no canary{why}", deployment.version, None)
 
 
-def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> Verdict:
+def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> Decision:
     assert deployment.canary is not None
     name, primary = deployment.canary.version, deployment.version
     canary = observed.versions.get(name, Traffic())
@@ -98,7 +98,7 @@ def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> 
     return _verdict(deployment, policy, name, checks, "canary")
 
 
-def _shadow(deployment: Deployment, policy: Rollout, observed: Observations) -> Verdict:
+def _shadow(deployment: Deployment, policy: Rollout, observed: Observations) -> Decision:
     assert policy.min_shadow_agreement is not None
     name = deployment.shadow[0]
     shadow = observed.shadows.get(name, Shadowing())
@@ -135,18 +135,18 @@ def _error_rate(rate: float | None, errors: float, counted: str, bound: float, p
                  f"error rate {_pct(rate)} ({counted}) vs at most {_pct(bound)} (max_error_rate){tail}")
 
 
-def _verdict(deployment: Deployment, policy: Rollout, name: str, checks: list[Check], role: str) -> Verdict:
+def _verdict(deployment: Deployment, policy: Rollout, name: str, checks: list[Check], role: str) -> Decision:
     primary = deployment.version
     others = [v for v in deployment.shadow if v != name]
     failed = [c.name for c in checks if c.ok is False]
     if failed:
         changes: dict[str, Any] = {"canary": None} if role == "canary" else {"shadow": others or None}
         undo = "canary removed" if role == "canary" else "removed from the shadows"
-        return Verdict("rollback", f"roll back {role} {name} ({undo}): {', '.join(failed)} failed", primary, name,
+        return Decision("rollback", f"roll back {role} {name} ({undo}): {', '.join(failed)} failed", primary, name,
                        checks, changes, policy.auto_rollback)
     if any(c.ok is None for c in checks):
         waiting = next(c for c in checks if c.ok is None)
-        return Verdict("hold", waiting.text, primary, name, checks)
+        return Decision("hold", waiting.text, primary, name, checks)
     weight = deployment.canary.weight if role == "canary" and deployment.canary else 0
     step = next(s for s in policy.steps if s > weight)
     changes = {"shadow": others or None} if name in deployment.shadow else {}
@@ -159,7 +159,7 @@ def _verdict(deployment: Deployment, policy: Rollout, name: str, checks: list[Ch
     else:
         changes |= {"canary": {"version": name, "weight": step}}
         summary = f"promote shadow {name} to a canary of {step} %"
-    return Verdict("promote", summary, primary, name, checks, changes)
+    return Decision("promote", summary, primary, name, checks, changes)
 
 
 def _count(value: float) -> str:

@@ -11,12 +11,14 @@ from modelops import templates
 from modelops.errors import ModelopsError
 from modelops.images.context import PORT, UID
 from modelops.images.targets import served
+from modelops.kubernetes import rollouts
 from modelops.manifest.loading import LoadedManifest
-from modelops.settings import IMAGE_RE
+from modelops.settings import IMAGE_RE, Settings
 
 TARGETS = ("deployment", "kserve")
 KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget"),
          "kserve": ("inferenceservice",)}
+ROLLOUT_KINDS = ("rollout", "analysistemplate")  # beside the Deployment, for an environment with a rollout policy
 HEADER = "# Rendered by `modelops render`"
 GITOPS = "gitops"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -60,9 +62,10 @@ def fill(root: Path, name: str, context: dict) -> str:
 
 
 def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str] | None,
-            registry: str, root: Path) -> dict[str, str]:
+            conf: Settings, root: Path) -> dict[str, str]:
     """The files of one model in one environment: {file name: text}; images by tag when `image_refs` is
-    None. Pure: writes nothing."""
+    None; with a rollout policy, an Argo Rollouts Rollout and AnalysisTemplate too. Pure: writes nothing."""
+    registry = conf.image_registry
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
@@ -85,16 +88,24 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
                "command": ["python", "-m", "modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
                "scale": deployment.scale, "pre_stop_s": PRE_STOP_S, "shutdown_grace_s": SHUTDOWN_GRACE_S,
                "termination_grace_s": TERMINATION_GRACE_S,
-               "canary_percent": deployment.canary.weight if deployment.canary else None}
+               "canary_percent": deployment.canary.weight if deployment.canary else None,
+               "rollout": None}
+    if target == "deployment" and deployment.rollout is not None:
+        context["rollout"] = rollouts.analysis(loaded, env, conf)
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]
+    kinds += list(ROLLOUT_KINDS) if context["rollout"] else []
     return {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
 
 
 def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
     """What a target cannot express of a deployment (KServe has no shadow traffic)."""
     deployment = loaded.manifest.deployments[env]
+    found = []
     if target == "kserve" and deployment.shadow:
-        return [f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
-                f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)"]
-    return []
+        found.append(f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
+                     f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)")
+    if target == "kserve" and deployment.rollout:
+        found.append(f"{loaded.display}: deployments.{env}.rollout: KServe gets no analysis; `modelops canary` "
+                     "still moves canary.weight in git (the deployment target also renders Argo Rollouts)")
+    return found
