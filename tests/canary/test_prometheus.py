@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -21,14 +21,17 @@ import yaml
 from sklearn.linear_model import LogisticRegression
 from sklearn.tree import DecisionTreeClassifier
 
+from modelops import settings
 from modelops.canary import observe
+from modelops.kubernetes import rollouts
+from modelops.manifest.loading import load
 from tests.canary.broken import Broken
 from tests.conftest import run_cli
 from tests.processes import free_port, stop_group
 from tests.runner.conftest import Servers, make_model
 
 PROMETHEUS = Path("/usr/bin/prometheus")
-POLICY = {"steps": [50, 100], "window": "30s", "min_requests": 50, "max_error_rate": 0.05,
+POLICY = {"steps": [50, 100], "window": "1m", "min_requests": 50, "max_error_rate": 0.05,
           "max_error_rate_ratio": 2, "max_p99_ratio": 50}
 ROW = {"dataframe_split": {"columns": ["x", "y"], "data": [[1.0, 2.0]]}}
 BURSTS, PER_BURST = 6, 50  # per runner: 300 requests over about 3 s, so that several scrapes see them
@@ -64,8 +67,8 @@ def _prometheus(folder: Path, targets: dict[str, int]) -> tuple[subprocess.Popen
     port = free_port()
     config = {"global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
               "scrape_configs": [{"job_name": "runners", "static_configs": [
-                  {"targets": [f"127.0.0.1:{p}"], "labels": {"app_kubernetes_io_name": "toy",
-                                                             "modelops_environment": env}}
+                  {"targets": [f"127.0.0.1:{p}"], "labels": {  # as a cluster's relabelling names pod labels
+                      "app_kubernetes_io_name": "toy", "modelops_environment": env, "rollouts_pod_template_hash": env}}
                   for env, p in targets.items()]}]}
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config))
     log = (folder / "prometheus.log").open("w")
@@ -160,7 +163,7 @@ def test_a_good_canary_is_promoted_and_the_manifest_rewritten(stack: Stack) -> N
     # increase() extrapolates over the window: close to what the canary answered, never exact
     assert seen["requests"] == pytest.approx(stack.answered["good"][("1.1.0", 200)], rel=0.25)
     assert seen["errors"] == 0 and seen["p99_s"] > 0
-    assert verdict["observed"]["window"] == "30s" and report["auto_merge"] is False
+    assert verdict["observed"]["window"] == "1m" and report["auto_merge"] is False
     manifest = yaml.safe_load((stack.repo / "models/toy/model.yaml").read_text())
     assert manifest["deployments"]["good"] == {"version": "1.1.0", "rollout": POLICY}
     assert run_cli("validate", "--offline", cwd=stack.repo).code == 0
@@ -172,7 +175,7 @@ def test_a_failing_canary_is_rolled_back_with_the_numbers(stack: Stack) -> None:
     lines = result.out.splitlines()
     assert lines[0] == "toy bad: rollback: roll back canary 1.2.0 (canary removed): max_error_rate, " \
                        "max_error_rate_ratio failed"
-    assert lines[1] == f"  read from Prometheus {stack.prometheus}, in the last 30s"
+    assert lines[1] == f"  read from Prometheus {stack.prometheus}, in the last 1m"
     assert any(line.startswith("  FAIL  error rate 100.00 % (") and line.endswith("vs at most 5.00 % (max_error_rate)")
                for line in lines), result.out
     assert "(run with --write to rewrite the manifest)" in result.out
@@ -197,8 +200,8 @@ def test_too_few_answers_hold_and_say_what_they_wait_for(stack: Stack, tmp_path:
     (verdict,) = report["verdicts"]
     assert verdict["verdict"] == "hold" and verdict["changes"] == {} and not verdict["written"]
     answered = round(verdict["observed"]["versions"]["1.1.0"]["requests"])
-    assert verdict["summary"] == (f"canary 1.1.0 answered {answered:,} scoring requests in the last 30s; the policy "
-                                  "waits for 100,000 (min_requests) in 30s (window)")
+    assert verdict["summary"] == (f"canary 1.1.0 answered {answered:,} scoring requests in the last 1m; the policy "
+                                  "waits for 100,000 (min_requests) in 1m (window)")
     assert path.read_text() == before
 
 
@@ -214,6 +217,22 @@ def test_the_runners_own_metrics_count_exactly_what_they_answered(stack: Stack, 
     assert seen["versions"]["1.2.0"] == {"requests": answered[("1.2.0", 500)], "errors": answered[("1.2.0", 500)],
                                          "p99_s": seen["versions"]["1.2.0"]["p99_s"]}
     assert seen["versions"]["1.0.0"]["requests"] == answered[("1.0.0", 200)]
+
+
+def test_the_argo_rollouts_analysis_asks_prometheus_the_same_numbers(stack: Stack) -> None:
+    conf = replace(settings.load(stack.pristine), prometheus_url=stack.prometheus)
+    loaded = load(stack.pristine / "models/toy", stack.pristine)
+    for env in ("good", "bad"):
+        # one runner holds both versions: here the "new pods" and the "stable pods" are the same target
+        metrics = {m["name"]: m["query"].replace(rollouts.CANARY, env).replace(rollouts.STABLE, env)
+                   for m in rollouts.analysis(loaded, env, conf)["metrics"]}
+        value = {name: _total(stack.prometheus, query) for name, query in metrics.items()}
+        answered = stack.answered[env]
+        assert value["min-requests"] == pytest.approx(sum(answered.values()), rel=0.25)
+        failed = sum(n for (_, status), n in answered.items() if status >= 500) / sum(answered.values())
+        assert value["max-error-rate"] == pytest.approx(failed, abs=0.1)
+        assert value["max-error-rate-ratio"] <= 0 and value["max-p99-ratio"] < 0  # x - 2x, x - 50x
+    assert failed > POLICY["max_error_rate"]  # the analysis fails the bad environment, as `modelops canary` does
 
 
 def test_an_unreachable_prometheus_is_a_clear_error(stack: Stack) -> None:
