@@ -416,7 +416,7 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
             observed = observe.from_prometheus(url, selector(ws.settings.prometheus_selector, loaded.manifest.name, e),
                                                policy.window, file=file, field=where)
         judged.append(Judged(loaded.manifest.name, e, loaded.display, observed,
-                             decide(e, loaded.manifest.deployments[e], observed)))
+                             decide(e, loaded.manifest.deployments[e], observed, _changed(ws, loaded))))
     if write:
         for loaded in {loaded.display: loaded for loaded, _ in picked}.values():
             mine = [j for j in judged if j.file == loaded.display and j.verdict.changes]
@@ -425,6 +425,16 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
                 for j in mine:
                     j.diff = diff
     return judged
+
+
+def _changed(ws: Workspace, loaded: LoadedManifest) -> tuple[str, float] | None:
+    """The manifest's last commit, and how long ago it was made (None outside git)."""
+    import time
+
+    from modelops.git import last_change
+
+    found = last_change(ws.root, loaded.folder / MANIFEST)
+    return None if found is None else (found[0], time.time() - found[1])
 
 
 def _rolled_out(loaded: LoadedManifest, env: str | None, named: bool) -> list[str]:

@@ -105,3 +105,21 @@ def test_every_check_says_its_numbers() -> None:
 def test_the_quantile_of_a_histogram_is_prometheus_s(buckets: dict, expected: float | None) -> None:
     found = quantile(0.99, buckets)
     assert found == expected if expected is None else found == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("changed", "verdict", "words"), [
+    (("ab" * 20, 120.0), "hold", "the manifest changed 2m00s ago (commit abababababab): each step lasts at least "
+                                 "10m (window) before the next"),
+    (("", 0.0), "hold", "the manifest changed 0s ago (not committed yet)"),
+    (("ab" * 20, 600.0), "promote", "from 10 % to 30 %"),
+    (None, "promote", "from 10 % to 30 %"),  # outside git: nothing to wait for
+])
+def test_a_step_lasts_at_least_the_window(changed: tuple | None, verdict: str, words: str) -> None:
+    result = decide("production", deployment(10), seen(), changed)
+    assert (result.verdict, words in result.summary) == (verdict, True), result.summary
+    assert result.changes == ({} if verdict == "hold" else {"canary": {"weight": 30}})
+
+
+def test_a_rollback_never_waits_for_the_window() -> None:
+    result = decide("production", deployment(10), seen(canary=(500, 100, 0.01)), ("ab" * 20, 1.0))
+    assert (result.verdict, result.changes) == ("rollback", {"canary": None})

@@ -219,6 +219,23 @@ def test_the_runners_own_metrics_count_exactly_what_they_answered(stack: Stack, 
     assert seen["versions"]["1.0.0"]["requests"] == answered[("1.0.0", 200)]
 
 
+def test_a_step_lasts_at_least_the_window_since_the_manifest_changed_in_git(stack: Stack, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(stack.pristine, repo)
+    for args in (("init", "-q"), ("add", "-A"), ("-c", "user.name=ci", "-c", "user.email=ci@example.com", "commit",
+                                                  "-qm", "the canary at 50 %")):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout
+    code, report, err = canary(stack, "--env", "good", "--metrics-url", str(stack.runners["good"].base_url),
+                               "--write", repo=repo)
+    assert code == 2, err
+    (verdict,) = report["verdicts"]
+    assert verdict["summary"].startswith("the manifest changed ") and verdict["summary"].endswith(
+        f"ago (commit {sha[:12]}): each step lasts at least 1m (window) before the next"), verdict["summary"]
+    assert [c["ok"] for c in verdict["checks"]] == [True, True, True, True, None]  # healthy, but too soon
+    assert not verdict["written"]
+
+
 def test_the_argo_rollouts_analysis_asks_prometheus_the_same_numbers(stack: Stack) -> None:
     conf = replace(settings.load(stack.pristine), prometheus_url=stack.prometheus)
     loaded = load(stack.pristine / "models/toy", stack.pristine)

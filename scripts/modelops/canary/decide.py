@@ -9,11 +9,11 @@ allow; otherwise a verdict waits for `min_requests` answers of the candidate.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from modelops.canary.observe import Observations, Shadowing, Traffic
-from modelops.manifest.model import Deployment, Rollout
+from modelops.manifest.model import Deployment, Rollout, seconds
 
 EXIT_CODES = {"promote": 0, "hold": 2, "rollback": 3}  # 1: an error
 
@@ -47,16 +47,28 @@ class Decision:
         return asdict(self)
 
 
-def decide(env: str, deployment: Deployment, observed: Observations) -> Decision:
-    """The verdict of `deployment.rollout` (which must be set) on `observed`."""
+def decide(env: str, deployment: Deployment, observed: Observations, changed: tuple[str, float] | None = None
+           ) -> Decision:
+    """The verdict of `deployment.rollout` (which must be set) on `observed`. `changed`: the last commit of
+    the manifest and how many seconds ago it was made; a promotion waits until it is a window old, so that
+    each step lasts at least the window (a rollback never waits)."""
     policy = deployment.rollout
     assert policy is not None
     if deployment.canary:
-        return _canary(deployment, policy, observed)
-    if deployment.shadow and policy.min_shadow_agreement is not None:
-        return _shadow(deployment, policy, observed)
-    why = " (set min_shadow_agreement to roll out a shadow)" if deployment.shadow else ""
-    return Decision("hold", f"nothing to roll out: deployments.{env} has no canary{why}", deployment.version, None)
+        found = _canary(deployment, policy, observed)
+    elif deployment.shadow and policy.min_shadow_agreement is not None:
+        found = _shadow(deployment, policy, observed)
+    else:
+        why = " (set min_shadow_agreement to roll out a shadow)" if deployment.shadow else ""
+        return Decision("hold", f"nothing to roll out: deployments.{env} has no canary{why}", deployment.version,
+                        None)
+    if found.verdict == "promote" and changed is not None and changed[1] < seconds(policy.window):
+        wait = Check("window", changed[1], seconds(policy.window), None,
+                     f"the manifest changed {_duration(changed[1])} ago "
+                     f"({f'commit {changed[0][:12]}' if changed[0] else 'not committed yet'}): each step lasts at "
+                     f"least {policy.window} (window) before the next")
+        return replace(found, verdict="hold", summary=wait.text, checks=[*found.checks, wait], changes={})
+    return found
 
 
 def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> Decision:
@@ -176,3 +188,8 @@ def _ms(seconds: float) -> str:
 
 def _num(value: float) -> str:
     return f"{value:g}"
+
+
+def _duration(value: float) -> str:
+    whole = max(0, round(value))
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"
