@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
+from tests.processes import free_port
 
 IRIS = "models/iris/model.yaml"
 POLICY = "    rollout: {steps: [10, 30, 100], window: 10m, min_requests: 500, max_error_rate: 0.01}\n"
@@ -66,3 +67,14 @@ def test_without_any_policy_there_is_nothing_to_judge(repo: Path) -> None:
     text = run_cli("canary", cwd=repo, env={"MODELOPS_PROMETHEUS_URL": ""})
     assert (text.code, text.err) == (0, "no deployment has a rollout policy (deployments.ENV.rollout): nothing to "
                                         "judge\n")
+
+
+def test_the_prometheus_of_pyproject_is_named_when_it_cannot_be_reached(rolled_out: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    pyproject = rolled_out / "pyproject.toml"
+    setting = f'[tool.modelops]\nprometheus_url = "{dead}"\n'
+    pyproject.write_text(pyproject.read_text().replace("[tool.modelops]\n", setting))
+    result = run_cli("canary", "iris", "--env", "production", cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": ""})
+    assert result.code == 1
+    assert result.err.startswith(f"pyproject.toml: tool.modelops.prometheus_url: cannot reach Prometheus at {dead}: "
+                                 "Connection refused"), result.err
