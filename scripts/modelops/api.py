@@ -409,7 +409,7 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
     judged = []
     for loaded, e in picked:
         if metrics_urls:
-            observed = observe.from_metrics(list(metrics_urls))
+            observed = observe.from_metrics(list(metrics_urls), loaded.manifest.name, e)
         else:
             policy = loaded.manifest.deployments[e].rollout
             assert policy is not None

@@ -252,6 +252,13 @@ def test_the_argo_rollouts_analysis_asks_prometheus_the_same_numbers(stack: Stac
     assert failed > POLICY["max_error_rate"]  # the analysis fails the bad environment, as `modelops canary` does
 
 
+def test_a_runner_of_another_deployment_is_refused(stack: Stack, tmp_path: Path) -> None:
+    code, _, err = canary(stack, "--env", "good", "--metrics-url", str(stack.runners["bad"].base_url))
+    assert code == 1
+    assert err.startswith(f"error: --metrics-url: {stack.runners['bad'].base_url} serves 'toy' in 'bad', not 'toy' "
+                          "in 'good'\n  hint: give the runners of this deployment"), err
+
+
 def test_an_unreachable_prometheus_is_a_clear_error(stack: Stack) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     code, _, err = canary(stack, "--env", "good", env={"MODELOPS_PROMETHEUS_URL": dead})

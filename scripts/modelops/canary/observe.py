@@ -123,8 +123,12 @@ def _shadowing(rows: dict[str, dict[str, float]], mirrored: dict[str, dict[str, 
 
 
 # -- /metrics -------------------------------------------------------------------------------------------
-def from_metrics(urls: list[str]) -> Observations:
-    """The deployment's versions since its runners started: each runner's /metrics, added up."""
+def from_metrics(urls: list[str], model: str, env: str) -> Observations:
+    """The deployment's versions since its runners started: each runner's /metrics, added up. A runner
+    whose /version names another model or environment is refused (one that asks for an API key there is
+    not checked)."""
+    for url in urls:
+        _check_serves(url, model, env)
     requests: dict[str, float] = defaultdict(float)
     errors: dict[str, float] = defaultdict(float)
     buckets: dict[str, dict[float, float]] = defaultdict(lambda: defaultdict(float))
@@ -147,6 +151,20 @@ def from_metrics(urls: list[str]) -> Observations:
     versions = {v: Traffic(requests[v], errors[v], quantile(0.99, buckets.get(v, {}))) for v in requests}
     source = f"/metrics of {len(urls)} runner{'s' if len(urls) > 1 else ''}"
     return Observations(source, None, versions, _shadowing(rows, mirrored))
+
+
+def _check_serves(url: str, model: str, env: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return  # _samples says so
+    try:
+        with urllib.request.urlopen(f"{parts.scheme}://{parts.netloc}/version", timeout=TIMEOUT_S) as answer:
+            served = json.loads(answer.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return  # unreachable: _samples says so; refused (an API key) or not a runner's: not checked here
+    if isinstance(served, dict) and (served.get("model"), served.get("environment")) != (model, env):
+        raise ModelopsError(f"{url} serves {served.get('model')!r} in {served.get('environment')!r}, not {model!r} "
+                            f"in {env!r}", field="--metrics-url", hint="give the runners of this deployment")
 
 
 def _samples(url: str) -> list:
