@@ -106,7 +106,9 @@ def _total(url: str, query: str) -> float:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not PROMETHEUS.is_file():  # a skip says why; with MODELOPS_REQUIRE_SERVICES=1 it fails
         reason = "prometheus is not installed: run scripts/setup.sh --system (scripts/apt-packages.txt)"
-        pytest.fail(reason) if os.environ.get("MODELOPS_REQUIRE_SERVICES") == "1" else pytest.skip(reason)
+        if os.environ.get("MODELOPS_REQUIRE_SERVICES") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
     folder = tmp_path_factory.mktemp("canary")
     pristine = _repo(folder / "pristine")
     repo = folder / "repo"
