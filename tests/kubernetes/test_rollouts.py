@@ -124,3 +124,12 @@ def test_a_rollout_without_prometheus_is_refused_naming_the_setting(repo, modelo
     assert result.stderr.startswith("pyproject.toml: tool.modelops.prometheus_url: deployments.production.rollout "
                                     "needs Prometheus for its Argo Rollouts analysis"), result.stderr
     assert not (repo / "deploy").exists()
+
+
+def test_kserve_gets_no_analysis_and_says_so(repo, modelops, edit_manifest, monkeypatch) -> None:
+    edit_manifest("iris", lambda data: data["deployments"]["production"].update(rollout=dict(POLICY)))
+    monkeypatch.setenv("MODELOPS_PROMETHEUS_URL", PROMETHEUS)
+    result = modelops("render", "--target", "kserve", "--out", "deploy")
+    assert result.returncode == 0, result.stderr
+    assert "deployments.production.rollout: KServe gets no analysis" in result.stderr
+    assert sorted(p.name for p in (repo / "deploy/production/iris").iterdir()) == ["inferenceservice.yaml"]
