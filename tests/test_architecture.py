@@ -14,7 +14,7 @@ LAYERS = {
     **dict.fromkeys(("flavors", "artifacts", "signing"), 1),
     "manifest": 2,
     "workspace": 3,
-    **dict.fromkeys(("registry", "images", "kubernetes", "compose", "scan", "runner"), 4),
+    **dict.fromkeys(("registry", "images", "kubernetes", "compose", "scan", "runner", "canary"), 4),
     "api": 5,
     **dict.fromkeys(("commands", "cli", "__main__"), 6),
 }
@@ -32,6 +32,7 @@ WITHIN_A_LAYER = {
     ("registry", "modelops.images.targets"),  # which images a model has, recorded as tags
     ("registry", "modelops.images.build"),  # the Image a build returns (a type)
     ("runner", "modelops.registry.projection"),  # the tag naming a registered version's semantic version
+    ("kubernetes", "modelops.canary.queries"),  # the PromQL of a rollout's analysis, as `modelops canary` reads it
 }
 
 

@@ -25,6 +25,8 @@ from modelops.reporter import Reporter
 from modelops.workspace import Workspace
 
 if TYPE_CHECKING:
+    from modelops.canary.decide import Decision
+    from modelops.canary.observe import Observations
     from modelops.images.build import Image
     from modelops.images.context import Context
     from modelops.images.smoke import SmokeResult
@@ -481,6 +483,112 @@ def serve(target: str, environment: str | None = None, version: str | None = Non
                     f"/v2/models/{resolved.model}/infer)")
     run(resolved, target, environment, version, host=host, port=port, workers=workers,
         settings=settings or RunnerSettings.from_env(), access_log=access_log)
+
+
+# -- canaries -------------------------------------------------------------------------------------------
+@dataclass
+class Judged:
+    """One deployment's canary judged: where, what was observed, the verdict, and whether it was written."""
+
+    model: str
+    env: str
+    file: str
+    observed: Observations
+    verdict: Decision
+    diff: str = ""  # the manifest's change, when written
+
+
+def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named: bool = False,
+           prometheus: str | None = None, metrics_urls: tuple[str, ...] = (), write: bool = False) -> list[Judged]:
+    """Judge each deployment with a rollout policy (of `folders`, in `env` or every environment) on its
+    runners' metrics, from Prometheus (`prometheus`, else the prometheus_url setting) or the runners'
+    `metrics_urls`; with `write`, rewrite the manifests (validated first). `named`: the folders and `env`
+    were asked for by name, so a deployment without a policy is an error rather than skipped."""
+    from modelops.canary import observe
+    from modelops.canary.decide import decide
+    from modelops.canary.queries import selector
+    from modelops.manifest.edit import ManifestEditor
+    from modelops.manifest.serving import Serving
+
+    problems = validate(ws, folders, offline=True)
+    if problems:
+        raise ModelopsError.of(problems)
+    picked = [(loaded, e) for loaded in map(ws.manifest, folders) for e in _rolled_out(loaded, env, named)]
+    if metrics_urls and len(picked) > 1:
+        raise ModelopsError(f"--metrics-url reads the runners of one deployment, but {len(picked)} have a rollout "
+                            "policy", field="--metrics-url", hint="name one MODEL and its --env")
+    if picked and not metrics_urls:
+        url, file, where = _prometheus(ws, prometheus)
+    judged = []
+    for loaded, e in picked:
+        if metrics_urls:
+            observed = observe.from_metrics(list(metrics_urls), loaded.manifest.name, e)
+        else:
+            policy = loaded.manifest.deployments[e].rollout
+            assert policy is not None
+            observed = observe.from_prometheus(url, selector(ws.settings.prometheus_selector, loaded.manifest.name, e),
+                                               policy.window, file=file, field=where)
+        judged.append(Judged(loaded.manifest.name, e, loaded.display, observed,
+                             decide(e, loaded.manifest.deployments[e], observed, _changed(ws, loaded))))
+    if write:
+        for loaded in {loaded.display: loaded for loaded, _ in picked}.values():
+            mine = [j for j in judged if j.file == loaded.display and j.verdict.changes]
+            if mine:
+                editor = ManifestEditor(loaded.folder, ws.root)
+                for j in mine:
+                    editor.serve(j.env, j.verdict.serving(Serving.of(loaded.manifest.deployments[j.env])))
+                editor.check(ws.fetch, offline=True)
+                diff = editor.diff()
+                editor.write()
+                for j in mine:
+                    j.diff = diff
+    return judged
+
+
+def _changed(ws: Workspace, loaded: LoadedManifest) -> tuple[str, float] | None:
+    """The manifest's last commit, and how long ago it was made (None outside git)."""
+    import time
+
+    from modelops.git import last_change
+
+    found = last_change(ws.root, loaded.folder / MANIFEST)
+    return None if found is None else (found[0], time.time() - found[1])
+
+
+def _rolled_out(loaded: LoadedManifest, env: str | None, named: bool) -> list[str]:
+    """The environments of a manifest to judge: `env` (or every one) with a rollout policy."""
+    deployments = loaded.manifest.deployments
+    if env is not None and env not in deployments:
+        if not named:
+            return []
+        raise ModelopsError(f"{loaded.manifest.name} does not deploy to {env!r}", file=loaded.display,
+                            field="deployments", hint=f"its environments are: {', '.join(deployments) or 'none'}")
+    if env is not None and named and deployments[env].rollout is None:
+        raise ModelopsError(f"deployments.{env} has no rollout policy", file=loaded.display,
+                            line=loaded.line("deployments", env), field=f"deployments.{env}.rollout",
+                            hint="add rollout: {steps: [10, 30, 100], window: 10m, min_requests: 500, "
+                                 "max_error_rate: 0.01} (README, the manifest)")
+    return [e for e in sorted(deployments) if env in (None, e) and deployments[e].rollout is not None]
+
+
+def _prometheus(ws: Workspace, flag: str | None) -> tuple[str, str, str]:
+    """The Prometheus URL to read, and the file and field it came from (for errors)."""
+    import re
+
+    from modelops.settings import PROMETHEUS_URL_RE
+
+    if flag is not None:
+        if not re.fullmatch(PROMETHEUS_URL_RE, flag):
+            raise ModelopsError(f"{excerpt(flag)} is not an http(s) URL", field="--prometheus",
+                                hint="give Prometheus's address, such as http://prometheus:9090")
+        return flag.rstrip("/"), "", "--prometheus"
+    url, source = ws.settings.prometheus_url, ws.settings.sources.get("prometheus_url", "pyproject.toml")
+    if not url:
+        raise ModelopsError("no Prometheus to read the runners' metrics from", file="pyproject.toml",
+                            field="tool.modelops.prometheus_url",
+                            hint="set prometheus_url in [tool.modelops] (or MODELOPS_PROMETHEUS_URL), pass "
+                                 "--prometheus URL, or read the runners themselves with --metrics-url URL")
+    return url, "" if source == "(default)" else source, "tool.modelops.prometheus_url"
 
 
 # -- supply chain ---------------------------------------------------------------------------------------

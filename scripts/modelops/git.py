@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,19 @@ def commit(root: Path) -> str:
         return UNKNOWN
     sha = done.stdout.decode().strip()
     return sha if done.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", sha) else UNKNOWN
+
+
+def last_change(root: Path, path: Path) -> tuple[str, int] | None:
+    """The last commit that changed `path` and its time (Unix seconds): ("", now) while `path` has changes
+    not committed yet; None outside git or if no commit has it."""
+    try:
+        if _git(root, "status", "--porcelain", "-z", "--", str(path), timeout=30).stdout:
+            return "", int(time.time())
+        done = _git(root, "log", "-1", "--format=%H %ct", "--", str(path), timeout=30)
+    except (ModelopsError, subprocess.TimeoutExpired):
+        return None
+    found = re.fullmatch(r"([0-9a-f]{40,64}) ([0-9]+)", done.stdout.decode().strip())
+    return (found[1], int(found[2])) if done.returncode == 0 and found else None
 
 
 def _paths(output: bytes) -> set[str]:

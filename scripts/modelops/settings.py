@@ -10,6 +10,9 @@
 | gitops_repository | MODELOPS_GITOPS_REPOSITORY                | https://git.example.com/models.git       |
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
 | compose_network | MODELOPS_COMPOSE_NETWORK (bridge or host)   | bridge                                   |
+| prometheus_url | MODELOPS_PROMETHEUS_URL                      | (none: `modelops canary` says so)        |
+| prometheus_selector | MODELOPS_PROMETHEUS_SELECTOR            | app_kubernetes_io_name="{model}",        |
+|                |                                              | modelops_environment="{env}"             |
 
 Two tables are read by their subsystems: `[tool.modelops.scan]` (scan/policy.py) and `[tool.modelops.signing]`
 (signing/policy.py: trusted signers and which versions must be signed; no environment override).
@@ -46,10 +49,13 @@ _ENV = {
     "gitops_repository": ("MODELOPS_GITOPS_REPOSITORY",),
     "gitops_branch": ("MODELOPS_GITOPS_BRANCH",),
     "compose_network": ("MODELOPS_COMPOSE_NETWORK",),
+    "prometheus_url": ("MODELOPS_PROMETHEUS_URL",),
+    "prometheus_selector": ("MODELOPS_PROMETHEUS_SELECTOR",),
 }
 _DEFAULTS = {"tracking_uri": "", "image_registry": "127.0.0.1:5000/models", "base_image": "python:3.11-slim",
              "lock_timeout": "600", "lock_lease": "30", "gitops_repository": "https://git.example.com/models.git",
-             "gitops_branch": "deploy", "compose_network": "bridge"}
+             "gitops_branch": "deploy", "compose_network": "bridge", "prometheus_url": "",
+             "prometheus_selector": 'app_kubernetes_io_name="{model}",modelops_environment="{env}"'}
 _REPOSITORY_PATH = r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)"
 REGISTRY_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*$")
 IMAGE_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
@@ -59,6 +65,9 @@ IMAGE_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*(:[A-Za-z0-
 TRACKING_SCHEMES = ("http", "https", "databricks", "sqlite", "postgresql", "mysql", "mssql")
 _TRACKING_HINT = ("set the http(s):// URL of an MLflow server, or a database URI such as sqlite:///path/mlflow.db "
                   "or postgresql://user@host/db (unset it for the embedded registry)")
+PROMETHEUS_URL_RE = r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?"  # no user:password@
+# one PromQL label matcher: a label name, an operator and a double-quoted value (no quote, backslash or newline)
+_MATCHER = r'[a-zA-Z_][a-zA-Z0-9_]*(=|!=|=~|!~)"[^"\\\n]*"'
 # setting -> (pattern, what to set instead)
 _CHECKS = {
     "image_registry": (REGISTRY_RE, "a registry and path such as registry.example.com/models"),
@@ -67,6 +76,12 @@ _CHECKS = {
                           "the https:// or ssh:// URL the GitOps engine clones"),
     "gitops_branch": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"), "a branch name such as deploy"),
     "compose_network": (re.compile(r"^(bridge|host)$"), "bridge (ports published) or host (the host's network)"),
+    "prometheus_url": (re.compile(rf"^({PROMETHEUS_URL_RE})?$"),
+                       "the http(s):// URL of Prometheus (its HTTP API is under /api/v1), without credentials"),
+    "prometheus_selector": (re.compile(rf"^{_MATCHER}(,{_MATCHER})*$"),
+                            'PromQL label matchers selecting one model\'s runners in one environment, such as '
+                            'app_kubernetes_io_name="{model}",modelops_environment="{env}" ({model} and {env} '
+                            'are filled in)'),
 }
 
 
@@ -83,6 +98,8 @@ class Settings:
     gitops_repository: str
     gitops_branch: str
     compose_network: str = "bridge"  # how Compose files connect the runners: bridge (ports) or host
+    prometheus_url: str = ""  # where `modelops canary` reads the runners' metrics (empty: not set)
+    prometheus_selector: str = _DEFAULTS["prometheus_selector"]  # {model} and {env} are filled in
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def error(self, key: str, message: str, hint: str) -> ModelopsError:
@@ -181,4 +198,6 @@ def load(root: Path, table: dict[str, Any] | None = None) -> Settings:
     return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
                     image_registry=values["image_registry"], base_image=values["base_image"],
                     lock_timeout=lock_timeout, lock_lease=lock_lease, gitops_repository=values["gitops_repository"],
-                    gitops_branch=values["gitops_branch"], compose_network=values["compose_network"], sources=source)
+                    gitops_branch=values["gitops_branch"], compose_network=values["compose_network"],
+                    prometheus_url=values["prometheus_url"], prometheus_selector=values["prometheus_selector"],
+                    sources=source)

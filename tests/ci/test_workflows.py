@@ -41,8 +41,8 @@ def load(name: str) -> dict:
     return data
 
 
-def test_there_are_the_three_workflows():
-    assert [p.name for p in WORKFLOWS] == ["drift.yml", "main.yml", "pull-request.yml"]
+def test_there_are_the_four_workflows():
+    assert [p.name for p in WORKFLOWS] == ["canary.yml", "drift.yml", "main.yml", "pull-request.yml"]
 
 
 def test_every_workflow_passes_both_linters(linted):
@@ -124,3 +124,19 @@ def test_the_drift_check_is_scheduled_and_fails_on_drift():
     assert "schedule" in flow["on"]
     run = flow["jobs"]["drift"]["steps"][-1]["run"]
     assert "plan --format markdown --detailed-exitcode" in run and 'exit "$status"' in run
+
+
+def test_the_canary_workflow_is_scheduled_calls_the_cli_and_merges_only_allowed_rollbacks():
+    flow = load("canary.yml")
+    assert "schedule" in flow["on"] and flow["permissions"] == {"contents": "read"}
+    assert flow["concurrency"] == {"group": "modelops-canary", "cancel-in-progress": False}
+    job = flow["jobs"]["canary"]
+    assert job["permissions"] == {"contents": "write", "pull-requests": "write"}
+    steps = {s.get("id"): s for s in job["steps"]}
+    judge = steps["judge"]["run"]
+    assert ".venv/bin/modelops canary --write --format json" in judge
+    assert 'if [ "$status" -eq 1 ]; then exit 1; fi' in judge  # hold (2) and rollback (3) are verdicts, not failures
+    assert steps["pr"]["uses"].startswith("peter-evans/create-pull-request@")
+    assert steps["pr"]["with"]["add-paths"] == "models/*/model.yaml"  # nothing but the manifests
+    merge = next(s for s in job["steps"] if "gh pr merge" in s.get("run", ""))
+    assert merge["if"] == "steps.judge.outputs.auto_merge == 'true' && steps.pr.outputs.pull-request-number != ''"

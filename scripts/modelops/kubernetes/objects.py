@@ -11,11 +11,14 @@ from modelops import templates
 from modelops.errors import ModelopsError
 from modelops.images import deploy
 from modelops.images.context import PORT, UID
+from modelops.kubernetes import rollouts
 from modelops.manifest.loading import LoadedManifest
+from modelops.settings import Settings
 
 TARGETS = ("deployment", "kserve")
 KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget"),
          "kserve": ("inferenceservice",)}
+ROLLOUT_KINDS = ("rollout", "analysistemplate")  # beside the Deployment, for an environment with a rollout policy
 HEADER = "# Rendered by `modelops render`"
 GITOPS = "gitops"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -42,9 +45,11 @@ def fill(root: Path, name: str, context: dict) -> str:
 
 
 def objects(loaded: LoadedManifest, env: str, target: str, refs: dict[str, dict[str, str]] | None,
-            registry: str, root: Path) -> dict[str, str]:
+            conf: Settings, root: Path) -> dict[str, str]:
     """The files of one model in one environment: {file name: text}; images by tag when `refs` (from
-    `--images`) is None. Pure: writes nothing."""
+    `--images`) is None; with a rollout policy, an Argo Rollouts Rollout and AnalysisTemplate too. Pure:
+    writes nothing."""
+    registry = conf.image_registry
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
@@ -68,9 +73,12 @@ def objects(loaded: LoadedManifest, env: str, target: str, refs: dict[str, dict[
                "uid": UID, "scale": deployment.scale, "pre_stop_s": PRE_STOP_S,
                "termination_grace_s": TERMINATION_GRACE_S,
                "canary_percent": deployment.canary.weight if deployment.canary else None,
-               "payload_dir": deploy.payload_dir(deployment)}
+               "payload_dir": deploy.payload_dir(deployment), "rollout": None}
+    if target == "deployment" and deployment.rollout is not None:
+        context["rollout"] = rollouts.analysis(loaded, env, conf)
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]
+    kinds += list(ROLLOUT_KINDS) if context["rollout"] else []
     return {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
 
 
@@ -85,4 +93,7 @@ def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
         found.append(f"{loaded.display}: deployments.{env}.payloads.sink: a file sink needs a volume and "
                      "MODELOPS_PAYLOAD_DIR, which the InferenceService does not mount (an http sink, stdout or "
                      "the deployment target do)")
+    if target == "kserve" and deployment.rollout:
+        found.append(f"{loaded.display}: deployments.{env}.rollout: KServe gets no analysis; `modelops canary` "
+                     "still moves canary.weight in git (the deployment target also renders Argo Rollouts)")
     return found

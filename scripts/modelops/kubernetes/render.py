@@ -24,7 +24,7 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
     envs = sorted({e for m in manifests for e in m.manifest.deployments})
     if env and env not in envs:
         raise ModelopsError(f"no model deploys to {env!r}", hint=f"environments are: {', '.join(envs) or 'none'}")
-    rendered = {m.manifest.name: {e: objects.objects(m, e, target, refs, conf.image_registry, root)
+    rendered = {m.manifest.name: {e: objects.objects(m, e, target, refs, conf, root)
                                   for e in sorted(m.manifest.deployments) if env in (None, e)}
                 for m in manifests}
     tree.check_tree(out, rendered)

@@ -16,6 +16,8 @@ from modelops.errors import ModelopsError, Problem, dotted
 from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.manifest.model import (
+    DURATION_HINT,
+    DURATION_RE,
     ENV_RE,
     MANIFEST,
     NAME_HINT,
@@ -31,6 +33,7 @@ from modelops.manifest.model import (
     OutputColumn,
     Payloads,
     Resources,
+    Rollout,
     Scale,
     Signature,
     Version,
@@ -129,6 +132,7 @@ _PATTERN_HINTS = {
     NAME_RE: NAME_HINT,
     ENV_RE: "use 1-31 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit",
     SEMVER_RE: "use a semantic version such as 1.2.0, quoted if YAML would read it as a number",
+    DURATION_RE: DURATION_HINT,
 }
 
 
@@ -167,7 +171,7 @@ def _did_you_mean(word: str) -> str:
 
 
 _KNOWN_FIELDS = sorted({f for cls in (Manifest, Version, Artifact, Signature, Column, OutputColumn, Deployment,
-                                       Canary, Scale, Resources, Amounts, Autoscaling, Payloads)
+                                       Canary, Scale, Resources, Amounts, Autoscaling, Payloads, Rollout)
                          for f in cls.model_fields})
 
 

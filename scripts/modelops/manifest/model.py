@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Annotated, Literal
 
@@ -219,6 +220,48 @@ class Payloads(_Strict):
         return bool(re.fullmatch(PAYLOAD_FILE_RE, self.sink))
 
 
+DURATION_RE = r"^[1-9][0-9]{0,5}(s|m|h)$"  # a Prometheus range: 30s, 10m, 1h
+DURATION_HINT = "write a whole number of seconds, minutes or hours, such as 30s, 10m or 1h"
+_UNIT = {"s": 1, "m": 60, "h": 3600}
+Duration = Annotated[str, StringConstraints(pattern=DURATION_RE)]
+Ratio = Annotated[float, BeforeValidator(_number), Field(gt=0, allow_inf_nan=False)]
+Share = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+def seconds(duration: str) -> int:
+    """The seconds of a Duration (`10m` -> 600)."""
+    return int(duration[:-1]) * _UNIT[duration[-1]]
+
+
+class Rollout(_Strict):
+    """A metric-gated canary (`modelops canary`, and Argo Rollouts on a cluster): the canary's weight goes
+    through `steps` while its errors, latency and shadow agreement stay within the bounds; 100 promotes."""
+
+    steps: Annotated[list[Annotated[int, Field(ge=1, le=100)]], Field(min_length=1, max_length=10)]
+    window: Duration = "10m"  # each verdict reads this much of the latest traffic
+    min_requests: Annotated[int, Field(ge=1, le=10_000_000)] = 100  # answers of the candidate in the window
+    max_error_rate: Share | None = None  # share of the canary's answers that are 5xx
+    max_error_rate_ratio: Ratio | None = None  # the canary's 5xx share over the primary's
+    max_p99_ratio: Ratio | None = None  # the canary's 99th percentile latency over the primary's
+    min_shadow_agreement: Share | None = None  # a shadow becomes the canary once it agrees this often
+    auto_rollback: bool = False  # a rollback's pull request may be merged without a review
+
+    @field_validator("steps")
+    @classmethod
+    def _increasing_to_100(cls, steps: list[int]) -> list[int]:
+        if any(b <= a for a, b in itertools.pairwise(steps)) or steps[-1] != 100:
+            hint = "list canary weights in increasing order, ending with 100 (the promotion), such as [10, 30, 100]"
+            raise PydanticCustomError("steps", f"steps {steps} do not rise to 100", {"hint": hint})
+        return steps
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Rollout:
+        if (self.max_error_rate, self.max_error_rate_ratio, self.max_p99_ratio) == (None, None, None):
+            raise PydanticCustomError("rollout", "the policy bounds nothing", {
+                "hint": "set max_error_rate, max_error_rate_ratio or max_p99_ratio (or several)"})
+        return self
+
+
 class Deployment(_Strict):
     """What one environment serves."""
 
@@ -227,6 +270,7 @@ class Deployment(_Strict):
     shadow: Annotated[list[SemVer], Field(max_length=8)] = []
     scale: Scale = Scale()
     payloads: Payloads | None = None
+    rollout: Rollout | None = None
 
 
 class Manifest(_Strict):

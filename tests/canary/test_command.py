@@ -1,0 +1,80 @@
+"""`modelops canary` refuses what it cannot judge with a located error and no traceback (no server needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.processes import free_port
+
+IRIS = "models/iris/model.yaml"
+POLICY = "    rollout: {steps: [10, 30, 100], window: 10m, min_requests: 500, max_error_rate: 0.01}\n"
+
+
+@pytest.fixture
+def rolled_out(repo: Path) -> Path:
+    """The repository with a rollout policy on iris in production."""
+    path = repo / IRIS
+    path.write_text(path.read_text().replace("    shadow: [1.2.0]\n", "    shadow: [1.2.0]\n" + POLICY))
+    return repo
+
+
+# (id, arguments, environment, the first lines of stderr)
+CASES = [
+    ("no-prometheus-set", ("iris", "--env", "production"), {},
+     "pyproject.toml: tool.modelops.prometheus_url: no Prometheus to read the runners' metrics from\n"
+     "  hint: set prometheus_url in [tool.modelops] (or MODELOPS_PROMETHEUS_URL), pass --prometheus URL, or read "
+     "the runners themselves with --metrics-url URL"),
+    ("not-a-url", ("iris", "--prometheus", "ftp://host"), {},
+     "error: --prometheus: 'ftp://host' is not an http(s) URL"),
+    ("bad-setting", ("iris",), {"MODELOPS_PROMETHEUS_URL": "prometheus:9090"},
+     "MODELOPS_PROMETHEUS_URL: tool.modelops.prometheus_url: 'prometheus:9090' is not valid"),
+    ("bad-selector", ("iris",), {"MODELOPS_PROMETHEUS_SELECTOR": 'job="x"} or vector(1) #'},
+     "MODELOPS_PROMETHEUS_SELECTOR: tool.modelops.prometheus_selector: "),
+    ("no-policy-there", ("iris", "--env", "staging"), {},
+     f"{IRIS}:34: deployments.staging.rollout: deployments.staging has no rollout policy"),
+    ("no-such-env", ("iris", "--env", "qa"), {},
+     f"{IRIS}: deployments: iris does not deploy to 'qa'\n  hint: its environments are: staging, production"),
+    ("no-such-model", ("nosuch",), {}, "error: MODEL: no model 'nosuch': neither a folder nor a model under models/"),
+    ("metrics-url-not-http", ("iris", "--metrics-url", "file:///etc/passwd"), {},
+     "error: --metrics-url: 'file:///etc/passwd' is not an http(s) URL"),
+]
+
+
+@pytest.mark.parametrize(("args", "env", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_what_it_cannot_judge_is_a_clear_error(rolled_out: Path, args: tuple, env: dict, expected: str) -> None:
+    result = run_cli("canary", *args, cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": "", **env})
+    assert result.code == 1, result.out + result.err
+    assert result.err.startswith(expected), result.err
+    assert "Traceback" not in result.err and result.out == ""
+    assert "root:x:0" not in result.err
+
+
+def test_metrics_url_reads_one_deployment(rolled_out: Path) -> None:
+    staging = rolled_out / IRIS
+    staging.write_text(staging.read_text().replace("    version: 1.2.0\n", "    version: 1.2.0\n" + POLICY, 1))
+    result = run_cli("canary", "--metrics-url", "http://127.0.0.1:9/metrics", cwd=rolled_out)
+    assert result.code == 1
+    assert result.err.startswith("error: --metrics-url: --metrics-url reads the runners of one deployment, but 2 "
+                                 "have a rollout policy\n  hint: name one MODEL and its --env"), result.err
+
+
+def test_without_any_policy_there_is_nothing_to_judge(repo: Path) -> None:
+    result = run_cli("canary", "--format", "json", cwd=repo, env={"MODELOPS_PROMETHEUS_URL": ""})
+    assert (result.code, result.out.split()) == (0, ['{', '"verdicts":', '[],', '"auto_merge":', 'false', '}'])
+    text = run_cli("canary", cwd=repo, env={"MODELOPS_PROMETHEUS_URL": ""})
+    assert (text.code, text.err) == (0, "no deployment has a rollout policy (deployments.ENV.rollout): nothing to "
+                                        "judge\n")
+
+
+def test_the_prometheus_of_pyproject_is_named_when_it_cannot_be_reached(rolled_out: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    pyproject = rolled_out / "pyproject.toml"
+    setting = f'[tool.modelops]\nprometheus_url = "{dead}"\n'
+    pyproject.write_text(pyproject.read_text().replace("[tool.modelops]\n", setting))
+    result = run_cli("canary", "iris", "--env", "production", cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": ""})
+    assert result.code == 1
+    assert result.err.startswith(f"pyproject.toml: tool.modelops.prometheus_url: cannot reach Prometheus at {dead}: "
+                                 "Connection refused"), result.err
