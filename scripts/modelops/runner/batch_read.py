@@ -226,7 +226,7 @@ def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequenc
     try:
         import pyarrow as pa
         import pyarrow.parquet as pq
-    except ModuleNotFoundError:
+    except ImportError:  # not installed (or broken)
         raise ModelopsError(f"{shown}: the pyarrow package is missing", hint=PYARROW_HINT) from None
     try:
         parquet = pq.ParquetFile(path)

@@ -65,8 +65,8 @@ class _Parquet(Writer):
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
-        except ModuleNotFoundError:
-            raise ModelopsError(f"{path.name}: the pyarrow package is missing", hint=PYARROW_HINT) from None
+        except ImportError:  # not installed (or broken)
+            raise ModelopsError("the pyarrow package is missing", field="--output", hint=PYARROW_HINT) from None
         super().__init__(path, names, types)
         self._pa, self._pq = pa, pq
         self._writer: Any = None
