@@ -12,6 +12,7 @@ from modelops.errors import ModelopsError
 from modelops.images.context import PORT, UID
 from modelops.images.targets import served
 from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Deployment
 from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")
@@ -26,6 +27,9 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 PRE_STOP_S = 5
 SHUTDOWN_GRACE_S = 30
 TERMINATION_GRACE_S = PRE_STOP_S + SHUTDOWN_GRACE_S + 5
+# Scheduled batch scoring (deployments.<env>.batch): a CronJob, whose Jobs add 11 characters to its name
+CRONJOB_NAME_MAX = 52
+BATCH_SCRATCH = "8Gi"  # the /tmp of a batch pod: the downloaded input and the output before its upload
 
 
 def namespace(env: str) -> str:
@@ -88,7 +92,39 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
                "canary_percent": deployment.canary.weight if deployment.canary else None}
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]
-    return {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
+    files = {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
+    if deployment.batch:
+        if len(m.name) > CRONJOB_NAME_MAX:
+            raise ModelopsError(f"model name {m.name!r} is too long for a CronJob ({CRONJOB_NAME_MAX} characters "
+                                "at most)", file=loaded.display, field=f"deployments.{env}.batch",
+                                hint="shorten the model's name, or score it in batch outside Kubernetes")
+        image = image_ref(m.name, deployment.version, image_refs, registry)  # the primary's own image
+        files["cronjob.yaml"] = fill(root, "cronjob", {**context, "header": header, "image": image,
+                                                       "batch": deployment.batch, "batch_scratch": BATCH_SCRATCH,
+                                                       "batch_labels": _batch_labels(labels, env),
+                                                       "batch_command": batch_command(deployment, env)})
+    return files
+
+
+def _batch_labels(labels: dict[str, str], env: str) -> dict[str, str]:
+    """The labels of the batch pods: not the Deployment's selector (no modelops/environment), so that neither its
+    Service nor its PodDisruptionBudget counts them."""
+    return {**{k: v for k, v in labels.items() if k != "modelops/environment"},
+            "app.kubernetes.io/component": "batch", "modelops/batch-environment": env}
+
+
+def batch_command(deployment: Deployment, env: str) -> list[str]:
+    """The batch pod's command, as a list of arguments (no shell): `python -m modelops score` of the
+    environment's primary version (its image's model)."""
+    batch = deployment.batch
+    assert batch is not None
+    command = ["python", "-m", "modelops", "score", "/model", "--version", deployment.version, "--env", env,
+               "--input", batch.input, "--output", batch.output, "--no-progress"]
+    if batch.rejects:
+        command += ["--rejects", batch.rejects]
+    for column in batch.keep:
+        command += ["--keep", column]
+    return command
 
 
 def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
