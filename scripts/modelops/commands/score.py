@@ -69,10 +69,11 @@ def _amount(value: int, unit: str) -> str:
 @click.option("--version", envvar="MODELOPS_VERSION", help="Score with this version instead of an environment's.")
 @click.option("--input", "source", required=True, metavar="FILE|URI",
               help="The rows: .csv (with a header), .jsonl or .parquet; a path, file://, s3://, gs://, wasbs://, "
-                   "abfss:// or http(s)://.")
+                   "abfss://, mlflow-artifacts:/ or http(s)://.")
 @click.option("--output", required=True, metavar="FILE|URI",
               help="Where the scored rows go (.csv, .jsonl or .parquet): the kept columns, the inputs, the "
-                   "outputs and model_version; a path, file://, s3://, gs://, wasbs:// or abfss://.")
+                   "outputs and model_version; a path, file://, s3://, gs://, wasbs://, abfss:// or "
+                   "mlflow-artifacts:/.")
 @click.option("--rejects", metavar="FILE|URI",
               help="Write the rows that cannot be scored here (JSON Lines: row, line, problems, input) and score "
                    "the others; without it, such rows fail the run and nothing is written.")

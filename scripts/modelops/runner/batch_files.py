@@ -19,8 +19,8 @@ from pathlib import Path
 from modelops import artifacts
 from modelops.errors import ModelopsError
 
-INPUT_SCHEMES = ("s3", "gs", "wasbs", "abfss", "http", "https")
-OUTPUT_SCHEMES = ("s3", "gs", "wasbs", "abfss")
+INPUT_SCHEMES = ("s3", "gs", "wasbs", "abfss", "mlflow-artifacts", "http", "https")
+OUTPUT_SCHEMES = ("s3", "gs", "wasbs", "abfss", "mlflow-artifacts")
 _LOCAL_HINT = "a local path, file://, or a URI of {}"
 
 
