@@ -39,7 +39,10 @@ def test_the_cronjob_scores_the_primary_version_with_its_arguments_as_a_list(rep
         data["deployments"]["production"]["batch"] = {"schedule": "@daily", "input": "https://data.internal/rows.csv",
                                                       "output": "gs://scores/iris/scored.csv"}
     edit_manifest("iris", change)
-    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
+    rendered = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert rendered.returncode == 0, rendered.stderr
+    assert ("models/iris/model.yaml: deployments.production.batch: the image has no mlflow-skinny, "
+            "google-cloud-storage, which its CronJob needs") in rendered.stderr
     cronjob = yaml.safe_load((repo / "deploy/production/iris/cronjob.yaml").read_text())
     assert (cronjob["metadata"]["name"], cronjob["spec"]["schedule"]) == ("iris", "@daily")
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
@@ -58,8 +61,11 @@ def test_the_cronjob_scores_the_primary_version_with_its_arguments_as_a_list(rep
     labels = cronjob["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
     assert not selector.items() <= labels.items()
     assert labels["app.kubernetes.io/component"] == "batch"
+    with (repo / "models/iris/requirements.txt").open("a") as requirements:
+        requirements.write("mlflow-skinny==3.1.0\ngoogle-cloud-storage==3.1.0\n")
     kserve = modelops("render", "--target", "kserve", "--out", "kserve")
     assert kserve.returncode == 0 and (repo / "kserve/production/iris/cronjob.yaml").is_file()
+    assert "batch" not in kserve.stderr  # what the URIs need is pinned: nothing to say
 
 
 @pytest.mark.parametrize(("field", "value", "expected"), [

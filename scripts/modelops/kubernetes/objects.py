@@ -12,7 +12,7 @@ from modelops.errors import ModelopsError
 from modelops.images.context import PORT, UID
 from modelops.images.targets import served
 from modelops.manifest.loading import LoadedManifest
-from modelops.manifest.model import Deployment
+from modelops.manifest.model import Batch, Deployment
 from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")
@@ -128,9 +128,32 @@ def batch_command(deployment: Deployment, env: str) -> list[str]:
 
 
 def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
-    """What a target cannot express of a deployment (KServe has no shadow traffic)."""
+    """What a target cannot express of a deployment (KServe has no shadow traffic), and what a batch CronJob's
+    image lacks for its URIs."""
     deployment = loaded.manifest.deployments[env]
+    found = []
     if target == "kserve" and deployment.shadow:
-        return [f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
-                f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)"]
-    return []
+        found.append(f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
+                     f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)")
+    if deployment.batch and (missing := _batch_packages_missing(loaded, deployment.batch)):
+        found.append(f"{loaded.display}: deployments.{env}.batch: the image has no {', '.join(missing)}, which its "
+                     "CronJob needs to read and write those URIs: pin them in the model's requirements file "
+                     "(runner images install only the runner's and the model's requirements)")
+    return found
+
+
+# the packages (beside mlflow-skinny or mlflow) that MLflow's artifact clients need for each scheme
+_STORE_PACKAGES = {"s3": ("boto3",), "gs": ("google-cloud-storage",),
+                   "wasbs": ("azure-storage-blob", "azure-identity"),
+                   "abfss": ("azure-storage-file-datalake", "azure-identity"), "http": (), "https": ()}
+
+
+def _batch_packages_missing(loaded: LoadedManifest, batch: Batch) -> list[str]:
+    """The packages the URIs of `batch` need that the model's requirements do not pin, in order."""
+    from modelops.manifest.requirements import parse
+
+    pinned = {pin.name for pin in parse(loaded, loaded.read("requirements"))[0]}
+    needed = [] if pinned & {"mlflow", "mlflow-skinny"} else ["mlflow-skinny"]
+    for uri in filter(None, (batch.input, batch.output, batch.rejects)):
+        needed += [p for p in _STORE_PACKAGES[uri.split(":", 1)[0]] if p not in pinned and p not in needed]
+    return needed
