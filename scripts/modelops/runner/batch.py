@@ -109,10 +109,13 @@ def _output_columns(signature: CompiledSignature, keep: Sequence[str]) -> list[s
     names = [*keep, *signature.names, *outputs, VERSION_COLUMN]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
+        kept = bool(set(twice) & set(keep))
         raise ModelopsError(f"the output would have column(s) {', '.join(map(repr, twice))} twice",
-                            field="--keep" if set(twice) & set(keep) else "signature",
-                            hint=f"the output holds the kept columns, the inputs, the outputs and {VERSION_COLUMN}:"
-                                 " keep only columns that are none of those")
+                            field="--keep" if kept else "signature",
+                            hint=f"the output holds the kept columns, the inputs, the outputs and {VERSION_COLUMN}: "
+                                 + ("keep only columns that are none of those" if kept else
+                                    "rename the signature's output columns so that none is an input's or "
+                                    f"{VERSION_COLUMN}"))
     return names
 
 
