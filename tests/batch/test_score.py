@@ -192,6 +192,8 @@ def test_a_header_that_does_not_fit_stops_before_any_row(tmp_path: Path, monkeyp
     (("--input", "rows.csv", "--output", "out.csv", "--keep", "id"), "--keep names column(s) the file does not "
                                                                       "have: id"),
     (("--input", "rows.csv", "--output", "out.csv", "--env", "nope"), "no deployment for environment 'nope'"),
+    (("--input", "rows.csv", "--output", "out.csv", "--keep", "sepal_length"),
+     "--keep: the output would have column(s) 'sepal_length' twice"),
 ])
 def test_a_wrong_argument_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...],
                                              expected: str) -> None:
