@@ -9,7 +9,7 @@ import pytest
 
 from modelops import api
 from modelops.errors import ModelopsError
-from tests.batch.conftest import DIABETES, DIABETES_COLUMNS, diabetes_rows, read_csv, write_csv
+from tests.batch.conftest import DIABETES, DIABETES_COLUMNS, IRIS_ROWS, diabetes_rows, read_csv, write_csv
 from tests.registry.helpers import Server
 
 
@@ -43,3 +43,28 @@ def test_a_file_in_a_store_is_scored_into_the_store_whole(tmp_path: Path, artifa
         api.score(str(DIABETES), "mlflow-artifacts:/batch/rows.csv", "mlflow-artifacts:/batch/failed/scored.csv")
     assert "row 8.sex" in caught.value.render()
     assert not (stored / "failed").exists()
+
+
+def test_a_registered_models_uri_scores_as_serve_would_serve_it(tmp_path: Path, artifact_server: Server,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 iris_model: dict) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", artifact_server.uri)
+    frame = pd.DataFrame(IRIS_ROWS)
+    model = iris_model["1.1.0"]
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="iris-batch",
+                                        serialization_format="cloudpickle",
+                                        signature=infer_signature(frame, model.predict(frame.values)))
+    mlflow.MlflowClient().set_registered_model_alias("iris-batch", "production", info.registered_model_version)
+    source = write_csv(tmp_path / "rows.csv", list(IRIS_ROWS[0]), [list(r.values()) for r in IRIS_ROWS])
+    scored = api.score("models:/iris-batch@production", str(source), str(tmp_path / "scored.csv"))
+    assert (scored.version, scored.environment) == (str(info.registered_model_version), "production")
+    out = read_csv(tmp_path / "scored.csv")
+    # the MLmodel's output is a tensor, not named columns: served (and scored) as `prediction`
+    assert [int(r["prediction"]) for r in out] == model.predict(np.array(frame.values)).tolist()
+    assert {r["model_version"] for r in out} == {str(info.registered_model_version)}
