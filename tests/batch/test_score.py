@@ -268,3 +268,30 @@ def test_the_score_command_imports_only_what_runner_images_install(tmp_path: Pat
     assert parquet.returncode == 1 and "the pyarrow package is missing" in parquet.stderr
     assert "add pyarrow==<version> to the model's requirements.txt" in parquet.stderr
     assert not (tmp_path / "scored.parquet").exists()
+
+
+def test_every_column_type_is_read_from_each_format(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from tests.runner.conftest import make_model
+    from tests.runner.fakes import Constant
+
+    inputs = [{"name": "when", "type": "datetime"}, {"name": "n", "type": "long"},
+              {"name": "flag", "type": "boolean", "required": False}, {"name": "word", "type": "string"}]
+    folder = make_model(tmp_path / "toy", {"1.0.0": Constant(7)}, {"production": {"version": "1.0.0"}}, inputs)
+    stamps = [dt.datetime(2026, 12, 1, 2, 0), dt.datetime(2026, 12, 2, 2, 30)]
+    pq.write_table(pa.table({"when": stamps, "n": [1, 2], "flag": [True, None], "word": ["a", "b"]}),
+                   tmp_path / "rows.parquet")
+    write_csv(tmp_path / "rows.csv", ["when", "n", "flag", "word"],
+              [["2026-12-01T02:00:00", "1", "true", "a"], ["2026-12-02 02:30", "2", "", "b"],
+               ["yesterday", "3", "maybe", "c"]])
+    parquet = api.score(str(folder), str(tmp_path / "rows.parquet"), str(tmp_path / "p.jsonl"))
+    text = api.score(str(folder), str(tmp_path / "rows.csv"), str(tmp_path / "c.jsonl"),
+                     rejects=str(tmp_path / "bad.jsonl"))
+    assert (parquet.rows, text.rows, text.rejected) == (2, 2, 1)
+    scored = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert [(r["n"], r["flag"], r["word"], r["label"]) for r in scored] == [(1, True, "a", 7), (2, None, "b", 7)]
+    assert dt.datetime.fromisoformat(scored[0]["when"]) == stamps[0]  # a timestamp is read as ISO text
+    (bad,) = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
+    assert (bad["row"], [p["field"] for p in bad["problems"]]) == (3, ["when", "flag"])  # every problem of the row
+    assert bad["problems"][1]["message"] == "column 'flag': 'maybe' is not boolean"

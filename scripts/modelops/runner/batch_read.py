@@ -173,14 +173,21 @@ def _csv(path: Path, shown: str, signature: CompiledSignature, keep: list[str], 
 
 def _cell_problems(signature: CompiledSignature, parsers: list, positions: list[int], line: list[str]
                    ) -> list[tuple[str, str]]:
-    problems = []
+    """Every problem of a CSV row some cell of which does not parse, in column order: the cells that do not
+    parse, and what the signature says of the others."""
+    problems: dict[str, str] = {}
+    values = []
     for column, parse, k in zip(signature.inputs, parsers, positions, strict=True):
-        if k >= 0:
-            try:
-                parse(line[k])
-            except ValueError:
-                problems.append((column.name, text.problem(column, line[k])))
-    return problems
+        try:
+            values.append(parse(line[k]) if k >= 0 else None)
+        except ValueError:
+            values.append(None)
+            problems[column.name] = text.problem(column, line[k])
+    if problems:
+        names = signature.names
+        for problem in signature.row_problems([values], lambda i, j: names[j]):
+            problems.setdefault(problem.field, problem.message)  # an unparsed cell keeps its own message
+    return [(c.name, problems[c.name]) for c in signature.inputs if c.name in problems]
 
 
 def _jsonl(path: Path, shown: str, signature: CompiledSignature, keep: list[str], size: int) -> Iterator[Chunk]:
