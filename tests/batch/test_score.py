@@ -192,6 +192,8 @@ def test_a_header_that_does_not_fit_stops_before_any_row(tmp_path: Path, monkeyp
     (("--input", "rows.csv", "--output", "out.csv", "--keep", "id"), "--keep names column(s) the file does not "
                                                                       "have: id"),
     (("--input", "rows.csv", "--output", "out.csv", "--env", "nope"), "no deployment for environment 'nope'"),
+    (("--input", "rows.csv", "--output", "out.csv", "--rejects", "out.csv"),
+     "--rejects: --rejects and --output are the same file, out.csv"),
     (("--input", "rows.csv", "--output", "out.csv", "--keep", "sepal_length"),
      "--keep: the output would have column(s) 'sepal_length' twice"),
 ])
@@ -203,7 +205,7 @@ def test_a_wrong_argument_is_one_clear_error(tmp_path: Path, monkeypatch: pytest
     options = dict(zip(args[::2], args[1::2], strict=True))
     with pytest.raises(ModelopsError) as caught:
         api.score(str(IRIS), options["--input"], options["--output"], options.get("--env"),
-                  keep=(options["--keep"],) if "--keep" in options else ())
+                  rejects=options.get("--rejects"), keep=(options["--keep"],) if "--keep" in options else ())
     assert expected in caught.value.render()
     assert not (tmp_path / "out.csv").exists()
 

@@ -62,6 +62,9 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
     batch_read.format_of(output)
     batch_files.check_output(output, "--output")
     if rejects:
+        if rejects == output:
+            raise ModelopsError(f"--rejects and --output are the same file, {output}", field="--rejects",
+                                hint="write the rows that cannot be scored to a file of their own")
         batch_files.check_output(rejects, "--rejects")
     try:
         predictor = load_version(served, version, warm_up_rows(served))
