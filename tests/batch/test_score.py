@@ -234,10 +234,15 @@ def test_an_input_is_fetched_from_a_store_uri_as_artifacts_are(tmp_path: Path, h
     assert not (tmp_path / "other.csv").exists()
 
 
-def test_a_progress_bar_on_request(tmp_path: Path) -> None:
+def test_a_progress_bar_on_request_and_a_summary_for_machines(tmp_path: Path) -> None:
     _iris_csv(tmp_path / "rows.csv")
-    result = run_cli("score", str(IRIS), "--input", "rows.csv", "--output", "out.csv", "--progress", cwd=tmp_path)
+    result = run_cli("score", str(IRIS), "--input", "rows.csv", "--output", "out.csv", "--progress", "--format",
+                     "json", cwd=tmp_path)
     assert result.code == 0 and "[##############################] 100 %  102 B of 102 B" in result.err, result.err
+    summary = json.loads(result.out)
+    assert {k: v for k, v in summary.items() if k != "seconds"} == {
+        "model": "iris", "version": "1.0.0", "environment": "production", "rows": 3, "rejected": 0,
+        "output": "out.csv", "rejects": None}
 
 
 _BLOCKED = (*_NOT_IN_IMAGES, "pandas", "pyarrow")
