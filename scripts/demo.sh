@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on the example models and an embedded MLflow (SQLite under .modelops/):
 # sign -> validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
-# -> a promotion's diff (dry run) -> render Kubernetes manifests and Compose files -> serve iris's production
-# deployment (canary + shadow), its versions' signatures verified, at /docs.
+# -> a promotion's diff (dry run) -> render Kubernetes manifests and Compose files -> smoke -> score a batch
+# file -> serve iris's production deployment (canary + shadow), its versions' signatures verified, at /docs.
 # It installs what it needs (a venv, Debian packages) and starts a Docker engine and a registry on
 # 127.0.0.1:5000 when none runs. Running it again changes nothing and serves the same images.
 set -euo pipefail
@@ -60,6 +60,20 @@ PY
 )
 modelops smoke "${production[@]}"
 image=$(printf '%s\n' "${production[@]}" | grep '/iris:')
+
+step "score: a batch of iris rows with the production image (python -m modelops score, as its CronJob runs it)"
+mkdir -p .modelops/batch
+python3 - <<'PY'
+import csv, json
+rows = json.load(open("models/iris/example.json"))["inputs"]
+with open(".modelops/batch/rows.csv", "w", newline="") as handle:
+    writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows * 100)
+PY
+docker run --rm --network none --user "$(id -u):$(id -g)" -v "$PWD/.modelops/batch:/data" "$image" \
+  python -m modelops score /model --env production --input /data/rows.csv --output /data/scored.csv
+head -3 .modelops/batch/scored.csv
 
 step "serve: iris production (1.0.0, canary 1.1.0 at 10 %, shadow 1.2.0)"
 docker rm -f modelops-demo-iris >/dev/null 2>&1 || true

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from modelops.manifest.promote import Promotion
     from modelops.registry.client import Registry
     from modelops.registry.projection import ActualModel, DesiredModel
+    from modelops.runner.batch import Scored
     from modelops.runner.runtime import RunnerSettings
     from modelops.scan.run import Report
 
@@ -589,6 +590,22 @@ def _prometheus(ws: Workspace, flag: str | None) -> tuple[str, str, str]:
                             hint="set prometheus_url in [tool.modelops] (or MODELOPS_PROMETHEUS_URL), pass "
                                  "--prometheus URL, or read the runners themselves with --metrics-url URL")
     return url, "" if source == "(default)" else source, "tool.modelops.prometheus_url"
+def score(target: str, source: str, output: str, environment: str | None = None, version: str | None = None, *,
+          rejects: str | None = None, keep: tuple[str, ...] = (), chunk_rows: int | None = None,
+          reporter: Reporter | None = None) -> Scored:
+    """Score the file `source` (CSV, JSON Lines or Parquet; a path or a store's URI) into `output` with the
+    version a model folder's environment serves (its primary: no canary, no shadow), one `version`, or a
+    `models:/` URI, as the runner would; rows that do not fit go to `rejects` or fail the run, which then
+    writes nothing. The reporter hears what is scored and how far it is."""
+    from modelops.runner import batch
+    from modelops.runner.loading import resolve
+
+    reporter = reporter or Reporter()
+    resolved = resolve(target, environment, version)
+    where = f" ({resolved.environment})" if resolved.environment else ""
+    reporter.progress(f"scoring {source} with {resolved.model}{where} {resolved.primary}")
+    return batch.score(resolved, source, output, rejects=rejects, keep=keep,
+                       chunk_rows=chunk_rows or batch.DEFAULT_CHUNK_ROWS, progress=reporter.advance)
 
 
 # -- supply chain ---------------------------------------------------------------------------------------

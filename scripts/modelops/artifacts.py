@@ -160,6 +160,25 @@ def download(uri: str) -> tuple[Path, str]:
         return _keep(downloaded, target), actual
 
 
+def download_data(uri: str, folder: Path) -> Path:
+    """Download a remote file (any scheme `fetch` reads, and Azure's wasbs:// and abfss://) into `folder`,
+    unverified: for data that has no digest, such as the input of a batch scoring."""
+    with _transport_errors("fetch", uri):
+        return _download_to(uri, folder)
+
+
+def upload(path: Path, uri: str) -> None:
+    """Copy the local file `path` to `uri` (s3://bucket/key, gs://, wasbs://, abfss://, an MLflow artifact
+    server's URL) with MLflow's artifact repositories: the file takes the URI's last segment as its name."""
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    if name != path.name:
+        raise ValueError(f"upload {path.name!r} as {name!r}: name the local file as the URI does")
+    with _transport_errors("write", uri):
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        get_artifact_repository(parent).log_artifact(str(path))
+
+
 def _keep(downloaded: Path, target: Path) -> Path:
     target.mkdir()
     final = target / downloaded.name
@@ -173,21 +192,29 @@ def _staging(uri: str) -> Iterator[Path]:
     the transfer said as ModelopsErrors."""
     staging = Path(tempfile.mkdtemp(prefix=".download-", dir=_ensure(cache_dir() / "artifacts")))
     try:
-        try:
+        with _transport_errors("fetch", uri):
             downloaded = _download_to(uri, staging)
-        except ModelopsError:
-            raise
-        except ModuleNotFoundError as exc:
-            extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
-            raise ModelopsError(f"cannot fetch {uri!r}: the {exc.name} package is missing",
-                                hint=f"pip install 'modelops[{extra}]'") from None
-        except Exception as exc:  # any transport error from MLflow's many artifact stores
-            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-            raise ModelopsError(f"cannot fetch {uri!r}: {type(exc).__name__}: {first_line}",
-                                hint="check the URI and the credentials in the environment") from None
         yield downloaded
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _transport_errors(verb: str, uri: str) -> Iterator[None]:
+    """A missing cloud SDK or a refusal of the store becomes a ModelopsError naming the URI."""
+    try:
+        yield
+    except ModelopsError:
+        raise
+    except ModuleNotFoundError as exc:
+        extra = _EXTRAS.get((exc.name or "").split(".")[0], "cloud")
+        hint = ("install mlflow-skinny beside modelops (remote files go through MLflow's artifact clients)"
+                if (exc.name or "").startswith("mlflow") else f"pip install 'modelops[{extra}]'")
+        raise ModelopsError(f"cannot {verb} {uri!r}: the {exc.name} package is missing", hint=hint) from None
+    except Exception as exc:  # any transport error from MLflow's many artifact stores
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise ModelopsError(f"cannot {verb} {uri!r}: {type(exc).__name__}: {first_line}",
+                            hint="check the URI and the credentials in the environment") from None
 
 
 def _download_to(uri: str, folder: Path) -> Path:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "digest": ("modelops.commands.digest", "Print the sha256 of an artifact file or folder."),
     "sign": ("modelops.commands.sign", "Sign a version's artifact (OpenSSF model signing)."),
     "serve": ("modelops.commands.serve", "Serve a model (folder or models:/ URI): Swagger, A/B, shadow."),
+    "score": ("modelops.commands.score", "Score a CSV, JSON Lines or Parquet file in batch, as the runner would."),
     "render": ("modelops.commands.render", "Image build contexts, or Kubernetes manifests (--target)."),
     "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),
     "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),

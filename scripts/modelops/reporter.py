@@ -16,6 +16,9 @@ class Reporter:
     def result(self, line: str) -> None:
         """A line of the result: a change carried out, where a server listens (the CLI prints it on stdout)."""
 
+    def advance(self, done: int, total: int | None, unit: str) -> None:
+        """How far a long task is: `done` of `total` (None: unknown) `unit`s (a progress bar, when shown)."""
+
 
 class LineRecorder(Reporter):
     """Keeps every line, progress and changes alike, in `lines` (for programs and tests that read them)."""

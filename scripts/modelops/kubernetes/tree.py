@@ -4,6 +4,7 @@ Layout written under the output folder (by default `deploy/`):
   <env>/kustomization.yaml      the environment's entry point: its namespace and every file below, sorted
   <env>/namespace.yaml          the namespace `models-<env>`
   <env>/<model>/*.yaml          Deployment, Service, HorizontalPodAutoscaler, PodDisruptionBudget
+                                (and a CronJob where deployments.<env>.batch asks for one)
                                 (or one KServe InferenceService with `--target kserve`)
   gitops/argocd/<env>.yaml      an Argo CD Application syncing <env>/
   gitops/flux/*.yaml            a Flux GitRepository and one Kustomization per environment

@@ -16,6 +16,9 @@ from modelops.errors import ModelopsError, Problem, dotted
 from modelops.files import shown
 from modelops.manifest import safe_yaml
 from modelops.manifest.model import (
+    BATCH_INPUT_RE,
+    BATCH_OUTPUT_RE,
+    BATCH_URI_HINT,
     DURATION_HINT,
     DURATION_RE,
     ENV_RE,
@@ -133,6 +136,8 @@ _PATTERN_HINTS = {
     ENV_RE: "use 1-31 lowercase letters, digits and dashes, starting with a letter and ending with a letter or digit",
     SEMVER_RE: "use a semantic version such as 1.2.0, quoted if YAML would read it as a number",
     DURATION_RE: DURATION_HINT,
+    BATCH_INPUT_RE: BATCH_URI_HINT,
+    BATCH_OUTPUT_RE: BATCH_URI_HINT + "; outputs go to a store (s3, gs, wasbs, abfss), not to https",
 }
 
 

@@ -262,6 +262,75 @@ class Rollout(_Strict):
         return self
 
 
+# Batch scoring on a schedule (deployments.<env>.batch): a cron line and the URIs a CronJob reads and writes.
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of the month", 1, 31), ("month", 1, 12),
+                ("day of the week", 0, 7))
+_CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+_CRON_PART = re.compile(r"^(\*|(?P<low>[0-9]{1,2})(-(?P<high>[0-9]{1,2}))?)(/(?P<step>[0-9]{1,2}))?$")
+CRON_HINT = ('five fields: minute hour day-of-month month day-of-week, each *, a number, a range a-b, a list a,b '
+             'or a step */n (such as "0 2 * * *": 02:00 UTC every day), or one of ' + ", ".join(_CRON_MACROS))
+_BATCH_PATH = r"(/[A-Za-z0-9._~=+%-]+)*/[A-Za-z0-9._~=+%-]+\.(csv|jsonl|ndjson|parquet|pq)"
+_BUCKET = r"[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]"
+_STORE = (rf"(s3|gs)://{_BUCKET}|(wasbs|abfss)://[a-z0-9][a-z0-9-]{{1,61}}[a-z0-9]@[a-z0-9]{{3,24}}"
+          r"\.(blob|dfs)\.core\.windows\.net")
+_WEB = r"https?://[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?"
+BATCH_OUTPUT_RE = rf"^({_STORE}){_BATCH_PATH}$"
+BATCH_INPUT_RE = rf"^({_STORE}|{_WEB}){_BATCH_PATH}$"
+BATCH_URI_HINT = ("use s3://bucket/path/file.csv, gs://..., wasbs://container@account.blob.core.windows.net/..., "
+                  "abfss://container@account.dfs.core.windows.net/... (inputs also https://host/path), "
+                  "naming a .csv, .jsonl or .parquet file, without spaces, quotes or credentials")
+
+
+def _cron_problem(schedule: str) -> str:
+    """What is wrong with a cron line ("" when nothing)."""
+    if schedule in _CRON_MACROS:
+        return ""
+    fields = schedule.split(" ")
+    if len(fields) != 5:
+        return f"{len(fields)} field(s) where a cron line has 5"
+    for text, (what, low, high) in zip(fields, _CRON_FIELDS, strict=True):
+        for part in text.split(","):
+            match = _CRON_PART.match(part)
+            if not match:
+                return f"the {what} field {text!r} is not cron syntax"
+            numbers = [int(n) for n in (match["low"], match["high"]) if n is not None]
+            if any(not low <= n <= high for n in numbers):
+                return f"the {what} field {text!r} is outside {low}-{high}"
+            if len(numbers) == 2 and numbers[0] > numbers[1]:
+                return f"the {what} field {text!r} is a range from high to low"
+            if match["step"] is not None and not 1 <= int(match["step"]) <= high:
+                return f"the {what} field {text!r} has a step outside 1-{high}"
+    return ""
+
+
+class Batch(_Strict):
+    """Score a file on a schedule with the environment's version: a Kubernetes CronJob running
+    `python -m modelops score` in the environment's image (docs/batch.md)."""
+
+    schedule: Annotated[str, StringConstraints(max_length=100)]
+    input: Annotated[str, StringConstraints(max_length=1024, pattern=BATCH_INPUT_RE)]
+    output: Annotated[str, StringConstraints(max_length=1024, pattern=BATCH_OUTPUT_RE)]
+    rejects: Annotated[str, StringConstraints(max_length=1024, pattern=BATCH_OUTPUT_RE)] | None = None
+    keep: Annotated[list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]],
+                    Field(max_length=16)] = []
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, schedule: str) -> str:
+        problem = _cron_problem(schedule)
+        if problem:
+            raise PydanticCustomError("cron", "not a cron schedule: {problem}", {"hint": CRON_HINT,
+                                                                                "problem": problem})
+        return schedule
+
+    @field_validator("input", "output", "rejects")
+    @classmethod
+    def _no_dot_segments(cls, uri: str | None) -> str | None:
+        if uri is not None and any(part in (".", "..") for part in uri.split("://", 1)[1].split("/")):
+            raise PydanticCustomError("batch_uri", "a . or .. path segment", {"hint": BATCH_URI_HINT})
+        return uri
+
+
 class Deployment(_Strict):
     """What one environment serves."""
 
@@ -271,6 +340,7 @@ class Deployment(_Strict):
     scale: Scale = Scale()
     payloads: Payloads | None = None
     rollout: Rollout | None = None
+    batch: Batch | None = None  # scored on a schedule (a CronJob), by `version`
 
 
 class Manifest(_Strict):

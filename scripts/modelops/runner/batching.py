@@ -203,11 +203,17 @@ class Batcher:
 
     def _call(self, array: np.ndarray) -> np.ndarray:
         start = time.perf_counter()
-        outputs = np.asarray(self._predict(array))
+        outputs = predict_rows(self._predict, array)
         self.cost.observe(len(array), time.perf_counter() - start)
-        if outputs.ndim == 0 or len(outputs) != len(array):
-            raise RuntimeError(f"the model returned {outputs.shape} for {len(array)} row(s)")
         return outputs
+
+
+def predict_rows(predict: Callable[[np.ndarray], Any], array: np.ndarray) -> np.ndarray:
+    """`predict(array)` as an array of one prediction per row (RuntimeError when the model answers otherwise)."""
+    outputs = np.asarray(predict(array))
+    if outputs.ndim == 0 or len(outputs) != len(array):
+        raise RuntimeError(f"the model returned {outputs.shape} for {len(array)} row(s)")
+    return outputs
 
 
 def _settle(future: asyncio.Future, *, result: Any = None, exception: BaseException | None = None) -> None:

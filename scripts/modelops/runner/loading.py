@@ -14,13 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from modelops import artifacts, flavors, settings
 from modelops.errors import ModelopsError
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
 from modelops.manifest.model import MANIFEST, Column, Payloads
 from modelops.registry import projection as state
-from modelops.signature.compiled import CompiledSignature
+from modelops.signature.compiled import CompiledSignature, SignatureError
+from modelops.signature.probabilities import class_problem
 from modelops.signing import policy, verify
 from modelops.workspace import find_root
 
@@ -54,6 +57,43 @@ class ServedModel:
         if self.shadows:
             text += f", shadow {', '.join(self.shadows)}"
         return text
+
+
+class LoadFailed(Exception):
+    """A version that cannot serve; the message says why (shown by /ready and /health, or by `score`)."""
+
+
+def warm_up_rows(served: ServedModel) -> np.ndarray | None:
+    """The example's rows, which each version scores once loaded (None: no example); raise LoadFailed."""
+    if not served.example:
+        return None
+    try:
+        return served.signature.records(served.example, "example")
+    except SignatureError as exc:
+        raise LoadFailed(f"the example does not fit the signature: {exc.field}: {exc.message}") from None
+
+
+def load_version(served: ServedModel, version: str, example: np.ndarray | None) -> flavors.Predictor:
+    """Fetch, verify and load one version, check its classes (predict_proba) and score `example` with it:
+    what the runner does before it serves a version, and batch scoring before it scores one; raise
+    LoadFailed saying why a version cannot serve."""
+    try:
+        predictor = served.loaders[version]()
+    except ModelopsError as exc:
+        hint = f" (hint: {exc.problem.hint})" if exc.problem.hint else ""
+        raise LoadFailed(f"version {version} does not load: {exc}{hint}") from None
+    except Exception as exc:
+        raise LoadFailed(f"version {version} does not load: {type(exc).__name__}: {exc}") from None
+    signature = served.signature
+    if signature.probabilities and (wrong := class_problem(getattr(predictor, "classes", None),
+                                                          signature.labels or [])):
+        raise LoadFailed(f"version {version}: {wrong[0]} (hint: {wrong[1]})")
+    if example is not None:
+        try:
+            predictor.predict(example)
+        except Exception as exc:
+            raise LoadFailed(f"version {version} fails to score the example: {type(exc).__name__}: {exc}") from None
+    return predictor
 
 
 def resolve(target: str, environment: str | None = None, version: str | None = None) -> ServedModel:

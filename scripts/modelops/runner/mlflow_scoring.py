@@ -29,6 +29,7 @@ from modelops.runner.http import (
     media_type,
 )
 from modelops.runner.runtime import Parsed, Runtime
+from modelops.signature import text as text_values
 from modelops.signature.compiled import CompiledSignature, SignatureError
 
 FORMS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -175,26 +176,12 @@ def parse_csv(signature: CompiledSignature, body: bytes) -> np.ndarray:
     return signature.rows(converted, "csv.rows", lambda i, j: f"csv.line[{rows[i][0]}].{signature.names[j]}")
 
 
-_TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-
-
 def _csv_value(signature: CompiledSignature, j: int, text: str, line: int) -> Any:
     column = signature.inputs[j]
-    if text == "":
-        return None
     try:
-        if column.type in ("float", "double"):
-            return float(text)
-        if column.type in ("integer", "long"):
-            return int(text)
-        if column.type == "boolean" and text.lower() in _TRUE | _FALSE:
-            return text.lower() in _TRUE
-        if column.type == "boolean":
-            raise ValueError
+        return text_values.parser(column)(text)
     except ValueError:
-        raise RequestError(f"column {column.name!r}: {text!r} is not {column.type}",
-                           f"csv.line[{line}].{column.name}") from None
-    return text
+        raise RequestError(text_values.problem(column, text), f"csv.line[{line}].{column.name}") from None
 
 
 def router(runtime: Runtime) -> tuple[APIRouter, dict[str, dict]]:

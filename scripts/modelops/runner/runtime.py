@@ -24,11 +24,11 @@ from modelops.errors import ModelopsError
 from modelops.runner import logs, payloads
 from modelops.runner.batching import Batcher
 from modelops.runner.http import RequestError
-from modelops.runner.loading import ServedModel
+from modelops.runner.loading import LoadFailed, ServedModel, load_version, warm_up_rows
 from modelops.runner.metrics import Metrics
 from modelops.runner.routing import Router, Shadow
 from modelops.signature.compiled import SignatureError
-from modelops.signature.probabilities import DEFAULT_TOLERANCE, class_problem
+from modelops.signature.probabilities import DEFAULT_TOLERANCE
 
 log = logging.getLogger("modelops.runner")
 
@@ -136,7 +136,7 @@ class Runtime:
     async def _load(self) -> None:
         try:
             predictors = await asyncio.get_running_loop().run_in_executor(None, self._load_all)
-        except _LoadFailed as exc:
+        except LoadFailed as exc:
             self.problem = str(exc)
             log.error("not ready: %s", self.problem)
             return
@@ -166,33 +166,9 @@ class Runtime:
         return observe
 
     def _load_all(self) -> dict:
-        """Fetch, verify, load and warm up every version (scoring the example); raise _LoadFailed."""
-        example = None
-        if self.served.example:
-            try:
-                example = self.signature.records(self.served.example, "example")
-            except SignatureError as exc:
-                raise _LoadFailed(f"the example does not fit the signature: {exc.field}: {exc.message}") from None
-        predictors = {}
-        for version, load in self.served.loaders.items():
-            try:
-                predictor = load()
-            except ModelopsError as exc:
-                hint = f" (hint: {exc.problem.hint})" if exc.problem.hint else ""
-                raise _LoadFailed(f"version {version} does not load: {exc}{hint}") from None
-            except Exception as exc:
-                raise _LoadFailed(f"version {version} does not load: {type(exc).__name__}: {exc}") from None
-            if self.signature.probabilities and (wrong := class_problem(getattr(predictor, "classes", None),
-                                                                       self.signature.labels or [])):
-                raise _LoadFailed(f"version {version}: {wrong[0]} (hint: {wrong[1]})")
-            if example is not None:
-                try:
-                    predictor.predict(example)
-                except Exception as exc:
-                    raise _LoadFailed(f"version {version} fails to score the example: "
-                                      f"{type(exc).__name__}: {exc}") from None
-            predictors[version] = predictor
-        return predictors
+        """Fetch, verify, load and warm up every version (scoring the example); raise LoadFailed."""
+        example = warm_up_rows(self.served)
+        return {version: load_version(self.served, version, example) for version in self.served.loaders}
 
     def batcher(self, version: str) -> Batcher:
         if not self.ready:
@@ -254,7 +230,3 @@ class Runtime:
             self.payloads.offer(version, request.headers.get(self.settings.request_key_header), parsed.array,
                                 outputs, time.perf_counter() - start)
         return version, outputs, parsed
-
-
-class _LoadFailed(Exception):
-    """A version that cannot serve; the message says why (shown by /ready and /health)."""

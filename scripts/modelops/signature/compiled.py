@@ -206,6 +206,11 @@ class CompiledSignature:
                       if name in record and (problem := self._cell_problem(j, record[name]))]
         return found
 
+    def row_problems(self, rows: list, cell: Cell) -> list[SignatureError]:
+        """Every problem of positional rows (as `rows` reads them), each naming its row's index, for reports
+        (batch scoring); `cell(i, j)` names the field of row i, column j."""
+        return list(self._row_problems(rows, "", cell))
+
     def _row_problems(self, rows: list, where: str, cell: Cell) -> Iterator[SignatureError]:
         for i, row in enumerate(rows):
             if not isinstance(row, list | tuple):

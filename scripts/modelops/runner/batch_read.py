@@ -1,0 +1,261 @@
+"""Reading a file to score in chunks of rows: CSV (with a header), JSON Lines (one record per line) or Parquet.
+
+Each reader yields `Chunk`s of at most `size` rows, in the signature's column order with the values typed
+(CSV text parsed by the column types, as the runner reads text/csv), and the rows it could not read at all
+(a CSV line with the wrong number of values, a cell that is not a number, a line that is not a JSON
+object), each a `Reject` naming its row number: 1 for the first data row (the line after a CSV's header,
+the first record of JSON Lines or Parquet), blank lines not counted. Only one chunk is in memory at a time.
+Columns named in `keep` are carried to the output as they are, neither checked nor scored.
+Parquet needs pyarrow, imported only for a Parquet file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from modelops.errors import ModelopsError
+from modelops.signature import text
+from modelops.signature.compiled import CompiledSignature, SignatureError
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+PYARROW_HINT = "Parquet files need pyarrow: add pyarrow==<version> to the model's requirements.txt " \
+               "(or pip install pyarrow), or score a CSV or JSON Lines file"
+
+
+@dataclass(frozen=True)
+class Reject:
+    """A row that is not scored: its row number (and file line), its problems as (field, message), the input."""
+
+    row: int
+    problems: list[tuple[str, str]]
+    input: Any
+    line: int | None = None
+
+    def to_json(self) -> dict:
+        return {"row": self.row, "line": self.line,
+                "problems": [{"field": f, "message": m} for f, m in self.problems], "input": self.input}
+
+
+@dataclass
+class Chunk:
+    """Rows to check and score (signature order), their row numbers, kept values and raw input; and rejects."""
+
+    rows: list[list] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    lines: list[int] | None = None
+    kept: list[list] = field(default_factory=list)
+    raw: list[Any] = field(default_factory=list)  # what `describe` turns into a reject's input
+    rejects: list[Reject] = field(default_factory=list)
+    done: int = 0  # progress: bytes (CSV, JSON Lines) or rows (Parquet) read so far
+    describe: Callable[[Any], Any] = lambda raw: raw
+
+
+@dataclass
+class Table:
+    """An open input: its chunks, and the progress total (bytes or rows; None when unknown)."""
+
+    chunks: Iterator[Chunk]
+    total: int | None
+    unit: str
+
+
+def format_of(name: str) -> str:
+    """csv, jsonl or parquet, from a file name's suffix."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in FORMATS:
+        raise ModelopsError(f"{name}: cannot tell the format from the suffix {suffix or '(none)'!r}",
+                            hint=f"name the file with one of: {', '.join(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def open_table(path: Path, shown: str, signature: CompiledSignature, keep: Sequence[str], size: int) -> Table:
+    """The chunks of the file at `path` (`shown` names it in errors)."""
+    kind = format_of(shown)
+    if kind == "parquet":
+        return _parquet(path, shown, signature, keep, size)
+    total = path.stat().st_size
+    reader = _csv if kind == "csv" else _jsonl
+    return Table(reader(path, shown, signature, list(keep), size), total, "B")
+
+
+def _columns(names: list[str], keep: list[str], signature: CompiledSignature, shown: str, line: int | None
+             ) -> tuple[list[int], list[int]]:
+    """For a file's column names: the position of each signature column in them (-1: absent, optional) and
+    of each kept column; a ModelopsError when they do not fit the signature."""
+    missing = [k for k in keep if k not in names]
+    if missing:
+        raise ModelopsError(f"--keep names column(s) the file does not have: {', '.join(missing)}", file=shown,
+                            line=line, hint=f"its columns are: {', '.join(names)}")
+    kept = [names.index(k) for k in keep]
+    scored = [n for n in names if n not in keep]
+    try:
+        order = signature.order(scored, "columns")
+    except SignatureError as exc:
+        raise ModelopsError(exc.message, file=shown, line=line, field="columns",
+                            hint="name the signature's columns, once each (--keep carries other columns along)"
+                            ) from None
+    positions = list(range(len(scored))) if order is None else order
+    index = [i for i, n in enumerate(names) if n not in keep]  # scored column k is file column index[k]
+    return [index[k] if k >= 0 else -1 for k in positions], kept
+
+
+def _decoding(shown: str) -> Callable[[Exception, int], ModelopsError]:
+    def error(exc: Exception, line: int) -> ModelopsError:
+        return ModelopsError(f"unreadable: {exc}", file=shown, line=line or None,
+                             hint="the file must be UTF-8 text in the format its suffix says")
+    return error
+
+
+def _csv(path: Path, shown: str, signature: CompiledSignature, keep: list[str], size: int) -> Iterator[Chunk]:
+    error = _decoding(shown)
+    with path.open("rb") as raw:
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        try:
+            header = next(reader, None)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise error(exc, 1) from None
+        if not header:
+            raise ModelopsError("the CSV file is empty: it needs a header row", file=shown, line=1)
+        positions, kept = _columns(header, keep, signature, shown, 1)
+        parsers = [text.parser(c) for c in signature.inputs]
+        width, number = len(header), 0
+
+        def typed(line: list[str]) -> list:
+            return [parse(line[k]) if k >= 0 else None for parse, k in zip(parsers, positions, strict=True)]
+
+        def describe(line: list[str]) -> dict:
+            return dict(zip(header, line, strict=True))
+
+        every_double = (not kept and positions == list(range(width))
+                        and all(c.type in ("double", "float") and c.required for c in signature.inputs))
+        chunk = Chunk(lines=[], describe=describe)
+        try:
+            for line in reader:
+                if not line:
+                    continue  # a blank line
+                number += 1
+                if len(line) != width:
+                    chunk.rejects.append(Reject(number, [("", f"expected {width} values, one per column, got "
+                                                         f"{len(line)}")], line, reader.line_num))
+                else:
+                    try:
+                        values = list(map(float, line)) if every_double else typed(line)
+                    except ValueError:
+                        values = None
+                    if values is None:
+                        problems = _cell_problems(signature, parsers, positions, line)
+                        if problems:
+                            chunk.rejects.append(Reject(number, problems, describe(line), reader.line_num))
+                        else:  # an empty cell: null, which the signature check refuses or accepts
+                            values = typed(line)
+                    if values is not None:
+                        chunk.rows.append(values)
+                        chunk.numbers.append(number)
+                        chunk.lines.append(reader.line_num)
+                        chunk.kept.append([line[k] for k in kept])
+                        chunk.raw.append(line)
+                if len(chunk.rows) + len(chunk.rejects) >= size:
+                    chunk.done = raw.tell()
+                    yield chunk
+                    chunk = Chunk(lines=[], describe=describe)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            raise error(exc, reader.line_num + 1) from None
+        chunk.done = raw.tell()
+        yield chunk
+
+
+def _cell_problems(signature: CompiledSignature, parsers: list, positions: list[int], line: list[str]
+                   ) -> list[tuple[str, str]]:
+    """Every problem of a CSV row some cell of which does not parse, in column order: the cells that do not
+    parse, and what the signature says of the others."""
+    problems: dict[str, str] = {}
+    values = []
+    for column, parse, k in zip(signature.inputs, parsers, positions, strict=True):
+        try:
+            values.append(parse(line[k]) if k >= 0 else None)
+        except ValueError:
+            values.append(None)
+            problems[column.name] = text.problem(column, line[k])
+    if problems:
+        names = signature.names
+        for problem in signature.row_problems([values], lambda i, j: names[j]):
+            problems.setdefault(problem.field, problem.message)  # an unparsed cell keeps its own message
+    return [(c.name, problems[c.name]) for c in signature.inputs if c.name in problems]
+
+
+def _jsonl(path: Path, shown: str, signature: CompiledSignature, keep: list[str], size: int) -> Iterator[Chunk]:
+    names, keys, keeping = signature.names, set(signature.names), set(keep)
+    number = 0
+    chunk = Chunk(lines=[])
+    with path.open("rb") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            number += 1
+            problem = ""
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                record, problem = line.decode("utf-8", "replace").rstrip("\n"), f"not JSON: {exc}"
+            if not problem and not isinstance(record, dict):
+                problem = "expected a JSON object: a record {column: value}"
+            if not problem:
+                kept_values = [record.get(k) for k in keep]
+                if (record.keys() - keeping if keeping else record.keys()) != keys:
+                    try:
+                        signature.order([k for k in record if k not in keeping], "")
+                    except SignatureError as exc:
+                        problem = exc.message
+            if problem:
+                chunk.rejects.append(Reject(number, [("", problem)], record, line_number))
+            else:
+                chunk.rows.append([record.get(n) for n in names])
+                chunk.numbers.append(number)
+                chunk.lines.append(line_number)
+                chunk.kept.append(kept_values)
+                chunk.raw.append(record)
+            if len(chunk.rows) + len(chunk.rejects) >= size:
+                chunk.done = handle.tell()
+                yield chunk
+                chunk = Chunk(lines=[])
+        chunk.done = handle.tell()
+        yield chunk
+
+
+def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequence[str], size: int) -> Table:
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:  # not installed (or broken)
+        raise ModelopsError(f"{shown}: the pyarrow package is missing", hint=PYARROW_HINT) from None
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise ModelopsError(f"not a readable Parquet file: {exc}", file=shown) from None
+    names = parquet.schema_arrow.names
+    positions, kept = _columns(names, list(keep), signature, shown, None)
+    temporal = {k for k, c in zip(positions, signature.inputs, strict=True)
+                if k >= 0 and c.type == "datetime" and pa.types.is_temporal(parquet.schema_arrow.field(k).type)}
+
+    def chunks() -> Iterator[Chunk]:
+        done = 0
+        for batch in parquet.iter_batches(batch_size=size):
+            columns = [(batch.column(k).cast(pa.string()) if k in temporal else batch.column(k)).to_pylist()
+                       for k in range(batch.num_columns)]
+            count = batch.num_rows
+            chunk = Chunk(rows=[[columns[k][i] if k >= 0 else None for k in positions] for i in range(count)],
+                          numbers=list(range(done + 1, done + count + 1)),
+                          kept=[[columns[k][i] for k in kept] for i in range(count)], raw=list(range(count)),
+                          describe=lambda i, columns=columns: {n: c[i] for n, c in zip(names, columns, strict=True)})
+            done += count
+            chunk.done = done
+            yield chunk
+
+    return Table(chunks(), parquet.metadata.num_rows, "rows")
