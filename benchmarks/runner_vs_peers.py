@@ -279,6 +279,9 @@ def goals(best: dict[str, dict[tuple[int, int], dict]], predict_s: dict[int, flo
             f"{mine['p99']:.0f}/{best['mlserver-batching'][cell]['p99']:.0f} ms",
             mine["p99"] < best["mlserver-batching"][cell]["p99"])
     failed: list[str] = []
+    if not any(key in best for key in OURS):
+        print("\nno goal checked: neither modelops nor modelops-v2 among --servers")
+        return failed
     print(f"\n{'goals':<34}" + "".join(f"{f'{cell[0]} rows, c={cell[1]}':>22}" for cell in CELLS))
     for ours in (key for key in OURS if key in best):
         for name, check in checks.items():
