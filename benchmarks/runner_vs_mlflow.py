@@ -7,12 +7,17 @@ image serves it: the rendered context's model folder), and a do-nothing FastAPI 
 uvicorn settings (the floor: it reads the body and answers a constant). Drives each with wrk (concurrency 8)
 POSTing 1-row and 100-row `dataframe_split` bodies, and prints requests/s, p50 and p99 side by side.
 
-    python benchmarks/runner_vs_mlflow.py [--duration 20] [--connections 8]
+With `--baseline REV`, `modelops serve` of that git revision (e.g. the last release) serves the same model
+beside this tree's, both up at once, driven in alternation (`--rounds` each, in opposite orders) so that
+both see the same machine; the medians are compared (this tree must keep 95 % of the baseline's rate).
+
+    python benchmarks/runner_vs_mlflow.py [--duration 20] [--connections 8] [--baseline 885472a --rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -31,6 +36,7 @@ COMPILED = ROOT / "models" / "diabetes-compiled"
 GOALS = {1: 5.0, 100: 2.0}  # requests/s ratio the runner must reach, by rows per request
 # The compiled path: at least half the floor, 50x MLflow, 3x scikit-learn on 100 rows, p99 under 10 ms.
 COMPILED_GOALS = {"floor": 0.5, "mlflow": 50.0, "sklearn_100": 3.0, "p99_ms": 10.0}
+KEPT = 0.95  # of the baseline's requests/s, by rows per request (a regression of at most 5 %)
 FLOOR_APP = """
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -89,6 +95,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per server and body size")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--baseline", help="a git revision whose modelops serve is measured beside this tree's")
+    parser.add_argument("--rounds", type=int, default=3, help="with --baseline: alternating runs of each")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: ./scripts/setup.sh --system installs it")
@@ -118,8 +126,55 @@ def main() -> None:
                     print(f"{name}: {rows}-row bodies, {args.duration}s at concurrency {args.connections}",
                           file=sys.stderr, flush=True)
                     results[name][rows] = drive(port, body, args.duration, args.connections, folder)
-    failed = report(results, answers, args)
+        paired = against_baseline(args, payloads, folder) if args.baseline else None
+    failed = report(results, answers, args) + (report_baseline(paired, args) if paired else [])
+    print("\ngoals met" if not failed else "\ngoals NOT met:\n  " + "\n  ".join(failed))
     sys.exit(1 if failed else 0)
+
+
+def against_baseline(args: argparse.Namespace, payloads: dict[int, str], folder: Path) -> dict[str, dict[int, dict]]:
+    """This tree's and the baseline's `modelops serve`, both up, driven in alternation: each one's median run."""
+    checkout = folder / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(checkout), args.baseline],
+                   check=True)
+    sides = {f"modelops {args.baseline}": (checkout / "scripts", checkout / "models" / "diabetes"),
+             "modelops (this tree)": (ROOT / "scripts", MODEL)}
+    runs: dict[str, dict[int, list[dict]]] = {name: {rows: [] for rows in payloads} for name in sides}
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = {}
+            for name, (scripts, model) in sides.items():
+                ports[name] = port = free_port()
+                command = [sys.executable, "-m", "modelops", "serve", str(model), "--env", "production",
+                           "--port", str(port)]
+                stack.enter_context(server(command, port, folder / f"side-{port}.log", {"PYTHONPATH": str(scripts)}))
+            for rows, body in payloads.items():
+                for turn in range(args.rounds):
+                    for name in (list(sides) if turn % 2 == 0 else list(sides)[::-1]):
+                        print(f"{name}: {rows}-row bodies, round {turn + 1} of {args.rounds}", file=sys.stderr,
+                              flush=True)
+                        runs[name][rows].append(drive(ports[name], body, args.duration, args.connections, folder))
+    finally:
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
+    return {name: {rows: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for rows, found in by_rows.items()}
+            for name, by_rows in runs.items()}
+
+
+def report_baseline(paired: dict[str, dict[int, dict]], args: argparse.Namespace) -> list[str]:
+    """Print this tree beside the baseline (medians of the alternating runs); the goals not met."""
+    baseline, ours = list(paired)
+    print(f"\nthis tree against {args.baseline}, both up at once, {args.rounds} alternating runs of "
+          f"{args.duration}s each (medians):\n")
+    print(f"{'rows':>4}  {'':<8}{baseline:>24}{ours:>24}{'ratio':>10}")
+    failed = []
+    for rows in paired[ours]:
+        then, now = paired[baseline][rows], paired[ours][rows]
+        for key, unit in (("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")):
+            print(f"{rows if key == 'rps' else '':>4}  {unit:<8}{then[key]:>24.1f}{now[key]:>24.1f}"
+                  f"{now[key] / then[key]:>10.3f}")
+        if now["rps"] < KEPT * then["rps"] or now["errors"]:
+            failed.append(f"{rows} rows: this tree keeps >= {KEPT:.0%} of {args.baseline}'s requests/s")
+    return failed
 
 
 def report(results: dict[str, dict[int, dict]], answers: dict[str, list], args: argparse.Namespace) -> list[str]:
@@ -156,7 +211,6 @@ def report(results: dict[str, dict[int, dict]], answers: dict[str, list], args: 
                   f"{vs_sklearn:.1f}x, sklearn/mlflow {mine['rps'] / theirs['rps']:.1f}x")
         print(f"{'':>4}  {'ratios':<8}  {ratios}")
         failed += [f"{rows} rows: {goal}" for goal, met in checks.items() if not met]
-    print("\ngoals met" if not failed else "\ngoals NOT met:\n  " + "\n  ".join(failed))
     return failed
 
 

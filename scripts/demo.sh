@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job, on the example models and an embedded MLflow (SQLite under .modelops/):
 # validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
-# -> render Kubernetes manifests -> serve iris's production deployment (canary + shadow) at /docs.
+# -> render Kubernetes manifests and Compose files -> serve iris's production deployment (canary + shadow) at /docs.
 # It installs what it needs (a venv, Debian packages) and starts a Docker engine and a registry on
 # 127.0.0.1:5000 when none runs. Running it again changes nothing and serves the same images.
 set -euo pipefail
@@ -29,6 +29,9 @@ modelops plan --detailed-exitcode
 
 step "render: Kubernetes manifests per environment, images pinned by digest"
 modelops render --target kubernetes --images .modelops/images.json --out .modelops/deploy
+
+step "render: a Docker Compose file per environment, for a Docker host without a cluster (docs/compose.md)"
+modelops render --target compose --images .modelops/images.json --out .modelops/deploy-compose
 
 step "smoke: run each production deployment image (iris; iris-proba: probabilities; wine-xgboost, diabetes-lightgbm: native flavors; diabetes-compiled: ONNX), score its example, remove it"
 mapfile -t production < <(python3 - <<'PY'

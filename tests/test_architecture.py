@@ -14,7 +14,7 @@ LAYERS = {
     **dict.fromkeys(("flavors", "artifacts"), 1),
     "manifest": 2,
     "workspace": 3,
-    **dict.fromkeys(("registry", "images", "kubernetes", "scan", "runner"), 4),
+    **dict.fromkeys(("registry", "images", "kubernetes", "compose", "scan", "runner"), 4),
     "api": 5,
     **dict.fromkeys(("commands", "cli", "__main__"), 6),
 }
@@ -26,6 +26,9 @@ WITHIN_A_LAYER = {
     ("images", "modelops.scan.sbom"),  # the SBOM an image carries, and the label naming it
     ("kubernetes", "modelops.images.targets"),  # which image serves an environment
     ("kubernetes", "modelops.images.context"),  # the port and user of the runner in those images
+    ("kubernetes", "modelops.images.deploy"),  # that image's reference (--images), the runner's command and variables
+    ("compose", "modelops.images.deploy"),  # the image of an environment, the runner's command and variables
+    ("compose", "modelops.images.context"),  # the port, user and healthcheck of the runner in those images
     ("registry", "modelops.images.targets"),  # which images a model has, recorded as tags
     ("registry", "modelops.images.build"),  # the Image a build returns (a type)
     ("runner", "modelops.registry.projection"),  # the tag naming a registered version's semantic version

@@ -311,15 +311,31 @@ def render_kubernetes(ws: Workspace, folders: list[Path], out: Path, *, target: 
                       ) -> tuple[list[Path], list[str]]:
     """Write the Kubernetes (or KServe) manifests of each model and environment under `out`, for a GitOps
     engine; `images` is `build --format json` output, to deploy by digest. Returns the files and notes."""
+    from modelops.images.deploy import image_refs
     from modelops.kubernetes import render as kubernetes
 
     problems = validate(ws, folders, offline=True)
     if problems:
         raise ModelopsError.of(problems)
-    refs = kubernetes.image_refs(images) if images else None
+    refs = image_refs(images) if images else None
     manifests = [ws.manifest(folder) for folder in folders]
     return kubernetes.render(ws.root, ws.settings, manifests, out, target=target, env=env, refs=refs, prune=prune)
 
+
+
+def render_compose(ws: Workspace, folders: list[Path], out: Path, *, env: str | None = None,
+                   images: Path | None = None, prune: bool = False) -> tuple[list[Path], list[str]]:
+    """Write the Docker Compose file of each environment under `out`, a service per model, for plain Docker
+    hosts; `images` is `build --format json` output, to pin images by digest. Returns the files and notes."""
+    from modelops.compose import render as compose
+    from modelops.images.deploy import image_refs
+
+    problems = validate(ws, folders, offline=True)
+    if problems:
+        raise ModelopsError.of(problems)
+    refs = image_refs(images) if images else None
+    manifests = [ws.manifest(folder) for folder in folders]
+    return compose.render(ws.root, ws.settings, manifests, out, env=env, refs=refs, prune=prune)
 
 def build(ws: Workspace, folders: list[Path], versions: tuple[str, ...] = (), envs: tuple[str, ...] = (), *,
           push: bool = False, wheelhouse: Path | None = None) -> list[Image]:

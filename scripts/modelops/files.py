@@ -1,9 +1,10 @@
-"""Writing files whole or not at all, with errors that name the path."""
+"""Writing files whole or not at all, with errors that name the path; folders of rendered files (owned by a header)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from modelops.errors import ModelopsError
@@ -51,3 +52,37 @@ def shown(path: Path, base: Path) -> str:
         return path.resolve().relative_to(base.resolve()).as_posix()
     except ValueError:
         return path.as_posix()
+
+
+def owned(paths: Iterable[Path], header: str) -> list[Path]:
+    """The files among `paths` that a renderer wrote: their first line starts with its `header`."""
+    found = []
+    for path in paths:
+        with path.open("rb") as handle:
+            if handle.readline().startswith(header.encode()):
+                found.append(path)
+    return found
+
+
+def replace_owned(folder: Path, files: dict[str, str], header: str) -> list[Path]:
+    """Make `folder` hold exactly `files` ({name: text}) among the .yaml files starting with `header` (others
+    stay); write only what changed, and remove the folder when nothing is left in it. Returns the paths."""
+    current = set(owned(folder.glob("*.yaml"), header)) if folder.is_dir() else set()
+    written = []
+    for name, text in sorted(files.items()):
+        path = folder / name
+        written.append(path)
+        current.discard(path)
+        if path.is_file() and path.read_text() == text:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text(path, text)
+    for stale in current:
+        stale.unlink()
+    remove_if_empty(folder)
+    return written
+
+
+def remove_if_empty(folder: Path) -> None:
+    if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()

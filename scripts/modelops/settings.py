@@ -9,6 +9,7 @@
 | lock_lease     | MODELOPS_LOCK_LEASE (seconds, 0 < s <= 86400)   | 30                                    |
 | gitops_repository | MODELOPS_GITOPS_REPOSITORY                | https://git.example.com/models.git       |
 | gitops_branch  | MODELOPS_GITOPS_BRANCH                       | deploy                                   |
+| compose_network | MODELOPS_COMPOSE_NETWORK (bridge or host)   | bridge                                   |
 
 Values that reach images and Kubernetes objects are checked here, once: a bad one is an error naming
 where it came from (pyproject.toml or the environment variable).
@@ -41,10 +42,11 @@ _ENV = {
     "lock_lease": ("MODELOPS_LOCK_LEASE",),
     "gitops_repository": ("MODELOPS_GITOPS_REPOSITORY",),
     "gitops_branch": ("MODELOPS_GITOPS_BRANCH",),
+    "compose_network": ("MODELOPS_COMPOSE_NETWORK",),
 }
 _DEFAULTS = {"tracking_uri": "", "image_registry": "127.0.0.1:5000/models", "base_image": "python:3.11-slim",
              "lock_timeout": "600", "lock_lease": "30", "gitops_repository": "https://git.example.com/models.git",
-             "gitops_branch": "deploy"}
+             "gitops_branch": "deploy", "compose_network": "bridge"}
 _REPOSITORY_PATH = r"(/[a-z0-9]+([._-]+[a-z0-9]+)*)"
 REGISTRY_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*$")
 IMAGE_RE = re.compile(rf"^[A-Za-z0-9.-]+(:[0-9]+)?{_REPOSITORY_PATH}*(:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
@@ -61,6 +63,7 @@ _CHECKS = {
     "gitops_repository": (re.compile(r"^(https://|ssh://|git@)[^\s\"'\\]+$"),
                           "the https:// or ssh:// URL the GitOps engine clones"),
     "gitops_branch": (re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,99}$"), "a branch name such as deploy"),
+    "compose_network": (re.compile(r"^(bridge|host)$"), "bridge (ports published) or host (the host's network)"),
 }
 
 
@@ -76,6 +79,7 @@ class Settings:
     lock_lease: float  # a holder that stops renewing its lock for this long is taken over
     gitops_repository: str
     gitops_branch: str
+    compose_network: str = "bridge"  # how Compose files connect the runners: bridge (ports) or host
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
     def error(self, key: str, message: str, hint: str) -> ModelopsError:
@@ -174,4 +178,4 @@ def load(root: Path, table: dict[str, Any] | None = None) -> Settings:
     return Settings(root=root, tracking_uri=values["tracking_uri"] or embedded_uri(root),
                     image_registry=values["image_registry"], base_image=values["base_image"],
                     lock_timeout=lock_timeout, lock_lease=lock_lease, gitops_repository=values["gitops_repository"],
-                    gitops_branch=values["gitops_branch"], sources=source)
+                    gitops_branch=values["gitops_branch"], compose_network=values["compose_network"], sources=source)

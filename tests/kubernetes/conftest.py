@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SETTINGS = ("MODELOPS_IMAGE_REGISTRY", "MODELOPS_GITOPS_REPOSITORY", "MODELOPS_GITOPS_BRANCH")
+SETTINGS = ("MODELOPS_IMAGE_REGISTRY", "MODELOPS_GITOPS_REPOSITORY", "MODELOPS_GITOPS_BRANCH",
+            "MODELOPS_COMPOSE_NETWORK")
 MODELS = ("iris", "diabetes")  # the examples these tests are written about (A/B and shadow; one version)
 
 

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from modelops.errors import ModelopsError
 from modelops.manifest.model import Column
+from modelops.runner import cpus
 from modelops.runner.batching import Batcher
 from modelops.runner.routing import Router, agreeing_rows
 from modelops.runner.runtime import RunnerSettings
@@ -113,6 +117,36 @@ def test_a_request_abandoned_while_queued_is_not_scored() -> None:
     assert calls == [1, 2]  # the 5 abandoned rows were dropped from the queue
 
 
+class MeetsAnother:
+    """Sums each row, but only once another call runs at the same time (on another thread)."""
+
+    def __init__(self) -> None:
+        self.meeting = threading.Barrier(2, timeout=5)
+        self.threads: set[str] = set()
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.threads.add(threading.current_thread().name)
+        self.meeting.wait()  # broken (an error) unless a second batch is being predicted meanwhile
+        return batch.sum(axis=1)
+
+
+def test_two_batches_are_scored_at_once_on_two_threads_each_caller_getting_its_rows() -> None:
+    async def scenario() -> tuple:
+        model = MeetsAnother()
+        batcher = Batcher(model.predict, "t", max_wait=0.05, max_rows=1024, threads=2)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.predict(np.ones((3, 2))))
+        await asyncio.sleep(0.1)  # its batch waits in predict for another
+        second = asyncio.ensure_future(batcher.predict(np.full((2, 2), 5.0)))
+        answers = await asyncio.gather(first, second)
+        await batcher.stop()
+        return [a.tolist() for a in answers], model.threads
+
+    (first, second), threads = asyncio.run(scenario())
+    assert first == [2.0, 2.0, 2.0] and second == [10.0, 10.0]
+    assert len(threads) == 2
+
+
 def test_a_full_shadow_queue_refuses_instead_of_growing() -> None:
     async def scenario() -> list:
         batcher = _batcher(Counting(), limit=2)  # not started: nothing drains the queue
@@ -169,3 +203,21 @@ def test_a_setting_out_of_range_is_refused_naming_its_variable(monkeypatch: pyte
     assert f"{variable}={value!r}" in str(raised.value) and words in str(raised.value)
     monkeypatch.setenv(variable, "0" if variable == "MODELOPS_MAX_IN_FLIGHT" else "5")
     assert RunnerSettings.from_env()  # in range
+
+
+CORES = len(os.sched_getaffinity(0))
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "50000 100000\n"}, 1),  # half a CPU: one thread
+    ({"cpu.max": "150000 100000\n"}, min(2, CORES)),  # 1.5 CPUs rounded up, within the affinity
+    ({"cpu.max": "max 100000\n"}, CORES),  # no quota
+    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, CORES),  # v1, no quota
+    ({}, CORES),  # no cgroup files at all
+])
+def test_the_cpus_available_follow_the_container_quota(tmp_path: Path, files: dict, expected: int) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cpus.available(tmp_path) == expected

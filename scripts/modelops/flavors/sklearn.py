@@ -10,22 +10,23 @@ from pathlib import Path
 import yaml
 
 from modelops.errors import ModelopsError
-from modelops.flavors import Predictor, Probabilities
+from modelops.flavors import Predictor, Probabilities, forests
 
 TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
 def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     """The estimator in `path` (the input columns are not needed: it predicts on arrays); for
-    `predict_proba`, its `predict_proba` with `classes_` as the classes."""
+    `predict_proba`, its `predict_proba` with `classes_` as the classes. A random forest or extra trees
+    answers through `forests.Forest` (the same answers, without the per-tree dispatch)."""
     model = _estimator(path)
     if method == "predict":
-        return model
+        return forests.fast(model, method)
     if not callable(getattr(model, "predict_proba", None)):  # hasattr runs the property that may refuse
         raise ModelopsError(f"{type(model).__name__} has no predict_proba", field="method",
                             hint="use method: predict, or a classifier that gives probabilities "
                                  "(some need an option, e.g. SVC(probability=True))")
-    return Probabilities(model.predict_proba, getattr(model, "classes_", None), model)
+    return Probabilities(forests.fast(model, method).predict_proba, getattr(model, "classes_", None), model)
 
 
 def _estimator(path: Path) -> Predictor:

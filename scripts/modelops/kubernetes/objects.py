@@ -9,11 +9,9 @@ import yaml
 
 from modelops import templates
 from modelops.errors import ModelopsError
+from modelops.images import deploy
 from modelops.images.context import PORT, UID
-from modelops.images.targets import served
 from modelops.manifest.loading import LoadedManifest
-from modelops.manifest.model import Deployment
-from modelops.settings import IMAGE_RE
 
 TARGETS = ("deployment", "kserve")
 KINDS = {"deployment": ("deployment", "service", "horizontalpodautoscaler", "poddisruptionbudget"),
@@ -25,30 +23,12 @@ _DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 # Pod shutdown: the preStop sleep keeps the pod serving while the endpoints drop it; then SIGTERM, and the
 # runner drains within its grace; the kubelet kills only after both, plus a margin.
 PRE_STOP_S = 5
-SHUTDOWN_GRACE_S = 40  # the runner's default: more than its request timeout (30 s) and the closing
-TERMINATION_GRACE_S = PRE_STOP_S + SHUTDOWN_GRACE_S + 5
-PAYLOAD_DIR = "/var/lib/modelops/payloads"  # where a file payload sink writes in the pod (an emptyDir volume)
+TERMINATION_GRACE_S = PRE_STOP_S + deploy.SHUTDOWN_GRACE_S + 5
 
 
 def namespace(env: str) -> str:
     """The namespace an environment runs in."""
     return f"models-{env}"
-
-
-def image_ref(name: str, key: str, image_refs: dict[str, str] | None, registry: str) -> str:
-    """`image_refs[key]` (a digest reference, from `build`); without `image_refs`, `<registry>/<name>:<key>`."""
-    if image_refs is None:
-        ref = f"{registry}/{name}:{key}"
-    elif key in image_refs:
-        ref = image_refs[key]
-    else:
-        raise ModelopsError(f"--images holds no image of {name} with key {key}",
-                            hint="build and push the images of every model first (modelops apply --build --push "
-                                 "--images-out images.json), then render with that file")
-    if not IMAGE_RE.fullmatch(ref):
-        raise ModelopsError(f"image reference {ref!r} for {name} {key} is not valid",
-                            hint="use registry/name@sha256:<64 hex> or registry/name:tag")
-    return ref
 
 
 def fill(root: Path, name: str, context: dict) -> str:
@@ -61,10 +41,10 @@ def fill(root: Path, name: str, context: dict) -> str:
     return text
 
 
-def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str, str] | None,
+def objects(loaded: LoadedManifest, env: str, target: str, refs: dict[str, dict[str, str]] | None,
             registry: str, root: Path) -> dict[str, str]:
-    """The files of one model in one environment: {file name: text}; images by tag when `image_refs` is
-    None. Pure: writes nothing."""
+    """The files of one model in one environment: {file name: text}; images by tag when `refs` (from
+    `--images`) is None. Pure: writes nothing."""
     m = loaded.manifest
     deployment = m.deployments[env]
     for value, what in ((m.name, "model name"), (env, "environment name")):
@@ -76,27 +56,22 @@ def objects(loaded: LoadedManifest, env: str, target: str, image_refs: dict[str,
                             file=loaded.display, field=f"deployments.{env}", hint="name the environment otherwise")
     if target == "kserve":
         version = deployment.canary.version if deployment.canary else deployment.version
-        image = image_ref(m.name, version, image_refs, registry)
+        image = deploy.image_ref(m.name, version, refs, registry)
     else:
-        version, image = deployment.version, image_ref(m.name, "_".join(served(deployment)), image_refs, registry)
+        version, image = deployment.version, deploy.environment_image(m.name, deployment, refs, registry)
     selector = {"app.kubernetes.io/name": m.name, "modelops/environment": env}
     labels = {"app.kubernetes.io/name": m.name, "app.kubernetes.io/version": version,
               "app.kubernetes.io/component": "model-server", "app.kubernetes.io/part-of": "modelops",
               "app.kubernetes.io/managed-by": "modelops", "modelops/environment": env}
     context = {"name": m.name, "env": env, "labels": labels, "selector": selector, "image": image,
-               "command": ["python", "-m", "modelops", "serve", "/model", "--env", env], "port": PORT, "uid": UID,
-               "scale": deployment.scale, "pre_stop_s": PRE_STOP_S, "shutdown_grace_s": SHUTDOWN_GRACE_S,
+               "command": deploy.command(env), "environment": deploy.environment(env, deployment), "port": PORT,
+               "uid": UID, "scale": deployment.scale, "pre_stop_s": PRE_STOP_S,
                "termination_grace_s": TERMINATION_GRACE_S,
                "canary_percent": deployment.canary.weight if deployment.canary else None,
-               "payload_dir": PAYLOAD_DIR if file_payloads(deployment) else None}
+               "payload_dir": deploy.payload_dir(deployment)}
     header = f"{HEADER} from {loaded.display}: edit that file, not this one."
     kinds = [k for k in KINDS[target] if k != "horizontalpodautoscaler" or deployment.scale.autoscaling]
     return {f"{kind}.yaml": fill(root, kind, {**context, "header": header}) for kind in kinds}
-
-
-def file_payloads(deployment: Deployment) -> bool:
-    """Whether the deployment logs its payloads to a file (which needs a folder in the pod)."""
-    return deployment.payloads is not None and deployment.payloads.to_file
 
 
 def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
@@ -106,7 +81,7 @@ def notes(loaded: LoadedManifest, env: str, target: str) -> list[str]:
     if target == "kserve" and deployment.shadow:
         found.append(f"{loaded.display}: deployments.{env}.shadow: KServe mirrors no traffic, so "
                      f"{', '.join(deployment.shadow)} is not shadowed there (the deployment target does it)")
-    if target == "kserve" and file_payloads(deployment):
+    if target == "kserve" and deploy.payload_dir(deployment):
         found.append(f"{loaded.display}: deployments.{env}.payloads.sink: a file sink needs a volume and "
                      "MODELOPS_PAYLOAD_DIR, which the InferenceService does not mount (an http sink, stdout or "
                      "the deployment target do)")

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from modelops.files import check_file, write_text
+from modelops.files import check_file, owned, remove_if_empty, replace_owned
 from modelops.kubernetes import objects
 from modelops.kubernetes.objects import GITOPS, HEADER
 from modelops.settings import Settings
@@ -76,7 +76,7 @@ def gitops(root: Path, out_dir: Path, conf: Settings) -> list[Path]:
         argo[f"{env}.yaml"] = objects.fill(root, "argocd-application", dict(context))
         flux[f"kustomization-{env}.yaml"] = objects.fill(root, "flux-kustomization", dict(context))
     paths = _replace(out_dir / GITOPS / "argocd", argo) + _replace(out_dir / GITOPS / "flux", flux)
-    _remove_if_empty(out_dir / GITOPS)
+    remove_if_empty(out_dir / GITOPS)
     return paths
 
 
@@ -89,32 +89,9 @@ def prune(out_dir: Path, keep: set[str]) -> None:
 
 def _owned(paths: Iterable[Path]) -> list[Path]:
     """The files among `paths` that this module wrote (their first line is HEADER...)."""
-    owned = []
-    for path in paths:
-        with path.open("rb") as handle:
-            if handle.readline().startswith(HEADER.encode()):
-                owned.append(path)
-    return owned
+    return owned(paths, HEADER)
 
 
 def _replace(folder: Path, files: dict[str, str]) -> list[Path]:
     """Make `folder` hold exactly `files` among the files this module owns; write only what changed."""
-    current = set(_owned(folder.glob("*.yaml"))) if folder.is_dir() else set()
-    written = []
-    for name, text in sorted(files.items()):
-        path = folder / name
-        written.append(path)
-        current.discard(path)
-        if path.is_file() and path.read_text() == text:
-            continue
-        folder.mkdir(parents=True, exist_ok=True)
-        write_text(path, text)
-    for stale in current:
-        stale.unlink()
-    _remove_if_empty(folder)
-    return written
-
-
-def _remove_if_empty(folder: Path) -> None:
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
+    return replace_owned(folder, files, HEADER)

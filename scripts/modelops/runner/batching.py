@@ -1,17 +1,21 @@
 """Adaptive micro-batching: requests to one version that overlap in time are scored in one `predict`.
 
-Each version has one `Batcher` and one predict thread. While a `predict` runs, new requests queue; the
-next `predict` takes all of them (up to `max_rows`). After taking what is queued, the batcher waits (at
-most `max_wait` seconds) while requests routed to it are still reading or parsing their body
-(`arriving()`), or while the batch holds fewer requests than were outstanding at once lately (the
-callers just answered are likely to come straight back): a lone caller never waits, and a steady
-crowd of callers is scored in one call instead of splitting into groups that take turns.
+Each version has one `Batcher` and `threads` predict threads (the frameworks served natively release
+the GIL while they score, so batches on several threads use several cores). While every thread is busy,
+new requests queue; a thread that frees takes all of them (up to `max_rows`). After taking what is queued,
+the batcher waits (at most `max_wait` seconds) while requests routed to it are still reading or parsing
+their body (`arriving()`), or while the batch holds fewer requests than its share of the callers
+outstanding at once lately (those not being scored on another thread, shared among the free threads: the
+callers just answered are likely to come straight back): a lone caller never waits, and a steady crowd
+of callers is scored in one call per thread instead of splitting into groups that take turns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,7 +36,7 @@ class Batcher:
     """Score arrays for one version, concatenating the requests that overlap into one predict call."""
 
     def __init__(self, predict: Callable[[np.ndarray], Any], name: str, *, max_wait: float, max_rows: int,
-                 limit: int = 0, on_batch: Callable[[int, int], None] | None = None) -> None:
+                 limit: int = 0, threads: int = 1, on_batch: Callable[[int, int], None] | None = None) -> None:
         self._predict = predict
         self._max_wait = max_wait
         self._max_rows = max_rows
@@ -44,7 +48,10 @@ class Batcher:
         self._peak = 0  # most outstanding at once since the last batch was collected
         self._peaks: deque[int] = deque(maxlen=_WINDOW)
         self._wake = asyncio.Event()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
+        self._threads = threads
+        self._scoring: set[asyncio.Task] = set()  # the batches being predicted
+        self._scored = 0  # requests in those batches
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=f"predict-{name}")
         self._task: asyncio.Task | None = None
 
     def start(self) -> None:
@@ -55,6 +62,8 @@ class Batcher:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for task in list(self._scoring):
+            task.cancel()
         for item in self._queue:
             item.future.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -94,11 +103,20 @@ class Batcher:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            while not self._drop_abandoned():
+            while len(self._scoring) >= self._threads or not self._drop_abandoned():
                 self._wake.clear()
                 await self._wake.wait()
             batch = await self._collect(loop)
-            await self._score(loop, batch)
+            self._scored += len(batch)
+            task = loop.create_task(self._score(loop, batch))
+            self._scoring.add(task)
+            task.add_done_callback(functools.partial(self._freed, size=len(batch)))
+
+    def _freed(self, task: asyncio.Task, size: int) -> None:
+        """A thread is free again: the batch on it is answered."""
+        self._scoring.discard(task)
+        self._scored -= size
+        self._wake.set()
 
     def _drop_abandoned(self) -> bool:
         """Drop the queued requests whose caller stopped waiting (timed out, went away); True if any remain."""
@@ -109,7 +127,8 @@ class Batcher:
     async def _collect(self, loop: asyncio.AbstractEventLoop) -> list[_Item]:
         self._peaks.append(self._peak)
         self._peak = self._outstanding
-        crowd = max(self._peaks)
+        # the callers not being scored on another thread, shared among the free threads
+        crowd = math.ceil((max(self._peaks) - self._scored) / (self._threads - len(self._scoring)))
         batch = [self._queue.popleft()]
         rows = len(batch[0].array)
         deadline = loop.time() + self._max_wait

@@ -45,7 +45,7 @@ Parser = Callable[[bytes, str | None], Parsed]
 
 
 # the settings for which 0 means "none" (no wait, no timeout, no bound, exact agreement); others must be positive
-_ZERO_ALLOWED = {"batch_wait_ms", "shadow_tolerance", "request_timeout_s", "max_in_flight"}
+_ZERO_ALLOWED = {"batch_wait_ms", "shadow_tolerance", "request_timeout_s", "max_in_flight", "predict_threads"}
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class RunnerSettings:
     max_body_bytes: int = 8 * 1024 * 1024
     batch_wait_ms: float = 2.0
     max_batch_rows: int = 1024
+    predict_threads: int = 0  # per version and worker; 0: the CPUs the process may use, shared by the workers
     shadow_queue: int = 64
     shadow_tolerance: float = DEFAULT_TOLERANCE  # probabilities: the largest difference a shadow agrees within
     request_key_header: str = "X-Request-Key"
@@ -142,6 +143,7 @@ class Runtime:
             shadow = version in self.served.shadows
             batcher = Batcher(predictor.predict, version, max_wait=wait, max_rows=self.settings.max_batch_rows,
                               limit=self.settings.shadow_queue if shadow else 0,
+                              threads=1 if shadow else max(self.settings.predict_threads, 1),
                               on_batch=self._batch_observer(version))
             batcher.start()
             self.batchers[version] = batcher

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from dataclasses import replace
 from functools import partial
 
 import uvicorn
 from fastapi import FastAPI
 
-from modelops.runner import logs
+from modelops.runner import cpus, logs
 from modelops.runner.app import create_app
 from modelops.runner.connection import BoundedHttpTools, HeadLimits
 from modelops.runner.loading import ServedModel, resolve
@@ -24,7 +25,15 @@ _TARGET, _ENV, _VERSION = "MODELOPS_MODEL", "MODELOPS_ENV", "MODELOPS_VERSION"
 
 def run(resolved: ServedModel, target: str, environment: str | None, version: str | None, *, host: str, port: int,
         workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
-    """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again)."""
+    """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again).
+
+    Unless set, the predict threads share the CPUs the process may use among the workers, and the
+    frameworks' own thread pools (OpenMP: XGBoost, LightGBM, scikit-learn) share what is left per thread.
+    """
+    cores = cpus.available()
+    if not settings.predict_threads:
+        settings = replace(settings, predict_threads=max(1, cores // workers))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // (workers * settings.predict_threads))))
     limits = HeadLimits(settings.max_header_bytes, settings.max_header_count, settings.header_timeout_s,
                         resolved.primary)
     options = {"host": host, "port": port, "loop": "uvloop", "http": partial(BoundedHttpTools, limits=limits),

@@ -1,0 +1,85 @@
+"""One Compose service per model and environment, rendered from `templates/compose/service.yaml.j2` (pure).
+
+Every value that reaches the template is checked or computed here: names and versions by the manifest's
+patterns, image references by IMAGE_RE, quantities converted; none can hold a `$`, which Compose would
+interpolate, but the variables this module writes on purpose (`${MODELOPS_<MODEL>_PORT:?...}`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from modelops import templates
+from modelops.errors import ModelopsError
+from modelops.images import deploy
+from modelops.images.context import HEALTHCHECK, PORT, UID
+from modelops.manifest import quantity
+from modelops.manifest.loading import LoadedManifest
+from modelops.manifest.model import Scale
+from modelops.settings import Settings
+
+SECRET = "api-keys"  # the Compose secret holding the API keys, mounted at /run/secrets/<SECRET>
+SECRET_FILE = "api-keys"  # the operator's file beside compose.yaml
+HOST_IP = "${MODELOPS_HOST_IP:-0.0.0.0}"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_UNITS = (("g", 2**30), ("m", 2**20), ("k", 2**10))
+
+
+def port_variable(name: str) -> str:
+    """The variable (in the environment or `.env`) holding a model's host port: MODELOPS_<NAME>_PORT."""
+    return f"MODELOPS_{name.upper().replace('-', '_')}_PORT"
+
+
+def workers(scale: Scale) -> int:
+    """The runner's worker processes in its one container: the replicas Kubernetes would start (autoscaling's
+    minimum)."""
+    return scale.autoscaling.min_replicas if scale.autoscaling else scale.replicas
+
+
+def cpus(text: str, times: int) -> str:
+    """A Kubernetes CPU quantity (`500m`) times `times`, as Compose's cores (`1`)."""
+    return format((quantity.value(text) * times).normalize(), "f")
+
+
+def memory(text: str, times: int) -> str:
+    """A Kubernetes memory quantity (`512Mi`) times `times`, as Compose's bytes (`1g`, `1536m`, `500000000b`)."""
+    size = int(quantity.value(text) * times)
+    for unit, factor in _UNITS:
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}b"
+
+
+def service(loaded: LoadedManifest, env: str, refs: dict[str, dict[str, str]] | None, conf: Settings,
+            root: Path) -> str:
+    """The service block of one model in one environment (two spaces in, no final newline)."""
+    m = loaded.manifest
+    deployment = m.deployments[env]
+    scale, count = deployment.scale, workers(deployment.scale)
+    host_port = f"${{{port_variable(m.name)}:?set the host port of {m.name} in .env}}"
+    environment = {**deploy.environment(env, deployment), "MODELOPS_WORKERS": str(count),
+                   "MODELOPS_API_KEYS_FILE": f"/run/secrets/{SECRET}"}
+    if conf.compose_network == "host":
+        environment |= {"MODELOPS_HOST": HOST_IP, "PORT": host_port}
+    summary = deployment.version + (f", canary {deployment.canary.version} at {deployment.canary.weight} %"
+                                    if deployment.canary else "")
+    summary += f", shadow {', '.join(deployment.shadow)}" if deployment.shadow else ""
+    context = {
+        "name": m.name, "summary": summary, "source": loaded.display,
+        "image": deploy.environment_image(m.name, deployment, refs, conf.image_registry),
+        "command": deploy.command(env), "network": conf.compose_network, "host_ip": HOST_IP, "host_port": host_port,
+        "port": PORT, "environment": environment, "secret": SECRET, "healthcheck": ["CMD", *HEALTHCHECK],
+        "stop_grace_period": f"{deploy.SHUTDOWN_GRACE_S + 5}s", "uid": UID,
+        "payload_dir": deploy.payload_dir(deployment),
+        "cpus": cpus(scale.resources.limits.cpu, count), "memory": memory(scale.resources.limits.memory, count),
+        "memory_reservation": memory(scale.resources.requests.memory, count),
+        "labels": {"io.modelops.model": m.name, "io.modelops.environment": env,
+                   "io.modelops.version": deployment.version},
+    }
+    text = templates.render("compose/service.yaml.j2", context, root, blocks=True).rstrip("\n")
+    parsed = yaml.load(text, Loader=_LOADER)
+    if not isinstance(parsed, dict) or list(parsed) != [m.name] or not isinstance(parsed[m.name], dict):
+        raise ModelopsError("templates/compose/service.yaml.j2 did not render one service", hint="check the template")
+    return text
