@@ -17,9 +17,9 @@ of the two runs (by requests/s) is reported beside both runs' rates. MLflow, mod
 is also driven on its own v2 endpoint (one FP64 tensor per column), v2 against v2. Printed per cell:
 requests/s, p50, p99, CPU milliseconds per request (the server's process tree, from /proc), the ratios
 modelops/each peer, and the concurrency bound c / t (t: the forest's own predict time for the body's rows,
-the shortest of 50 in this process) with modelops' fraction of it; beside it, t and c / t of the forest as the runner
-loads it (modelops.flavors, which may answer faster than the forest's predict). The goals are checked for
-both of modelops' endpoints; the script exits 1 when one is missed.
+the shortest of 50 in this process) with modelops' fraction of it; beside it, t and c / t of the forest as
+the runner loads it (modelops.flavors, which may answer faster than the forest's predict). The goals are
+checked for both of modelops' endpoints; the script exits 1 when one is missed.
 
     python benchmarks/runner_vs_peers.py [--duration 15] [--quick] [--servers modelops,mlserver-batching]
 """
