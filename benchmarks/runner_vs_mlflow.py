@@ -19,21 +19,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.processes import free_port, stop_group  # noqa: E402
+from benchmarks.load import drive, post, server  # noqa: E402
+from tests.processes import free_port  # noqa: E402
 
 MODEL = ROOT / "models" / "diabetes"
 COMPILED = ROOT / "models" / "diabetes-compiled"
@@ -95,63 +91,6 @@ def mlflow_model_dir(folder: Path) -> Path:
     return target
 
 
-@contextlib.contextmanager
-def server(command: list[str], port: int, log: Path, scripts: Path | None = None) -> Iterator[subprocess.Popen]:
-    """Start a server (with the modelops code of `scripts`, else the installed one), wait for /ping, stop it
-    (and its workers) afterwards."""
-    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"  # mlflow execs uvicorn
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "PATH": path}
-    if scripts is not None:
-        env["PYTHONPATH"] = str(scripts)
-    with log.open("w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            with contextlib.suppress(OSError), urllib.request.urlopen(f"http://127.0.0.1:{port}/ping",
-                                                                      timeout=2) as response:
-                if response.status == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"{command[0]} did not start; see {log}:\n{log.read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield process
-    finally:
-        stop_group(process)
-
-
-def predictions(port: int, body: str) -> list:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body.encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())["predictions"]
-
-
-_LUA = """wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = [==[{body}]==]
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %f %f\\n", summary.requests, summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
-
-
-def drive(port: int, body: str, duration: int, connections: int, folder: Path) -> dict:
-    """wrk against /invocations: requests/s, p50 and p99 in ms, and the failures."""
-    script = folder / "post.lua"
-    script.write_text(_LUA.replace("{body}", body))
-    warm = ["wrk", "-t2", f"-c{connections}", "-d2s", "-s", str(script), f"http://127.0.0.1:{port}/invocations"]
-    subprocess.run(warm, capture_output=True, check=True)
-    command = [*warm[:3], f"-d{duration}s", *warm[4:]]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    requests, bad_status, socket_errors, p50, p99 = re.search(r"^RESULT (.*)$", out, re.M).group(1).split()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    return {"rps": rate, "p50": float(p50) / 1000, "p99": float(p99) / 1000, "requests": int(requests),
-            "errors": int(bad_status) + int(socket_errors)}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=20, help="seconds of load per server and body size")
@@ -181,7 +120,7 @@ def main() -> None:
             port = free_port()
             print(f"{name}: starting", file=sys.stderr, flush=True)
             with server(command(port), port, folder / f"{name.split()[0]}.log"):
-                answers[name] = predictions(port, payloads[100])
+                answers[name] = post(port, "/invocations", payloads[100])["predictions"]
                 results[name] = {}
                 for rows, body in payloads.items():
                     print(f"{name}: {rows}-row bodies, {args.duration}s at concurrency {args.connections}",
@@ -208,7 +147,7 @@ def against_baseline(args: argparse.Namespace, payloads: dict[int, str], folder:
                 ports[name] = port = free_port()
                 command = [sys.executable, "-m", "modelops", "serve", str(model), "--env", "production",
                            "--port", str(port)]
-                stack.enter_context(server(command, port, folder / f"side-{port}.log", scripts))
+                stack.enter_context(server(command, port, folder / f"side-{port}.log", {"PYTHONPATH": str(scripts)}))
             for rows, body in payloads.items():
                 for turn in range(args.rounds):
                     for name in (list(sides) if turn % 2 == 0 else list(sides)[::-1]):
