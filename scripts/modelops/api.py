@@ -511,6 +511,10 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
     from modelops.manifest.edit import ManifestEditor
     from modelops.manifest.serving import Serving
 
+    if prometheus is not None and metrics_urls:
+        raise ModelopsError("--prometheus and --metrics-url name two sources of the same numbers: give one",
+                            field="--prometheus", hint="--prometheus URL reads Prometheus over the policy's window; "
+                                                       "--metrics-url URL reads the runners since they started")
     problems = validate(ws, folders, offline=True)
     if problems:
         raise ModelopsError.of(problems)

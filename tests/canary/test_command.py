@@ -48,6 +48,11 @@ CASES = [
     ("no-such-env", ("iris", "--env", "qa"), {},
      f"{IRIS}: deployments: iris does not deploy to 'qa'\n  hint: its environments are: staging, production"),
     ("no-such-model", ("nosuch",), {}, "error: MODEL: no model 'nosuch': neither a folder nor a model under models/"),
+    ("two-sources", ("iris", "--env", "production", "--prometheus", "http://127.0.0.1:9", "--metrics-url",
+                     "http://127.0.0.1:9"), {},
+     "error: --prometheus: --prometheus and --metrics-url name two sources of the same numbers: give one\n"
+     "  hint: --prometheus URL reads Prometheus over the policy's window; --metrics-url URL reads the runners since "
+     "they started"),
     ("metrics-url-not-http", ("iris", "--metrics-url", "file:///etc/passwd"), {},
      "error: --metrics-url: 'file:///etc/passwd' is not an http(s) URL"),
 ]
