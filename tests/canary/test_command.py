@@ -164,3 +164,27 @@ def test_an_unexpected_sample_of_a_runner_is_a_located_error(rolled_out: Path, s
     assert result.code == 1, result.out + result.err
     assert result.err.splitlines()[0] == f"error: --metrics-url: {url}: the sample {expected}", result.err
     assert "Traceback" not in result.err and result.out == ""
+
+
+def test_a_manifest_changed_while_it_was_judged_is_not_written(rolled_out: Path, server: Answering) -> None:
+    server.body = _vector("600")  # every query: 600 answers of the canary, 600 of them errors: roll back
+    path = rolled_out / IRIS
+    judged = path.read_text()
+    args = ("canary", "iris", "--env", "production", "--prometheus", server.url, "--write")
+    changed = judged.replace("    shadow: [1.2.0]\n", "    shadow: [1.2.0]  # changed meanwhile\n")
+
+    def change() -> None:  # as someone pushes while Prometheus answers
+        path.write_text(changed)
+
+    server.on_request = change
+    try:
+        result = run_cli(*args, cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": ""})
+    finally:
+        server.on_request = None
+    assert result.code == 1, result.out + result.err
+    assert result.err.startswith(f"{IRIS}: changed while its canaries were judged: nothing written\n  hint: run "
+                                 "modelops canary again, to judge the manifest as it is now"), result.err
+    assert path.read_text() == changed and result.out == ""
+    again = run_cli(*args, cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": ""})  # judged as it is now: written
+    assert again.code == 3, again.err
+    assert "canary:" not in path.read_text() and "# changed meanwhile" in path.read_text()
