@@ -187,4 +187,5 @@ def test_a_manifest_changed_while_it_was_judged_is_not_written(rolled_out: Path,
     assert path.read_text() == changed and result.out == ""
     again = run_cli(*args, cwd=rolled_out, env={"MODELOPS_PROMETHEUS_URL": ""})  # judged as it is now: written
     assert again.code == 3, again.err
+    assert "  candidate 1.1.0: 600 scoring requests, 600 server errors, p99 600000.0 ms\n" in again.out
     assert "canary:" not in path.read_text() and "# changed meanwhile" in path.read_text()
