@@ -511,6 +511,10 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
     from modelops.manifest.edit import ManifestEditor
     from modelops.manifest.serving import Serving
 
+    if prometheus is not None and metrics_urls:
+        raise ModelopsError("--prometheus and --metrics-url name two sources of the same numbers: give one",
+                            field="--prometheus", hint="--prometheus URL reads Prometheus over the policy's window; "
+                                                       "--metrics-url URL reads the runners since they started")
     problems = validate(ws, folders, offline=True)
     if problems:
         raise ModelopsError.of(problems)
@@ -531,18 +535,24 @@ def canary(ws: Workspace, folders: list[Path], env: str | None = None, *, named:
                                                policy.window, file=file, field=where)
         judged.append(Judged(loaded.manifest.name, e, loaded.display, observed,
                              decide(e, loaded.manifest.deployments[e], observed, _changed(ws, loaded))))
-    if write:
+    if write:  # every edit made and checked before any is written
+        edits = []
         for loaded in {loaded.display: loaded for loaded, _ in picked}.values():
             mine = [j for j in judged if j.file == loaded.display and j.verdict.changes]
             if mine:
                 editor = ManifestEditor(loaded.folder, ws.root)
+                if editor.loaded.sha256 != loaded.sha256:  # the verdicts are of the manifest as it was read
+                    raise ModelopsError("changed while its canaries were judged: nothing written", file=loaded.display,
+                                        hint="run modelops canary again, to judge the manifest as it is now")
                 for j in mine:
                     editor.serve(j.env, j.verdict.serving(Serving.of(loaded.manifest.deployments[j.env])))
                 editor.check(ws.fetch, offline=True)
-                diff = editor.diff()
-                editor.write()
-                for j in mine:
-                    j.diff = diff
+                edits.append((editor, mine))
+        for editor, mine in edits:
+            diff = editor.diff()
+            editor.write()
+            for j in mine:
+                j.diff = diff
     return judged
 
 

@@ -24,18 +24,20 @@ CASES = [
      "deployments.production.rollout.steps", "steps [30, 10, 100] do not rise to 100"),
     ("steps-not-ending-at-100", "rollout: {steps: [10, 50], max_error_rate: 0.01}",
      "deployments.production.rollout.steps", "ending with 100"),
+    ("only-the-promotion", "rollout: {steps: [100], max_error_rate: 0.01}", "deployments.production.rollout.steps",
+     "without a step to judge the canary at"),
     ("step-above-100", "rollout: {steps: [10, 150], max_error_rate: 0.01}", "deployments.production.rollout.steps[1]",
      "less than or equal to 100"),
-    ("window-in-words", "rollout: {steps: [100], window: 10 minutes, max_error_rate: 0.01}",
+    ("window-in-words", "rollout: {steps: [10, 100], window: 10 minutes, max_error_rate: 0.01}",
      "deployments.production.rollout.window", "such as 30s, 10m or 1h"),
-    ("unknown-key", "rollout: {steps: [100], max_error: 0.01}", "deployments.production.rollout.max_error",
+    ("unknown-key", "rollout: {steps: [10, 100], max_error: 0.01}", "deployments.production.rollout.max_error",
      "did you mean 'max_error_rate'"),
     ("bounds-nothing", "rollout: {steps: [10, 100]}", "deployments.production.rollout", "the policy bounds nothing"),
-    ("rate-above-one", "rollout: {steps: [100], max_error_rate: 1.5}", "deployments.production.rollout.max_error_rate",
-     "less than or equal to 1"),
-    ("ratio-zero", "rollout: {steps: [100], max_p99_ratio: 0}", "deployments.production.rollout.max_p99_ratio",
+    ("rate-above-one", "rollout: {steps: [10, 100], max_error_rate: 1.5}",
+     "deployments.production.rollout.max_error_rate", "less than or equal to 1"),
+    ("ratio-zero", "rollout: {steps: [10, 100], max_p99_ratio: 0}", "deployments.production.rollout.max_p99_ratio",
      "greater than 0"),
-    ("auto-rollback-as-text", "rollout: {steps: [100], max_error_rate: 0.01, auto_rollback: 'yes'}",
+    ("auto-rollback-as-text", "rollout: {steps: [10, 100], max_error_rate: 0.01, auto_rollback: 'yes'}",
      "deployments.production.rollout.auto_rollback", "valid boolean"),
 ]
 
@@ -58,6 +60,6 @@ def test_a_good_policy_validates_and_is_in_the_schema(repo: Path) -> None:
 
 
 def test_defaults_and_durations() -> None:
-    policy = Rollout.model_validate({"steps": [100], "max_error_rate": 0.01})
+    policy = Rollout.model_validate({"steps": [10, 100], "max_error_rate": 0.01})
     assert (policy.window, policy.min_requests, policy.auto_rollback) == ("10m", 100, False)
     assert [seconds(d) for d in ("30s", "10m", "1h")] == [30, 600, 3600]

@@ -256,6 +256,35 @@ def test_the_argo_rollouts_analysis_asks_prometheus_the_same_numbers(stack: Stac
     assert failed > POLICY["max_error_rate"]  # the analysis fails the bad environment, as `modelops canary` does
 
 
+def test_the_argo_rollouts_analysis_judges_no_bound_before_min_requests(stack: Stack, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(stack.pristine, repo)
+    path = repo / "models/toy/model.yaml"
+    conf = replace(settings.load(repo), prometheus_url=stack.prometheus)
+    answered = {env: sum(stack.answered[env].values()) for env in ("good", "bad")}
+    failed = sum(n for (_, status), n in stack.answered["bad"].items() if status >= 500)
+    least = 1000  # more answers than either has: only errors beyond 5 % of 1000 judge the error rate early
+    assert max(answered.values()) < least and failed > POLICY["max_error_rate"] * least
+    for min_requests, early in ((least, {"bad": {"max-error-rate"}}), (100000, {})):
+        path.write_text(path.read_text().replace("min_requests: 50\n", f"min_requests: {min_requests}\n")
+                        .replace(f"min_requests: {least}\n", f"min_requests: {min_requests}\n"))
+        loaded = load(repo / "models/toy", repo)
+        for env in ("good", "bad"):
+            metrics = {m["name"]: m["query"].replace(rollouts.CANARY, env).replace(rollouts.STABLE, env)
+                       for m in rollouts.analysis(loaded, env, conf)["metrics"]}
+            value = {name: _total(stack.prometheus, query) for name, query in metrics.items()}
+            assert value["min-requests"] == pytest.approx(answered[env], rel=0.25)  # there, but too few
+            judged = {name for name, v in value.items() if v != -1.0} - {"min-requests"}  # -1: no result
+            assert judged == early.get(env, set()), (min_requests, env, value)  # the others: inconclusive
+            if judged:
+                assert value["max-error-rate"] > POLICY["max_error_rate"]  # it fails the step
+        code, report, err = canary(stack, "--env", "bad", "--prometheus", stack.prometheus, repo=repo)
+        checks = {c["name"]: c["ok"] for c in report["verdicts"][0]["checks"]}  # modelops canary judges alike
+        rate = False if early else None
+        assert (code, checks) == (3 if early else 2, {"min_requests": None, "max_error_rate": rate,
+                                                      "max_error_rate_ratio": None, "max_p99_ratio": None}), err
+
+
 def test_a_runner_of_another_deployment_is_refused(stack: Stack, tmp_path: Path) -> None:
     code, _, err = canary(stack, "--env", "good", "--metrics-url", str(stack.runners["bad"].base_url))
     assert code == 1

@@ -107,6 +107,14 @@ def test_the_analysis_holds_the_policy_s_bounds(rendered: Path) -> None:
     assert metrics["max-error-rate"]["failureCondition"] == "len(result) > 0 && result[0] > 0.01"
     assert " - 2 * " in metrics["max-error-rate-ratio"]["provider"]["prometheus"]["query"]
     assert " - 1.5 * histogram_quantile(0.99" in metrics["max-p99-ratio"]["provider"]["prometheus"]["query"]
+    pods = 'app_kubernetes_io_name="iris",modelops_environment="production",rollouts_pod_template_hash=' \
+           '"{{args.canary-hash}}",endpoint=~"invocations|predict|v2"'
+    served, failed = f"sum(increase(modelops_requests_total{{{pods}}}[10m]))", \
+        f'sum(increase(modelops_requests_total{{{pods},code=~"5.."}}[10m]))'
+    for name in ("max-error-rate-ratio", "max-p99-ratio", "min-shadow-agreement"):  # judged on 500 answers
+        assert metrics[name]["provider"]["prometheus"]["query"].endswith(f") and on() ({served} >= 500)"), name
+    assert metrics["max-error-rate"]["provider"]["prometheus"]["query"].endswith(  # or errors 0.01 x 500 can't undo
+        f") and on() (({served} >= 500) or ({failed} > 5))")
     for metric in metrics.values():
         prometheus = metric["provider"]["prometheus"]
         assert prometheus["address"] == PROMETHEUS

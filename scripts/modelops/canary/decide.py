@@ -88,10 +88,10 @@ def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> 
     canary = observed.versions.get(name, Traffic())
     main = observed.versions.get(primary, Traffic())
     enough = canary.requests >= policy.min_requests
-    checks = [_requests(f"canary {name} answered {_count(canary.requests)} scoring requests", canary.requests,
+    checks = [_requests(f"canary {name} answered {count(canary.requests)} scoring requests", canary.requests,
                         policy, observed)]
     rate = canary.errors / canary.requests if canary.requests else None
-    errors = f"{_count(canary.errors)} of {_count(canary.requests)}"
+    errors = f"{count(canary.errors)} of {count(canary.requests)}"
     if policy.max_error_rate is not None:
         checks.append(_error_rate(rate, canary.errors, errors, policy.max_error_rate, policy, enough))
     if policy.max_error_rate_ratio is not None:
@@ -116,8 +116,8 @@ def _canary(deployment: Deployment, policy: Rollout, observed: Observations) -> 
         else:
             ceiling = ratio * main.p99_s
             checks.append(Check("max_p99_ratio", canary.p99_s, ceiling, canary.p99_s <= ceiling,
-                                f"p99 {_ms(canary.p99_s)} vs at most {_num(ratio)} x the primary's "
-                                f"{_ms(main.p99_s)} = {_ms(ceiling)} (max_p99_ratio)"))
+                                f"p99 {ms(canary.p99_s)} vs at most {_num(ratio)} x the primary's "
+                                f"{ms(main.p99_s)} = {ms(ceiling)} (max_p99_ratio)"))
     return _verdict(deployment, policy, name, checks, "canary")
 
 
@@ -127,25 +127,25 @@ def _shadow(deployment: Deployment, policy: Rollout, observed: Observations) -> 
     shadow = observed.shadows.get(name, Shadowing())
     mirrored = shadow.scored + shadow.errors
     enough = mirrored >= policy.min_requests
-    checks = [_requests(f"shadow {name} was sent {_count(mirrored)} mirrored requests", mirrored, policy, observed)]
+    checks = [_requests(f"shadow {name} was sent {count(mirrored)} mirrored requests", mirrored, policy, observed)]
     agreement = shadow.agreeing / shadow.rows if shadow.rows else None
     minimum = policy.min_shadow_agreement
     checks.append(Check("min_shadow_agreement", agreement, minimum,
                         None if not enough or agreement is None else agreement >= minimum,
-                        f"shadow agreement {_pct(agreement)} ({_count(shadow.agreeing)} of {_count(shadow.rows)} "
+                        f"shadow agreement {_pct(agreement)} ({count(shadow.agreeing)} of {count(shadow.rows)} "
                         f"rows) vs at least {_pct(minimum)} (min_shadow_agreement)"))
     if policy.max_error_rate is not None:
         rate = shadow.errors / mirrored if mirrored else None
-        checks.append(_error_rate(rate, shadow.errors, f"{_count(shadow.errors)} of {_count(mirrored)}",
+        checks.append(_error_rate(rate, shadow.errors, f"{count(shadow.errors)} of {count(mirrored)}",
                                   policy.max_error_rate, policy, enough))
     return _verdict(deployment, policy, name, checks, "shadow")
 
 
-def _requests(text: str, count: float, policy: Rollout, observed: Observations) -> Check:
-    ok = True if count >= policy.min_requests else None
+def _requests(text: str, answers: float, policy: Rollout, observed: Observations) -> Check:
+    ok = True if answers >= policy.min_requests else None
     window = f" in {observed.window} (window)" if observed.window else ""
     wait = "" if ok else f"; the policy waits for {policy.min_requests:,} (min_requests){window}"
-    return Check("min_requests", count, policy.min_requests, ok, f"{text} {observed.span}{wait}")
+    return Check("min_requests", answers, policy.min_requests, ok, f"{text} {observed.span}{wait}")
 
 
 def _error_rate(rate: float | None, errors: float, counted: str, bound: float, policy: Rollout,
@@ -185,7 +185,8 @@ def _verdict(deployment: Deployment, policy: Rollout, name: str, checks: list[Ch
     return Decision("promote", summary, primary, name, checks, changes)
 
 
-def _count(value: float) -> str:
+def count(value: float) -> str:
+    """A count as people read it: 1,234."""
     return f"{round(value):,}"
 
 
@@ -193,8 +194,9 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.2f} %"
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.1f} ms"
+def ms(seconds: float | None) -> str:
+    """A latency in milliseconds: 12.3 ms (n/a: none measured)."""
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
 
 
 def _num(value: float) -> str:

@@ -11,6 +11,7 @@ import urllib.parse
 import urllib.request
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -62,22 +63,25 @@ def from_prometheus(url: str, selector: str, window: str, *, file: str = "", fie
     where the URL was set, for errors)."""
     at = f"{time.time():.3f}"  # every query at the same instant, over the same window
 
-    def ask(query: str) -> list[dict]:
-        return _query(url, query, at, file, field)
+    def ask(what: str, query: str, *, latency: bool = False) -> list[tuple[dict[str, str], float]]:
+        return _query(url, what, query, at, file, field, latency)
 
-    requests, errors, p99 = (_by_version(ask(q(selector, window))) for q in (queries.requests, queries.errors,
-                                                                              queries.p99))
+    requests, errors = (_by_version(ask(what, q(selector, window))) for what, q in (
+        ("the scoring requests", queries.requests), ("the server errors", queries.errors)))
+    p99 = _by_version(ask("the p99 latency", queries.p99(selector, window), latency=True))
     versions = {v: Traffic(requests[v], errors.get(v, 0.0), _finite(p99.get(v))) for v in requests}
     rows, mirrored = defaultdict(dict), defaultdict(dict)
-    for sample in ask(queries.shadow_rows(selector, window)):
-        rows[sample["metric"].get("version", "")][sample["metric"].get("outcome", "")] = _value(sample)
-    for sample in ask(queries.shadow_requests(selector, window)):
-        mirrored[sample["metric"].get("version", "")][sample["metric"].get("outcome", "")] = _value(sample)
+    for labels, value in ask("the shadows' rows", queries.shadow_rows(selector, window)):
+        rows[labels.get("version", "")][labels.get("outcome", "")] = value
+    for labels, value in ask("the mirrored requests", queries.shadow_requests(selector, window)):
+        mirrored[labels.get("version", "")][labels.get("outcome", "")] = value
     return Observations(f"Prometheus {url}", window, versions, _shadowing(rows, mirrored))
 
 
-def _query(url: str, query: str, at: str, file: str, field: str) -> list[dict]:
-    """The result vector of an instant query (`/api/v1/query`) at time `at`."""
+def _query(url: str, what: str, query: str, at: str, file: str, field: str, latency: bool
+           ) -> list[tuple[dict[str, str], float]]:
+    """The result vector of an instant query (`/api/v1/query`) at time `at`, as (labels, value); `what` the
+    query measures, for errors. Counts must be finite and not negative; a latency may be NaN (no answer)."""
     hint = "start Prometheus, or set prometheus_url in [tool.modelops] (or MODELOPS_PROMETHEUS_URL, or " \
            "--prometheus URL) to one that scrapes the runners; --metrics-url reads a runner's /metrics instead"
     address = f"{url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': query, 'time': at})}"
@@ -98,18 +102,55 @@ def _query(url: str, query: str, at: str, file: str, field: str) -> list[dict]:
         data = json.loads(body)
     except ValueError:
         raise ModelopsError(f"{url} did not answer Prometheus's JSON", file=file, field=field, hint=hint) from None
-    if data.get("status") != "success":
+    if isinstance(data, dict) and data.get("status") == "error":
         raise ModelopsError(f"Prometheus refused the query: {data.get('error', data)}", file=file, field=field,
                             hint="check prometheus_selector in [tool.modelops] (PromQL label matchers)")
-    return data["data"]["result"]
+    try:
+        return _vector(data, latency)
+    except _Malformed as exc:
+        raise ModelopsError(f"Prometheus at {url} answered {what} with {exc}", file=file, field=field,
+                            hint="give the address of Prometheus itself (its HTTP API answers /api/v1/query), "
+                                 "one that scrapes the runners") from None
 
 
-def _value(sample: dict) -> float:
-    return float(sample["value"][1])  # Prometheus writes numbers as strings ("NaN" included)
+class _Malformed(Exception):
+    """What is wrong with an answer, as the end of a sentence."""
 
 
-def _by_version(result: list[dict]) -> dict[str, float]:
-    return {s["metric"].get("version", ""): _value(s) for s in result}
+def _vector(data: object, latency: bool) -> list[tuple[dict[str, str], float]]:
+    """The samples of a successful instant query's answer (its `data.result`, an instant vector)."""
+    if not isinstance(data, dict) or data.get("status") != "success":
+        raise _Malformed(f"{_short(data)} (not a success status)")
+    body = data.get("data")
+    if not isinstance(body, dict) or not isinstance(body.get("result"), list):
+        raise _Malformed(f"{_short(data)} (no data.result list)")
+    if body.get("resultType") != "vector":
+        raise _Malformed(f"a result of type {_short(body.get('resultType'))}, not an instant vector")
+    found = []
+    for sample in body["result"]:
+        value = sample.get("value") if isinstance(sample, dict) else None
+        labels = sample.get("metric", {}) if isinstance(sample, dict) else None
+        if not isinstance(labels, dict) or not isinstance(value, list) or len(value) != 2 \
+                or not isinstance(value[1], str):
+            raise _Malformed(f"the sample {_short(sample)} (not {{metric, value: [time, \"number\"]}})")
+        try:
+            number = float(value[1])  # Prometheus writes numbers as strings ("NaN" included)
+        except ValueError:
+            raise _Malformed(f"the value {_short(value[1])}, not a number") from None
+        if not (latency and math.isnan(number)) and not (math.isfinite(number) and number >= 0):
+            raise _Malformed(f"the value {value[1]!r} of {_short(labels)}: a {'latency' if latency else 'count'} "
+                             "is a finite number, not negative")
+        found.append(({str(k): str(v) for k, v in labels.items()}, number))
+    return found
+
+
+def _short(value: object) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def _by_version(result: list[tuple[dict[str, str], float]]) -> dict[str, float]:
+    return {labels.get("version", ""): value for labels, value in result}
 
 
 def _finite(value: float | None) -> float | None:
@@ -139,11 +180,13 @@ def from_metrics(urls: list[str], model: str, env: str) -> Observations:
             name, labels, value = sample.name, sample.labels, sample.value
             version = labels.get("version", "")
             scoring = labels.get("endpoint") in queries.SCORING
+            if name in _COUNTED and not (math.isfinite(value) and value >= 0):
+                raise _bad_sample(url, sample, f"the value {value:g}: a count is a finite number, not negative")
             if name == "modelops_requests_total" and scoring:
                 requests[version] += value
                 errors[version] += value if labels.get("code", "").startswith("5") else 0.0
             elif name == "modelops_request_duration_seconds_bucket" and scoring:
-                buckets[version][float(labels["le"])] += value
+                buckets[version][_bound(url, sample)] += value
             elif name == "modelops_shadow_rows_total":
                 rows[version][labels.get("outcome", "")] += value
             elif name == "modelops_shadow_requests_total":
@@ -151,6 +194,29 @@ def from_metrics(urls: list[str], model: str, env: str) -> Observations:
     versions = {v: Traffic(requests[v], errors[v], quantile(0.99, buckets.get(v, {}))) for v in requests}
     source = f"/metrics of {len(urls)} runner{'s' if len(urls) > 1 else ''}"
     return Observations(source, None, versions, _shadowing(rows, mirrored))
+
+
+_COUNTED = ("modelops_requests_total", "modelops_request_duration_seconds_bucket", "modelops_shadow_rows_total",
+            "modelops_shadow_requests_total")
+
+
+def _bound(url: str, sample: Any) -> float:
+    """The upper bound (`le`) of a histogram bucket's sample."""
+    try:
+        bound = float(sample.labels["le"])
+    except KeyError:
+        raise _bad_sample(url, sample, "no le label (a bucket's upper bound)") from None
+    except ValueError:
+        raise _bad_sample(url, sample, f"le={sample.labels['le']!r}, not a number") from None
+    if math.isnan(bound):
+        raise _bad_sample(url, sample, "le=NaN, not a bound")
+    return bound
+
+
+def _bad_sample(url: str, sample: Any, what: str) -> ModelopsError:
+    labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+    return ModelopsError(f"{url}: the sample {sample.name}{{{labels}}} has {what}",
+                         field="--metrics-url", hint="give a runner's /metrics (modelops serve answers it on its port)")
 
 
 def _check_serves(url: str, model: str, env: str) -> None:

@@ -33,6 +33,18 @@ def p99(selector: str, window: str, by: str = "version") -> str:
     return f"histogram_quantile(0.99, sum by ({keep}) ({rate}))"
 
 
+def once_enough(query: str, selector: str, window: str, min_requests: int, *, errors_above: float | None = None
+                ) -> str:
+    """`query` once `selector` has `min_requests` scoring answers in the window, and no result before (an
+    analysis reads that as inconclusive), as `modelops canary` waits for them; with `errors_above` (a
+    bound on the error rate), also as soon as the server errors alone exceed `errors_above` x `min_requests`
+    answers (the rate cannot come back under the bound: `modelops canary` rolls back then too)."""
+    ready = f"{requests(selector, window, by='')} >= {min_requests}"
+    if errors_above is not None:
+        ready = f"({ready}) or ({errors(selector, window, by='')} > {errors_above * min_requests:g})"
+    return f"({query}) and on() ({ready})"
+
+
 def shadow_rows(selector: str, window: str, by: str = "version, outcome") -> str:
     """Rows the shadows scored in the window, by agreement (outcome agree or disagree)."""
     return _sum(by, f"increase(modelops_shadow_rows_total{{{selector}}}[{window}])")

@@ -68,15 +68,16 @@ def command(models: tuple[str, ...], env: str | None, prometheus: str | None, me
 
 
 def _print(j: Judged) -> None:
+    from modelops.canary.decide import count, ms
+
     verdict, observed = j.verdict, j.observed
     click.echo(f"{j.model} {j.env}: {verdict.verdict}: {verdict.summary}")
     click.echo(f"  read from {observed.source}, {observed.span}")
     for version, role in ((verdict.primary, "primary"), (verdict.candidate, "candidate")):
         traffic = observed.versions.get(version or "")
         if version and traffic is not None:
-            p99 = "n/a" if traffic.p99_s is None else f"{traffic.p99_s * 1000:.1f} ms"
-            click.echo(f"  {role} {version}: {round(traffic.requests):,} scoring requests, "
-                       f"{round(traffic.errors):,} server errors, p99 {p99}")
+            click.echo(f"  {role} {version}: {count(traffic.requests)} scoring requests, "
+                       f"{count(traffic.errors)} server errors, p99 {ms(traffic.p99_s)}")
     for check in verdict.checks:
         click.echo(f"  {_MARKS[check.ok]}  {check.text}")
     if j.diff:

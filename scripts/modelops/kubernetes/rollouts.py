@@ -34,26 +34,32 @@ def analysis(loaded: LoadedManifest, env: str, conf: Settings) -> dict:
 
 
 def _metrics(policy: Rollout, canary: str, stable: str, shadowed: bool) -> list[dict]:
-    """One metric per bound: it succeeds within the bound and fails outside it; with too few answers
-    (`min_requests`) or no data, neither: the measurement is inconclusive and the rollout pauses."""
-    window = policy.window
+    """One metric per bound: it succeeds within the bound and fails outside it; before the new pods have
+    `min_requests` answers in the window (or with no data), neither: the measurement is inconclusive and
+    the rollout pauses, as `modelops canary` holds (the error rate fails early when its errors alone
+    already exceed what `min_requests` answers allow, as there)."""
+    window, least = policy.window, policy.min_requests
 
     def rate(selector: str) -> str:
         errors, answers = queries.errors(selector, window, by=""), queries.requests(selector, window, by="")
         return f"(({errors}) or vector(0)) / {answers}"
 
-    found = [_metric("min-requests", queries.requests(canary, window, by=""), f">= {policy.min_requests}", "false")]
+    def judged(query: str, errors_above: float | None = None) -> str:
+        return queries.once_enough(query, canary, window, least, errors_above=errors_above)
+
+    found = [_metric("min-requests", queries.requests(canary, window, by=""), f">= {least}", "false")]
     if policy.max_error_rate is not None:
-        found.append(_within("max-error-rate", rate(canary), policy.max_error_rate))
+        found.append(_within("max-error-rate", judged(rate(canary), policy.max_error_rate), policy.max_error_rate))
     if policy.max_error_rate_ratio is not None:
-        found.append(_within("max-error-rate-ratio", f"{rate(canary)} - {policy.max_error_rate_ratio:g} * "
-                                                     f"{rate(stable)}", 0))
+        found.append(_within("max-error-rate-ratio", judged(f"{rate(canary)} - {policy.max_error_rate_ratio:g} * "
+                                                            f"{rate(stable)}"), 0))
     if policy.max_p99_ratio is not None:
-        found.append(_within("max-p99-ratio", f"{queries.p99(canary, window, by='')} - {policy.max_p99_ratio:g} * "
-                                              f"{queries.p99(stable, window, by='')}", 0))
+        p99 = f"{queries.p99(canary, window, by='')} - {policy.max_p99_ratio:g} * {queries.p99(stable, window, by='')}"
+        found.append(_within("max-p99-ratio", judged(p99), 0))
     if policy.min_shadow_agreement is not None and shadowed:
         agree = queries.shadow_rows(canary.replace(f",{_HASH}", f',outcome="agree",{_HASH}'), window, by="")
-        found.append(_metric("min-shadow-agreement", f"{agree} / {queries.shadow_rows(canary, window, by='')}",
+        found.append(_metric("min-shadow-agreement",
+                             judged(f"{agree} / {queries.shadow_rows(canary, window, by='')}"),
                              f">= {policy.min_shadow_agreement:g}", f"< {policy.min_shadow_agreement:g}"))
     return found
 

@@ -252,6 +252,9 @@ class Rollout(_Strict):
         if any(b <= a for a, b in itertools.pairwise(steps)) or steps[-1] != 100:
             hint = "list canary weights in increasing order, ending with 100 (the promotion), such as [10, 30, 100]"
             raise PydanticCustomError("steps", f"steps {steps} do not rise to 100", {"hint": hint})
+        if len(steps) < 2:  # the canary is judged at a weight below 100 (Argo Rollouts: its steps before the last)
+            raise PydanticCustomError("steps", "steps [100] promote without a step to judge the canary at", {
+                "hint": "list at least one canary weight below 100 before it, such as [10, 100]"})
         return steps
 
     @model_validator(mode="after")
