@@ -193,7 +193,7 @@ def test_a_header_that_does_not_fit_stops_before_any_row(tmp_path: Path, monkeyp
                                                                       "have: id"),
     (("--input", "rows.csv", "--output", "out.csv", "--env", "nope"), "no deployment for environment 'nope'"),
     (("--input", "rows.csv", "--output", "out.csv", "--rejects", "out.csv"),
-     "--rejects: --rejects and --output are the same file, out.csv"),
+     "--rejects: --output and --rejects name the same file, out.csv"),
     (("--input", "rows.csv", "--output", "out.csv", "--keep", "sepal_length"),
      "--keep: the output would have column(s) 'sepal_length' twice"),
 ])
@@ -208,6 +208,27 @@ def test_a_wrong_argument_is_one_clear_error(tmp_path: Path, monkeypatch: pytest
                   rejects=options.get("--rejects"), keep=(options["--keep"],) if "--keep" in options else ())
     assert expected in caught.value.render()
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(("output", "rejects", "expected"), [
+    ("rows.csv", None, "--output: --input and --output name the same file, rows.csv"),
+    ("out.csv", "rows.csv", "--rejects: --input and --rejects name the same file, rows.csv"),
+    ("./out.csv", "out.csv", "--rejects: --output and --rejects name the same file, ./out.csv and out.csv"),
+    ("sub/../rows.csv", None, "--input and --output name the same file, rows.csv and sub/../rows.csv"),
+    ("link.csv", None, "--input and --output name the same file, rows.csv and link.csv"),  # a symbolic link
+    ("file://{tmp}/rows.csv", None, "--input and --output name the same file"),
+])
+def test_score_never_writes_over_its_input_or_its_other_file(tmp_path: Path, output: str, rejects: str | None,
+                                                             expected: str) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(source)
+    before = source.read_bytes()
+    result = run_cli("score", str(IRIS), "--input", "rows.csv", "--output", output.format(tmp=tmp_path),
+                     *(("--rejects", rejects) if rejects else ()), cwd=tmp_path)
+    assert result.code == 1 and expected in result.err and "hint: give --" in result.err, result.err
+    assert "Traceback" not in result.err and source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "rows.csv", "sub"]  # no partial file
 
 
 @pytest.fixture

@@ -57,14 +57,12 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
     that cannot be scored into `rejects`); raises ModelopsError for bad input, writing nothing."""
     start = time.perf_counter()
     signature, version = served.signature, served.primary
+    batch_files.check_distinct({"--input": source, "--output": output, "--rejects": rejects})
     batch_read.format_of(source)
     names = _output_columns(signature, keep)
     batch_read.format_of(output)
     batch_files.check_output(output, "--output")
     if rejects:
-        if rejects == output:
-            raise ModelopsError(f"--rejects and --output are the same file, {output}", field="--rejects",
-                                hint="write the rows that cannot be scored to a file of their own")
         batch_files.check_output(rejects, "--rejects")
     try:
         predictor = load_version(served, version, warm_up_rows(served))
