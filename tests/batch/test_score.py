@@ -323,3 +323,16 @@ def test_every_column_type_is_read_from_each_format(tmp_path: Path) -> None:
     (bad,) = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
     assert (bad["row"], [p["field"] for p in bad["problems"]]) == (3, ["when", "flag"])  # every problem of the row
     assert bad["problems"][1]["message"] == "column 'flag': 'maybe' is not boolean"
+
+
+def test_a_kept_column_is_text_in_parquet_whatever_each_chunk_holds(tmp_path: Path) -> None:
+    ids = [None, 1, "A2", True, {"a": 1}]  # missing from the first chunk, then a number, then text, ...
+    rows = [IRIS_ROWS[i % len(IRIS_ROWS)] for i in range(len(ids))]
+    records = [{**r, **({"id": i} if i is not None else {})} for r, i in zip(rows, ids, strict=True)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    scored = api.score(str(IRIS), str(tmp_path / "rows.jsonl"), str(tmp_path / "out.parquet"), version="1.0.0",
+                       keep=("id",), chunk_rows=1)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert scored.rows == len(ids) and str(table.schema.field("id").type) == "string"
+    assert table.column("id").to_pylist() == [None, "1", "A2", "true", '{"a":1}']
+    assert table.column("sepal_length").to_pylist() == [r["sepal_length"] for r in rows]

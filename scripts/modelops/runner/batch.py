@@ -68,7 +68,7 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
         predictor = load_version(served, version, warm_up_rows(served))
     except LoadFailed as exc:
         raise ModelopsError(str(exc), hint="fix the model (modelops validate says more)") from None
-    types = [None] * len(keep) + [c.type for c in signature.inputs] + _output_types(signature) + ["string"]
+    types = [batch_write.KEPT] * len(keep) + [c.type for c in signature.inputs] + _output_types(signature) + ["string"]
     scored = rejected = 0
     with tempfile.TemporaryDirectory(prefix="modelops-score-") as folder, contextlib.ExitStack() as stack:
         scratch = Path(folder)
