@@ -336,3 +336,28 @@ def test_a_kept_column_is_text_in_parquet_whatever_each_chunk_holds(tmp_path: Pa
     assert scored.rows == len(ids) and str(table.schema.field("id").type) == "string"
     assert table.column("id").to_pylist() == [None, "1", "A2", "true", '{"a":1}']
     assert table.column("sepal_length").to_pylist() == [r["sepal_length"] for r in rows]
+
+
+def _damaged(path: Path, at: int | None) -> Path:
+    """A Parquet file of iris rows in row groups of 100, its bytes from `at` (the third row group's data when
+    None) overwritten."""
+    pq.write_table(pa.table({c: [float(i % 7) for i in range(500)] for c in IRIS_COLUMNS}), path,
+                   row_group_size=100)
+    data = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(2).column(0).data_page_offset if at is None else at
+    data[start:start + 600] = b"\xff" * 600
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("at", "expected"), [
+    (None, "rows.parquet: not a readable Parquet file (after row 200): "),  # a damaged row group
+    (-700, "rows.parquet: not a readable Parquet file: "),  # a damaged footer
+])
+def test_a_damaged_parquet_file_is_named_in_its_error(tmp_path: Path, at: int | None, expected: str) -> None:
+    source = _damaged(tmp_path / "rows.parquet", at)
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(source), str(tmp_path / "out.csv"), version="1.0.0", chunk_rows=100)
+    assert caught.value.render().startswith(str(tmp_path / expected)), caught.value.render()
+    assert "hint: the file is damaged or not Parquet" in caught.value.render()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]

@@ -235,10 +235,17 @@ def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequenc
         import pyarrow.parquet as pq
     except ImportError:  # not installed (or broken)
         raise ModelopsError(f"{shown}: the pyarrow package is missing", hint=PYARROW_HINT) from None
+
+    def unreadable(exc: Exception, row: int | None = None) -> ModelopsError:
+        where = f" (after row {row})" if row else ""
+        return ModelopsError(f"not a readable Parquet file{where}: {exc}", file=shown,
+                             hint="the file is damaged or not Parquet: write it again, or score a CSV or JSON "
+                                  "Lines file")
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ModelopsError(f"not a readable Parquet file: {exc}", file=shown) from None
+        raise unreadable(exc) from None
     names = parquet.schema_arrow.names
     positions, kept = _columns(names, list(keep), signature, shown, None)
     temporal = {k for k, c in zip(positions, signature.inputs, strict=True)
@@ -246,16 +253,20 @@ def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequenc
 
     def chunks() -> Iterator[Chunk]:
         done = 0
-        for batch in parquet.iter_batches(batch_size=size):
-            columns = [(batch.column(k).cast(pa.string()) if k in temporal else batch.column(k)).to_pylist()
-                       for k in range(batch.num_columns)]
-            count = batch.num_rows
-            chunk = Chunk(rows=[[columns[k][i] if k >= 0 else None for k in positions] for i in range(count)],
-                          numbers=list(range(done + 1, done + count + 1)),
-                          kept=[[columns[k][i] for k in kept] for i in range(count)], raw=list(range(count)),
-                          describe=lambda i, columns=columns: {n: c[i] for n, c in zip(names, columns, strict=True)})
-            done += count
-            chunk.done = done
-            yield chunk
+        try:
+            for batch in parquet.iter_batches(batch_size=size):
+                columns = [(batch.column(k).cast(pa.string()) if k in temporal else batch.column(k)).to_pylist()
+                           for k in range(batch.num_columns)]
+                count = batch.num_rows
+                chunk = Chunk(rows=[[columns[k][i] if k >= 0 else None for k in positions] for i in range(count)],
+                              numbers=list(range(done + 1, done + count + 1)),
+                              kept=[[columns[k][i] for k in kept] for i in range(count)], raw=list(range(count)),
+                              describe=lambda i, columns=columns: {n: c[i] for n, c in
+                                                                   zip(names, columns, strict=True)})
+                done += count
+                chunk.done = done
+                yield chunk
+        except (pa.ArrowException, OSError) as exc:  # a damaged row group
+            raise unreadable(exc, done) from None
 
     return Table(chunks(), parquet.metadata.num_rows, "rows")
