@@ -361,3 +361,14 @@ def test_a_damaged_parquet_file_is_named_in_its_error(tmp_path: Path, at: int | 
     assert caught.value.render().startswith(str(tmp_path / expected)), caught.value.render()
     assert "hint: the file is damaged or not Parquet" in caught.value.render()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]
+
+
+def test_an_output_that_cannot_be_uploaded_leaves_no_rejects_file(tmp_path: Path, http_folder: tuple[Path, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _, base = http_folder  # a real HTTP server that takes no upload (PUT is 501)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", base)
+    (tmp_path / "rows.csv").write_text(_BAD_CSV)
+    with pytest.raises(ModelopsError):
+        api.score(str(IRIS), str(tmp_path / "rows.csv"), "mlflow-artifacts:/batch/scored.csv", version="1.0.0",
+                  rejects=str(tmp_path / "rejects.jsonl"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "served"]  # no rejects, no partial file

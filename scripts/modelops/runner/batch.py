@@ -93,9 +93,9 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
             out.close()
             if bad is not None:
                 bad.close()
+        publish_output()  # first: rejects never claim a run whose output did not land
         if publish_rejects:
             publish_rejects()
-        publish_output()
     note = ""
     if served.canary or served.shadows:
         unused = ([f"canary {served.canary} ({served.weight} %)"] if served.canary else []) + \
