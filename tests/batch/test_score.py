@@ -372,3 +372,40 @@ def test_an_output_that_cannot_be_uploaded_leaves_no_rejects_file(tmp_path: Path
         api.score(str(IRIS), str(tmp_path / "rows.csv"), "mlflow-artifacts:/batch/scored.csv", version="1.0.0",
                   rejects=str(tmp_path / "rejects.jsonl"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "served"]  # no rejects, no partial file
+
+
+_HEADER = ",".join(IRIS_COLUMNS)
+
+
+def test_a_byte_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_bytes(f"{_HEADER}\n5.1,3.5,1.4,0.2\n5.1,3.5,1.4,0.2\n5.1,3.5,\xe9,0.2\n"
+                                        .encode("latin-1"))
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(tmp_path / "rows.csv"), str(tmp_path / "out.csv"), version="1.0.0",
+                  rejects=str(tmp_path / "bad.jsonl"))
+    assert caught.value.render().startswith(f"{tmp_path / 'rows.csv'}:4: not UTF-8: byte 0xe9 (9 bytes into the line)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_a_row_the_csv_module_refuses_is_a_reject_at_the_line_it_starts_on(tmp_path: Path) -> None:
+    big = "9" * 200_000  # more than the csv module's default limit (131,072 characters)
+    (tmp_path / "rows.csv").write_text(f'{_HEADER}\n5.1,3.5,1.4,0.2\n5.1,"3."5,1.4,0.2\n5.1,{big},1.4,0.2\n'
+                                       f'"5.1",3.0,"1.4",0.2\n7.0,3.2,4.7,"1.4\n6.3,3.3,6.0,2.5\n')
+    scored = api.score(str(IRIS), str(tmp_path / "rows.csv"), str(tmp_path / "out.csv"), version="1.0.0",
+                       rejects=str(tmp_path / "bad.jsonl"))
+    assert (scored.rows, scored.rejected) == (2, 3)
+    bad = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["line"]) for r in bad] == [(2, 3), (3, 4), (5, 6)]
+    assert bad[0]["problems"][0]["message"].startswith("not CSV: ',' expected after '\"'")
+    assert bad[1]["problems"] == [{"field": "sepal_width",  # read whole, and checked as any value is
+                                   "message": "column 'sepal_width': inf is not a number (double)"}]
+    assert bad[1]["input"]["sepal_width"] == big
+    assert bad[2]["problems"][0]["message"] == ("a quoted value is never closed: a \" on line 6 opens it and the "
+                                                "file ends inside it (at line 7)")
+    big_value = "9" * (8 * 1024 * 1024 + 1)  # past the most a value may hold
+    (tmp_path / "huge.csv").write_text(f"{_HEADER}\n5.1,{big_value},1.4,0.2\n6.3,3.3,6.0,2.5\n")
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(tmp_path / "huge.csv"), str(tmp_path / "out2.csv"), version="1.0.0")
+    assert caught.value.problems[0].line == 2
+    assert caught.value.problems[0].message == ("a value longer than 8,388,608 characters, the most a CSV value "
+                                                "may hold here")
