@@ -605,8 +605,12 @@ def score(target: str, source: str, output: str, environment: str | None = None,
     where = f" ({resolved.environment})" if resolved.environment else ""
     reporter.progress(f"scoring {source} with {resolved.model}{where} {resolved.primary}")
     with _StopBetweenSteps():  # no step: SIGTERM stops at once, as SIGINT does, and the partial files go
-        return batch.score(resolved, source, output, rejects=rejects, keep=keep,
-                           chunk_rows=chunk_rows or batch.DEFAULT_CHUNK_ROWS, progress=reporter.advance)
+        scored = batch.score(resolved, source, output, rejects=rejects, keep=keep,
+                             chunk_rows=chunk_rows or batch.DEFAULT_CHUNK_ROWS, progress=reporter.advance)
+    if environment and resolved.environment != environment:  # as serve takes them: the version wins
+        unused = f"--env {environment} not used: it does not route to {resolved.primary}, which was scored"
+        scored = replace(scored, note="; ".join(n for n in (scored.note, unused) if n))
+    return scored
 
 
 # -- supply chain ---------------------------------------------------------------------------------------

@@ -44,3 +44,12 @@ def test_what_score_would_refuse_is_refused_at_its_field(batch: dict, field: str
     (problem,) = caught.value.problems
     assert (problem.field, problem.file) == (field, "models/diabetes/model.yaml")
     assert problem.message.startswith(message) and problem.hint and problem.line, problem
+
+
+def test_a_batch_rejects_file_is_named_as_json_lines() -> None:
+    with pytest.raises(ModelopsError) as caught:
+        _load(rejects="s3://data-lake/diabetes/rejects.csv")
+    (problem,) = caught.value.problems
+    assert problem.field == "deployments.production.batch.rejects"
+    assert problem.message.startswith("the rejects file is JSON Lines: its name ends in .jsonl")
+    _load(rejects="s3://data-lake/diabetes/rejects.ndjson")

@@ -409,3 +409,30 @@ def test_a_row_the_csv_module_refuses_is_a_reject_at_the_line_it_starts_on(tmp_p
     assert caught.value.problems[0].line == 2
     assert caught.value.problems[0].message == ("a value longer than 8,388,608 characters, the most a CSV value "
                                                 "may hold here")
+
+
+def test_a_rejects_file_is_named_as_the_json_lines_it_holds(tmp_path: Path) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(source), str(tmp_path / "out.csv"), rejects=str(tmp_path / "bad.csv"))
+    assert caught.value.render() == (f"error: --rejects: {tmp_path / 'bad.csv'}: the rejects file is JSON Lines, "
+                                     "whatever its name says\n  hint: name it .jsonl (or .ndjson)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_an_env_that_does_not_route_to_the_version_is_said_to_be_unused(tmp_path: Path) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    result = run_cli("score", str(IRIS), "--version", "1.2.0", "--env", "production", "--input", "rows.csv",
+                     "--output", "out.csv", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "note: --env production not used: it does not route to 1.2.0, which was scored" in result.err
+    assert "scored 3 rows with iris 1.2.0" in result.out
+    routed = api.score(str(IRIS), str(source), str(tmp_path / "canary.csv"), "production", "1.1.0")
+    assert (routed.version, routed.environment, routed.note) == ("1.1.0", "production", "")  # its canary
+
+
+def test_an_unsupported_scheme_names_the_tracking_servers_as_the_docs_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), "ftp://host/rows.csv", str(tmp_path / "out.csv"))
+    assert "mlflow-artifacts:/ (the tracking server's)" in caught.value.render()
+    assert "mlflow-artifacts://" not in caught.value.render()

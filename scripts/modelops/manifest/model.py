@@ -332,6 +332,14 @@ class Batch(_Strict):
             raise PydanticCustomError("batch_uri", "a . or .. path segment", {"hint": BATCH_URI_HINT})
         return uri
 
+    @field_validator("rejects")
+    @classmethod
+    def _json_lines(cls, uri: str | None) -> str | None:
+        if uri is not None and not uri.endswith((".jsonl", ".ndjson")):
+            raise PydanticCustomError("batch_rejects", "the rejects file is JSON Lines: its name ends in .jsonl",
+                                      {"hint": "name it .jsonl (or .ndjson)"})
+        return uri
+
     @model_validator(mode="after")
     def _three_files(self) -> Batch:
         """The input, the output and the rejects are three files: `score` never writes over its input. (The

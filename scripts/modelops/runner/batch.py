@@ -63,6 +63,9 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
     batch_read.format_of(output)
     batch_files.check_output(output, "--output")
     if rejects:
+        if batch_read.format_of(rejects) != "jsonl":
+            raise ModelopsError(f"{rejects}: the rejects file is JSON Lines, whatever its name says",
+                                field="--rejects", hint="name it .jsonl (or .ndjson)")
         batch_files.check_output(rejects, "--rejects")
     try:
         predictor = load_version(served, version, warm_up_rows(served))

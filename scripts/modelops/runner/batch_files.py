@@ -34,8 +34,9 @@ def _remote(uri: str, schemes: tuple[str, ...]) -> bool:
         return True
     if kind in ("", "file"):
         return False
-    raise ModelopsError(f"{uri}: unsupported scheme {kind!r}",
-                        hint="use " + _LOCAL_HINT.format(", ".join(f"{s}://" for s in schemes)))
+    shown = ", ".join("mlflow-artifacts:/ (the tracking server's)" if s == "mlflow-artifacts" else f"{s}://"
+                      for s in schemes)
+    raise ModelopsError(f"{uri}: unsupported scheme {kind!r}", hint="use " + _LOCAL_HINT.format(shown))
 
 
 def _local(uri: str) -> Path:
