@@ -29,9 +29,9 @@ def test_a_batch_that_names_three_files_and_a_valid_cron_line_loads() -> None:
 @pytest.mark.parametrize(("batch", "field", "message"), [
     ({"output": BATCH["input"]}, "deployments.production.batch.output",
      "output is the same file as input, s3://data-lake/diabetes/rows.parquet"),
-    ({"rejects": BATCH["output"]}, "deployments.production.batch.rejects",
-     "rejects is the same file as output, s3://data-lake/diabetes/scored.parquet"),
-    ({"rejects": BATCH["input"]}, "deployments.production.batch.rejects", "rejects is the same file as input"),
+    ({"output": BATCH["rejects"]}, "deployments.production.batch.rejects",
+     "rejects is the same file as output, s3://data-lake/diabetes/rejects.jsonl"),
+    ({"input": BATCH["rejects"]}, "deployments.production.batch.rejects", "rejects is the same file as input"),
     ({"keep": ["patient_id", "bmi"]}, "deployments.production.batch.keep[1]",
      "'bmi' is a signature input: the output has it already"),
     ({"schedule": "0 2 * * *\n"}, "deployments.production.batch.schedule",
