@@ -4,7 +4,8 @@ Each reader yields `Chunk`s of at most `size` rows, in the signature's column or
 (CSV text parsed by the column types, as the runner reads text/csv), and the rows it could not read at all
 (a CSV row with the wrong number of values or that the csv module refuses, a cell that is not a number, a
 line that is not a JSON object), each a `Reject` naming its row number (and line): 1 for the first data row
-(the line after a CSV's header, the first record of JSON Lines or Parquet), blank lines not counted. Only one chunk is in memory at a time.
+(the line after a CSV's header, the first record of JSON Lines or Parquet), blank lines not counted. Only
+one chunk is in memory at a time.
 Columns named in `keep` are carried to the output as they are, neither checked nor scored.
 Parquet needs pyarrow, imported only for a Parquet file.
 """
