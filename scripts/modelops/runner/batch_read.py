@@ -127,8 +127,8 @@ def _not_utf8(path: Path, shown: str) -> ModelopsError:
 def _malformed(exc: csv.Error, first: int, last: int) -> str:
     """What a csv.Error says of the row on lines first-last, in words."""
     if "end of data" in str(exc):
-        return (f"a quoted value is never closed: a \" on line {first} opens it and the file ends inside it "
-                f"(at line {last})")
+        return (f"a quoted value is never closed: a \" on line {first} opens it and the file ends inside it"
+                + (f" (at line {last})" if last > first else ""))
     if "field limit" in str(exc):
         return f"a value longer than {FIELD_LIMIT:,} characters, the most a CSV value may hold here"
     return f"not CSV: {exc} (a value holding a \" must be quoted, its \" doubled: \"say \"\"hi\"\"\")"
