@@ -316,7 +316,7 @@ def unlock(ws: Workspace, name: str, *, force: bool = False) -> str:
 class _StopBetweenSteps:
     """SIGTERM and SIGINT during apply: the registry write under way (one action) finishes, then apply stops
     with the locks released; outside a write (a wait, a read, an image build) it stops at once. A second
-    signal stops at once too."""
+    signal stops at once too. Without steps (score), either signal is a KeyboardInterrupt at once."""
 
     def __init__(self) -> None:
         self.signal = ""
@@ -614,8 +614,13 @@ def score(target: str, source: str, output: str, environment: str | None = None,
     resolved = resolve(target, environment, version)
     where = f" ({resolved.environment})" if resolved.environment else ""
     reporter.progress(f"scoring {source} with {resolved.model}{where} {resolved.primary}")
-    return batch.score(resolved, source, output, rejects=rejects, keep=keep,
-                       chunk_rows=chunk_rows or batch.DEFAULT_CHUNK_ROWS, progress=reporter.advance)
+    with _StopBetweenSteps():  # no step: SIGTERM stops at once, as SIGINT does, and the partial files go
+        scored = batch.score(resolved, source, output, rejects=rejects, keep=keep,
+                             chunk_rows=chunk_rows or batch.DEFAULT_CHUNK_ROWS, progress=reporter.advance)
+    if environment and resolved.environment != environment:  # as serve takes them: the version wins
+        unused = f"--env {environment} not used: it does not route to {resolved.primary}, which was scored"
+        scored = replace(scored, note="; ".join(n for n in (scored.note, unused) if n))
+    return scored
 
 
 # -- supply chain ---------------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def test_a_header_that_does_not_fit_stops_before_any_row(tmp_path: Path, monkeyp
                                                                       "have: id"),
     (("--input", "rows.csv", "--output", "out.csv", "--env", "nope"), "no deployment for environment 'nope'"),
     (("--input", "rows.csv", "--output", "out.csv", "--rejects", "out.csv"),
-     "--rejects: --rejects and --output are the same file, out.csv"),
+     "--rejects: --output and --rejects name the same file, out.csv"),
     (("--input", "rows.csv", "--output", "out.csv", "--keep", "sepal_length"),
      "--keep: the output would have column(s) 'sepal_length' twice"),
 ])
@@ -208,6 +208,27 @@ def test_a_wrong_argument_is_one_clear_error(tmp_path: Path, monkeypatch: pytest
                   rejects=options.get("--rejects"), keep=(options["--keep"],) if "--keep" in options else ())
     assert expected in caught.value.render()
     assert not (tmp_path / "out.csv").exists()
+
+
+@pytest.mark.parametrize(("output", "rejects", "expected"), [
+    ("rows.csv", None, "--output: --input and --output name the same file, rows.csv"),
+    ("out.csv", "rows.csv", "--rejects: --input and --rejects name the same file, rows.csv"),
+    ("./out.csv", "out.csv", "--rejects: --output and --rejects name the same file, ./out.csv and out.csv"),
+    ("sub/../rows.csv", None, "--input and --output name the same file, rows.csv and sub/../rows.csv"),
+    ("link.csv", None, "--input and --output name the same file, rows.csv and link.csv"),  # a symbolic link
+    ("file://{tmp}/rows.csv", None, "--input and --output name the same file"),
+])
+def test_score_never_writes_over_its_input_or_its_other_file(tmp_path: Path, output: str, rejects: str | None,
+                                                             expected: str) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(source)
+    before = source.read_bytes()
+    result = run_cli("score", str(IRIS), "--input", "rows.csv", "--output", output.format(tmp=tmp_path),
+                     *(("--rejects", rejects) if rejects else ()), cwd=tmp_path)
+    assert result.code == 1 and expected in result.err and "hint: give --" in result.err, result.err
+    assert "Traceback" not in result.err and source.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "rows.csv", "sub"]  # no partial file
 
 
 @pytest.fixture
@@ -302,3 +323,116 @@ def test_every_column_type_is_read_from_each_format(tmp_path: Path) -> None:
     (bad,) = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
     assert (bad["row"], [p["field"] for p in bad["problems"]]) == (3, ["when", "flag"])  # every problem of the row
     assert bad["problems"][1]["message"] == "column 'flag': 'maybe' is not boolean"
+
+
+def test_a_kept_column_is_text_in_parquet_whatever_each_chunk_holds(tmp_path: Path) -> None:
+    ids = [None, 1, "A2", True, {"a": 1}]  # missing from the first chunk, then a number, then text, ...
+    rows = [IRIS_ROWS[i % len(IRIS_ROWS)] for i in range(len(ids))]
+    records = [{**r, **({"id": i} if i is not None else {})} for r, i in zip(rows, ids, strict=True)]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    scored = api.score(str(IRIS), str(tmp_path / "rows.jsonl"), str(tmp_path / "out.parquet"), version="1.0.0",
+                       keep=("id",), chunk_rows=1)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert scored.rows == len(ids) and str(table.schema.field("id").type) == "string"
+    assert table.column("id").to_pylist() == [None, "1", "A2", "true", '{"a":1}']
+    assert table.column("sepal_length").to_pylist() == [r["sepal_length"] for r in rows]
+
+
+def _damaged(path: Path, at: int | None) -> Path:
+    """A Parquet file of iris rows in row groups of 100, its bytes from `at` (the third row group's data when
+    None) overwritten."""
+    pq.write_table(pa.table({c: [float(i % 7) for i in range(500)] for c in IRIS_COLUMNS}), path,
+                   row_group_size=100)
+    data = bytearray(path.read_bytes())
+    start = pq.ParquetFile(path).metadata.row_group(2).column(0).data_page_offset if at is None else at
+    data[start:start + 600] = b"\xff" * 600
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(("at", "expected"), [
+    (None, "rows.parquet: not a readable Parquet file (after row 200): "),  # a damaged row group
+    (-700, "rows.parquet: not a readable Parquet file: "),  # a damaged footer
+])
+def test_a_damaged_parquet_file_is_named_in_its_error(tmp_path: Path, at: int | None, expected: str) -> None:
+    source = _damaged(tmp_path / "rows.parquet", at)
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(source), str(tmp_path / "out.csv"), version="1.0.0", chunk_rows=100)
+    assert caught.value.render().startswith(str(tmp_path / expected)), caught.value.render()
+    assert "hint: the file is damaged or not Parquet" in caught.value.render()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.parquet"]
+
+
+def test_an_output_that_cannot_be_uploaded_leaves_no_rejects_file(tmp_path: Path, http_folder: tuple[Path, str],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    _, base = http_folder  # a real HTTP server that takes no upload (PUT is 501)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", base)
+    (tmp_path / "rows.csv").write_text(_BAD_CSV)
+    with pytest.raises(ModelopsError):
+        api.score(str(IRIS), str(tmp_path / "rows.csv"), "mlflow-artifacts:/batch/scored.csv", version="1.0.0",
+                  rejects=str(tmp_path / "rejects.jsonl"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv", "served"]  # no rejects, no partial file
+
+
+_HEADER = ",".join(IRIS_COLUMNS)
+
+
+def test_a_byte_that_is_not_utf8_is_reported_at_its_line(tmp_path: Path) -> None:
+    (tmp_path / "rows.csv").write_bytes(f"{_HEADER}\n5.1,3.5,1.4,0.2\n5.1,3.5,1.4,0.2\n5.1,3.5,\xe9,0.2\n"
+                                        .encode("latin-1"))
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(tmp_path / "rows.csv"), str(tmp_path / "out.csv"), version="1.0.0",
+                  rejects=str(tmp_path / "bad.jsonl"))
+    assert caught.value.render().startswith(f"{tmp_path / 'rows.csv'}:4: not UTF-8: byte 0xe9 (9 bytes into the line)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_a_row_the_csv_module_refuses_is_a_reject_at_the_line_it_starts_on(tmp_path: Path) -> None:
+    big = "9" * 200_000  # more than the csv module's default limit (131,072 characters)
+    (tmp_path / "rows.csv").write_text(f'{_HEADER}\n5.1,3.5,1.4,0.2\n5.1,"3."5,1.4,0.2\n5.1,{big},1.4,0.2\n'
+                                       f'"5.1",3.0,"1.4",0.2\n7.0,3.2,4.7,"1.4\n6.3,3.3,6.0,2.5\n')
+    scored = api.score(str(IRIS), str(tmp_path / "rows.csv"), str(tmp_path / "out.csv"), version="1.0.0",
+                       rejects=str(tmp_path / "bad.jsonl"))
+    assert (scored.rows, scored.rejected) == (2, 3)
+    bad = [json.loads(line) for line in (tmp_path / "bad.jsonl").read_text().splitlines()]
+    assert [(r["row"], r["line"]) for r in bad] == [(2, 3), (3, 4), (5, 6)]
+    assert bad[0]["problems"][0]["message"].startswith("not CSV: ',' expected after '\"'")
+    assert bad[1]["problems"] == [{"field": "sepal_width",  # read whole, and checked as any value is
+                                   "message": "column 'sepal_width': inf is not a number (double)"}]
+    assert bad[1]["input"]["sepal_width"] == big
+    assert bad[2]["problems"][0]["message"] == ("a quoted value is never closed: a \" on line 6 opens it and the "
+                                                "file ends inside it (at line 7)")
+    big_value = "9" * (8 * 1024 * 1024 + 1)  # past the most a value may hold
+    (tmp_path / "huge.csv").write_text(f"{_HEADER}\n5.1,{big_value},1.4,0.2\n6.3,3.3,6.0,2.5\n")
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(tmp_path / "huge.csv"), str(tmp_path / "out2.csv"), version="1.0.0")
+    assert caught.value.problems[0].line == 2
+    assert caught.value.problems[0].message == ("a value longer than 8,388,608 characters, the most a CSV value "
+                                                "may hold here")
+
+
+def test_a_rejects_file_is_named_as_the_json_lines_it_holds(tmp_path: Path) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), str(source), str(tmp_path / "out.csv"), rejects=str(tmp_path / "bad.csv"))
+    assert caught.value.render() == (f"error: --rejects: {tmp_path / 'bad.csv'}: the rejects file is JSON Lines, "
+                                     "whatever its name says\n  hint: name it .jsonl (or .ndjson)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_an_env_that_does_not_route_to_the_version_is_said_to_be_unused(tmp_path: Path) -> None:
+    source = _iris_csv(tmp_path / "rows.csv")
+    result = run_cli("score", str(IRIS), "--version", "1.2.0", "--env", "production", "--input", "rows.csv",
+                     "--output", "out.csv", cwd=tmp_path)
+    assert result.code == 0, result.err
+    assert "note: --env production not used: it does not route to 1.2.0, which was scored" in result.err
+    assert "scored 3 rows with iris 1.2.0" in result.out
+    routed = api.score(str(IRIS), str(source), str(tmp_path / "canary.csv"), "production", "1.1.0")
+    assert (routed.version, routed.environment, routed.note) == ("1.1.0", "production", "")  # its canary
+
+
+def test_an_unsupported_scheme_names_the_tracking_servers_as_the_docs_do(tmp_path: Path) -> None:
+    with pytest.raises(ModelopsError) as caught:
+        api.score(str(IRIS), "ftp://host/rows.csv", str(tmp_path / "out.csv"))
+    assert "mlflow-artifacts:/ (the tracking server's)" in caught.value.render()
+    assert "mlflow-artifacts://" not in caught.value.render()

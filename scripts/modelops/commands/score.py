@@ -66,7 +66,9 @@ def _amount(value: int, unit: str) -> str:
 @click.option("--env", "environment", envvar="MODELOPS_ENV",
               help="Score with the version this environment serves (its primary; a canary and shadows are not "
                    "used)  [default: production]")
-@click.option("--version", envvar="MODELOPS_VERSION", help="Score with this version instead of an environment's.")
+@click.option("--version", envvar="MODELOPS_VERSION",
+              help="Score with this version instead of an environment's (an --env that does not route to it is "
+                   "not used: a note says so).")
 @click.option("--input", "source", required=True, metavar="FILE|URI",
               help="The rows: .csv (with a header), .jsonl or .parquet; a path, file://, s3://, gs://, wasbs://, "
                    "abfss://, mlflow-artifacts:/ or http(s)://.")
@@ -75,8 +77,9 @@ def _amount(value: int, unit: str) -> str:
                    "outputs and model_version; a path, file://, s3://, gs://, wasbs://, abfss:// or "
                    "mlflow-artifacts:/.")
 @click.option("--rejects", metavar="FILE|URI",
-              help="Write the rows that cannot be scored here (JSON Lines: row, line, problems, input) and score "
-                   "the others; without it, such rows fail the run and nothing is written.")
+              help="Write the rows that cannot be scored here (JSON Lines, so a .jsonl or .ndjson name: row, line, "
+                   "problems, input) and score the others; without it, such rows fail the run and nothing is "
+                   "written.")
 @click.option("--keep", multiple=True, metavar="COLUMN",
               help="A column of the input carried to the output as it is, not scored (an id; repeatable).")
 @click.option("--chunk-rows", type=click.IntRange(1, 1_000_000), help="Rows read and scored at a time "

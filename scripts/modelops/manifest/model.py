@@ -269,7 +269,7 @@ class Rollout(_Strict):
 _CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of the month", 1, 31), ("month", 1, 12),
                 ("day of the week", 0, 7))
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
-_CRON_PART = re.compile(r"^(\*|(?P<low>[0-9]{1,2})(-(?P<high>[0-9]{1,2}))?)(/(?P<step>[0-9]{1,2}))?$")
+_CRON_PART = re.compile(r"(\*|(?P<low>[0-9]{1,2})(-(?P<high>[0-9]{1,2}))?)(/(?P<step>[0-9]{1,2}))?")
 CRON_HINT = ('five fields: minute hour day-of-month month day-of-week, each *, a number, a range a-b, a list a,b '
              'or a step */n (such as "0 2 * * *": 02:00 UTC every day), or one of ' + ", ".join(_CRON_MACROS))
 _BATCH_PATH = r"(/[A-Za-z0-9._~=+%-]+)*/[A-Za-z0-9._~=+%-]+\.(csv|jsonl|ndjson|parquet|pq)"
@@ -286,14 +286,16 @@ BATCH_URI_HINT = ("use s3://bucket/path/file.csv, gs://..., wasbs://container@ac
 
 def _cron_problem(schedule: str) -> str:
     """What is wrong with a cron line ("" when nothing)."""
+    if re.search(r"[^\x20-\x7e\t]", schedule):  # a newline would end the crontab line: nothing but text
+        return "a control character (such as a newline) in the line"
     if schedule in _CRON_MACROS:
         return ""
-    fields = schedule.split(" ")
+    fields = schedule.split()  # cron separates fields by any run of spaces or tabs
     if len(fields) != 5:
         return f"{len(fields)} field(s) where a cron line has 5"
     for text, (what, low, high) in zip(fields, _CRON_FIELDS, strict=True):
         for part in text.split(","):
-            match = _CRON_PART.match(part)
+            match = _CRON_PART.fullmatch(part)
             if not match:
                 return f"the {what} field {text!r} is not cron syntax"
             numbers = [int(n) for n in (match["low"], match["high"]) if n is not None]
@@ -332,6 +334,26 @@ class Batch(_Strict):
         if uri is not None and any(part in (".", "..") for part in uri.split("://", 1)[1].split("/")):
             raise PydanticCustomError("batch_uri", "a . or .. path segment", {"hint": BATCH_URI_HINT})
         return uri
+
+    @field_validator("rejects")
+    @classmethod
+    def _json_lines(cls, uri: str | None) -> str | None:
+        if uri is not None and not uri.endswith((".jsonl", ".ndjson")):
+            raise PydanticCustomError("batch_rejects", "the rejects file is JSON Lines: its name ends in .jsonl",
+                                      {"hint": "name it .jsonl (or .ndjson)"})
+        return uri
+
+    @model_validator(mode="after")
+    def _three_files(self) -> Batch:
+        """The input, the output and the rejects are three files: `score` never writes over its input. (The
+        URIs' patterns admit one spelling per file: a lowercase scheme and bucket, no empty, . or .. segment.)"""
+        named = {"input": self.input, "output": self.output, "rejects": self.rejects}
+        for first, second in (("input", "output"), ("input", "rejects"), ("output", "rejects")):
+            if named[second] is not None and named[first] == named[second]:
+                raise _located("batch_files", (second,), f"{second} is the same file as {first}, {named[first]}",
+                               f"give {second} a file of its own")
+        return self
+
 
 
 class Deployment(_Strict):
@@ -397,15 +419,32 @@ class Manifest(_Strict):
             seen[key] = j
         return self
 
+    @model_validator(mode="after")
+    def _batch_keeps_no_input(self) -> Manifest:
+        """A batch's `keep` columns are carried along, unscored: a signature input is in the output already."""
+        inputs = {c.name for c in self.signature.inputs}
+        for env, deployment in self.deployments.items():
+            for k, name in enumerate(deployment.batch.keep if deployment.batch else ()):
+                if name in inputs:
+                    raise _located("batch_keep", ("deployments", env, "batch", "keep", k),
+                                   f"{name!r} is a signature input: the output has it already",
+                                   "keep only columns the model does not score (an id to join on)")
+        return self
+
     def version(self, number: str) -> Version:
         """The manifest entry for `number` (which must exist)."""
         return next(v for v in self.versions if v.version == number)
 
 
 def _method_error(loc: tuple, message: str, hint: str) -> PydanticCustomError:
-    """An error of `method` and the outputs, located at `loc` (manifest.loading reads ctx["loc"])."""
+    """An error of `method` and the outputs, located at `loc`."""
+    return _located("method", loc, message, hint)
+
+
+def _located(kind: str, loc: tuple, message: str, hint: str) -> PydanticCustomError:
+    """A model-wide check's error, located at `loc` below the model checked (manifest.loading reads ctx["loc"])."""
     # `message` last: the context fills the template in order, so braces in a label are never a placeholder
-    return PydanticCustomError("method", "{message}", {"hint": hint, "loc": loc, "message": message})
+    return PydanticCustomError(kind, "{message}", {"hint": hint, "loc": loc, "message": message})
 
 
 def json_schema() -> dict:

@@ -57,20 +57,21 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
     that cannot be scored into `rejects`); raises ModelopsError for bad input, writing nothing."""
     start = time.perf_counter()
     signature, version = served.signature, served.primary
+    batch_files.check_distinct({"--input": source, "--output": output, "--rejects": rejects})
     batch_read.format_of(source)
     names = _output_columns(signature, keep)
     batch_read.format_of(output)
     batch_files.check_output(output, "--output")
     if rejects:
-        if rejects == output:
-            raise ModelopsError(f"--rejects and --output are the same file, {output}", field="--rejects",
-                                hint="write the rows that cannot be scored to a file of their own")
+        if batch_read.format_of(rejects) != "jsonl":
+            raise ModelopsError(f"{rejects}: the rejects file is JSON Lines, whatever its name says",
+                                field="--rejects", hint="name it .jsonl (or .ndjson)")
         batch_files.check_output(rejects, "--rejects")
     try:
         predictor = load_version(served, version, warm_up_rows(served))
     except LoadFailed as exc:
         raise ModelopsError(str(exc), hint="fix the model (modelops validate says more)") from None
-    types = [None] * len(keep) + [c.type for c in signature.inputs] + _output_types(signature) + ["string"]
+    types = [batch_write.KEPT] * len(keep) + [c.type for c in signature.inputs] + _output_types(signature) + ["string"]
     scored = rejected = 0
     with tempfile.TemporaryDirectory(prefix="modelops-score-") as folder, contextlib.ExitStack() as stack:
         scratch = Path(folder)
@@ -95,9 +96,9 @@ def score(served: ServedModel, source: str, output: str, *, rejects: str | None 
             out.close()
             if bad is not None:
                 bad.close()
+        publish_output()  # first: rejects never claim a run whose output did not land
         if publish_rejects:
             publish_rejects()
-        publish_output()
     note = ""
     if served.canary or served.shadows:
         unused = ([f"canary {served.canary} ({served.weight} %)"] if served.canary else []) + \

@@ -10,7 +10,10 @@ nothing half-written.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
+import posixpath
+import re
 import secrets
 import tempfile
 from collections.abc import Callable, Iterator
@@ -31,8 +34,9 @@ def _remote(uri: str, schemes: tuple[str, ...]) -> bool:
         return True
     if kind in ("", "file"):
         return False
-    raise ModelopsError(f"{uri}: unsupported scheme {kind!r}",
-                        hint="use " + _LOCAL_HINT.format(", ".join(f"{s}://" for s in schemes)))
+    shown = ", ".join("mlflow-artifacts:/ (the tracking server's)" if s == "mlflow-artifacts" else f"{s}://"
+                      for s in schemes)
+    raise ModelopsError(f"{uri}: unsupported scheme {kind!r}", hint="use " + _LOCAL_HINT.format(shown))
 
 
 def _local(uri: str) -> Path:
@@ -48,6 +52,32 @@ def local_input(uri: str, scratch: Path) -> Path:
         raise ModelopsError(f"{uri}: no such file" if not path.exists() else f"{uri}: not a regular file",
                             field="--input", hint="name the CSV, JSON Lines or Parquet file to score")
     return path
+
+
+def identity(uri: str) -> str:
+    """What names the same file for `uri`: an existing local file's device and inode (a hard or symbolic link
+    is the file), another local path resolved (`.`, `..`), a remote URI with its scheme and host in lowercase
+    and its path normalised (`//`, `.`, `..`)."""
+    if not _remote(uri, INPUT_SCHEMES):
+        path = _local(uri)
+        with contextlib.suppress(OSError):
+            found = path.stat()
+            return f"inode {found.st_dev}:{found.st_ino}"
+        return str(path.resolve())
+    parts = artifacts.parse(uri)
+    path = posixpath.normpath(re.sub("/+", "/", parts.path)) if parts.path else ""
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower(), path=path).geturl()
+
+
+def check_distinct(files: dict[str, str | None]) -> None:
+    """Raise, before anything is read, when two of `files` ({option: path or URI}) name the same file."""
+    named = [(option, uri, identity(uri)) for option, uri in files.items() if uri]
+    for (first, a, same_a), (second, b, same_b) in itertools.combinations(named, 2):
+        if same_a == same_b:
+            shown = a if a == b else f"{a} and {b}"
+            raise ModelopsError(f"{first} and {second} name the same file, {shown}", field=second,
+                                hint=f"give {second} a file of its own: score never writes over its input, "
+                                     "its output or its rejects")
 
 
 def check_output(uri: str, field: str) -> None:

@@ -2,9 +2,10 @@
 
 Each reader yields `Chunk`s of at most `size` rows, in the signature's column order with the values typed
 (CSV text parsed by the column types, as the runner reads text/csv), and the rows it could not read at all
-(a CSV line with the wrong number of values, a cell that is not a number, a line that is not a JSON
-object), each a `Reject` naming its row number: 1 for the first data row (the line after a CSV's header,
-the first record of JSON Lines or Parquet), blank lines not counted. Only one chunk is in memory at a time.
+(a CSV row with the wrong number of values or that the csv module refuses, a cell that is not a number, a
+line that is not a JSON object), each a `Reject` naming its row number (and line): 1 for the first data row
+(the line after a CSV's header, the first record of JSON Lines or Parquet), blank lines not counted. Only
+one chunk is in memory at a time.
 Columns named in `keep` are carried to the output as they are, neither checked nor scored.
 Parquet needs pyarrow, imported only for a Parquet file.
 """
@@ -106,21 +107,60 @@ def _columns(names: list[str], keep: list[str], signature: CompiledSignature, sh
     return [index[k] if k >= 0 else -1 for k in positions], kept
 
 
-def _decoding(shown: str) -> Callable[[Exception, int], ModelopsError]:
-    def error(exc: Exception, line: int) -> ModelopsError:
-        return ModelopsError(f"unreadable: {exc}", file=shown, line=line or None,
-                             hint="the file must be UTF-8 text in the format its suffix says")
-    return error
+FIELD_LIMIT = 8 * 1024 * 1024  # characters of one CSV value: the runner's default request body limit
+
+
+def _not_utf8(path: Path, shown: str) -> ModelopsError:
+    """The error for a file that is not UTF-8: the line and the byte of its first undecodable byte."""
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                line.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                return ModelopsError(f"not UTF-8: byte 0x{line[exc.start]:02x} ({exc.start + 1} bytes into the "
+                                     "line) is not valid UTF-8 text", file=shown, line=number,
+                                     hint="save the file as UTF-8 (a spreadsheet's \"CSV UTF-8\"), or convert it "
+                                          "with iconv -f <its encoding> -t utf-8")
+    return ModelopsError("not UTF-8", file=shown, hint="save the file as UTF-8")
+
+
+def _malformed(exc: csv.Error, first: int, last: int) -> str:
+    """What a csv.Error says of the row on lines first-last, in words."""
+    if "end of data" in str(exc):
+        return (f"a quoted value is never closed: a \" on line {first} opens it and the file ends inside it"
+                + (f" (at line {last})" if last > first else ""))
+    if "field limit" in str(exc):
+        return f"a value longer than {FIELD_LIMIT:,} characters, the most a CSV value may hold here"
+    return f"not CSV: {exc} (a value holding a \" must be quoted, its \" doubled: \"say \"\"hi\"\"\")"
+
+
+def _records(reader: Any) -> Iterator[tuple[int, list[str] | None, str]]:
+    """(the line a row starts on, its values or None, what is wrong with it) for each row of a csv.reader:
+    a row the csv module refuses is reported and reading goes on at the next line."""
+    while True:
+        first = reader.line_num + 1
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield first, None, _malformed(exc, first, reader.line_num)
+            continue
+        yield first, values, ""
 
 
 def _csv(path: Path, shown: str, signature: CompiledSignature, keep: list[str], size: int) -> Iterator[Chunk]:
-    error = _decoding(shown)
+    csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     with path.open("rb") as raw:
-        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""))
+        reader = csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig", newline=""), strict=True)
+        records = _records(reader)
         try:
-            header = next(reader, None)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise error(exc, 1) from None
+            _, header, problem = next(records, (1, None, ""))
+        except UnicodeDecodeError:
+            raise _not_utf8(path, shown) from None
+        if problem:
+            raise ModelopsError(f"the header row: {problem}", file=shown, line=1,
+                                hint="the first row names the columns, separated by commas")
         if not header:
             raise ModelopsError("the CSV file is empty: it needs a header row", file=shown, line=1)
         positions, kept = _columns(header, keep, signature, shown, 1)
@@ -137,13 +177,15 @@ def _csv(path: Path, shown: str, signature: CompiledSignature, keep: list[str], 
                         and all(c.type in ("double", "float") and c.required for c in signature.inputs))
         chunk = Chunk(lines=[], describe=describe)
         try:
-            for line in reader:
-                if not line:
+            for first, line, problem in records:
+                if line is not None and not line:
                     continue  # a blank line
                 number += 1
-                if len(line) != width:
+                if line is None:
+                    chunk.rejects.append(Reject(number, [("", problem)], None, first))
+                elif len(line) != width:
                     chunk.rejects.append(Reject(number, [("", f"expected {width} values, one per column, got "
-                                                         f"{len(line)}")], line, reader.line_num))
+                                                         f"{len(line)}")], line, first))
                 else:
                     try:
                         values = list(map(float, line)) if every_double else typed(line)
@@ -152,21 +194,21 @@ def _csv(path: Path, shown: str, signature: CompiledSignature, keep: list[str], 
                     if values is None:
                         problems = _cell_problems(signature, parsers, positions, line)
                         if problems:
-                            chunk.rejects.append(Reject(number, problems, describe(line), reader.line_num))
+                            chunk.rejects.append(Reject(number, problems, describe(line), first))
                         else:  # an empty cell: null, which the signature check refuses or accepts
                             values = typed(line)
                     if values is not None:
                         chunk.rows.append(values)
                         chunk.numbers.append(number)
-                        chunk.lines.append(reader.line_num)
+                        chunk.lines.append(first)
                         chunk.kept.append([line[k] for k in kept])
                         chunk.raw.append(line)
                 if len(chunk.rows) + len(chunk.rejects) >= size:
                     chunk.done = raw.tell()
                     yield chunk
                     chunk = Chunk(lines=[], describe=describe)
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise error(exc, reader.line_num + 1) from None
+        except UnicodeDecodeError:
+            raise _not_utf8(path, shown) from None
         chunk.done = raw.tell()
         yield chunk
 
@@ -235,10 +277,17 @@ def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequenc
         import pyarrow.parquet as pq
     except ImportError:  # not installed (or broken)
         raise ModelopsError(f"{shown}: the pyarrow package is missing", hint=PYARROW_HINT) from None
+
+    def unreadable(exc: Exception, row: int | None = None) -> ModelopsError:
+        where = f" (after row {row})" if row else ""
+        return ModelopsError(f"not a readable Parquet file{where}: {exc}", file=shown,
+                             hint="the file is damaged or not Parquet: write it again, or score a CSV or JSON "
+                                  "Lines file")
+
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
-        raise ModelopsError(f"not a readable Parquet file: {exc}", file=shown) from None
+        raise unreadable(exc) from None
     names = parquet.schema_arrow.names
     positions, kept = _columns(names, list(keep), signature, shown, None)
     temporal = {k for k, c in zip(positions, signature.inputs, strict=True)
@@ -246,16 +295,20 @@ def _parquet(path: Path, shown: str, signature: CompiledSignature, keep: Sequenc
 
     def chunks() -> Iterator[Chunk]:
         done = 0
-        for batch in parquet.iter_batches(batch_size=size):
-            columns = [(batch.column(k).cast(pa.string()) if k in temporal else batch.column(k)).to_pylist()
-                       for k in range(batch.num_columns)]
-            count = batch.num_rows
-            chunk = Chunk(rows=[[columns[k][i] if k >= 0 else None for k in positions] for i in range(count)],
-                          numbers=list(range(done + 1, done + count + 1)),
-                          kept=[[columns[k][i] for k in kept] for i in range(count)], raw=list(range(count)),
-                          describe=lambda i, columns=columns: {n: c[i] for n, c in zip(names, columns, strict=True)})
-            done += count
-            chunk.done = done
-            yield chunk
+        try:
+            for batch in parquet.iter_batches(batch_size=size):
+                columns = [(batch.column(k).cast(pa.string()) if k in temporal else batch.column(k)).to_pylist()
+                           for k in range(batch.num_columns)]
+                count = batch.num_rows
+                chunk = Chunk(rows=[[columns[k][i] if k >= 0 else None for k in positions] for i in range(count)],
+                              numbers=list(range(done + 1, done + count + 1)),
+                              kept=[[columns[k][i] for k in kept] for i in range(count)], raw=list(range(count)),
+                              describe=lambda i, columns=columns: {n: c[i] for n, c in
+                                                                   zip(names, columns, strict=True)})
+                done += count
+                chunk.done = done
+                yield chunk
+        except (pa.ArrowException, OSError) as exc:  # a damaged row group
+            raise unreadable(exc, done) from None
 
     return Table(chunks(), parquet.metadata.num_rows, "rows")

@@ -14,8 +14,20 @@ import orjson
 from modelops.errors import ModelopsError
 from modelops.runner.batch_read import PYARROW_HINT, format_of
 
+KEPT = "kept"  # the type of a --keep column: text in Parquet, whatever each row holds (1, then "A2", or nothing)
 _ARROW_TYPES = {"boolean": "bool_", "integer": "int32", "long": "int64", "float": "float32", "double": "float64",
-                "string": "string", "binary": "string", "datetime": "string"}
+                "string": "string", "binary": "string", "datetime": "string", KEPT: "string"}
+
+
+def _text(value: Any) -> str | None:
+    """A kept value as Parquet text: a string as it is, a boolean as JSON's, a list or mapping as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return orjson.dumps(value, default=str).decode()
+    return str(value)
 
 
 class Writer(ABC):
@@ -75,17 +87,29 @@ class _Parquet(Writer):
         if not rows:
             return
         pa = self._pa
-        columns = list(zip(*rows, strict=True))
+        columns = [list(map(_text, c)) if t == KEPT else c
+                   for c, t in zip(zip(*rows, strict=True), self.types, strict=True)]
         if self._writer is None:  # the first rows fix the schema of the columns typed None
-            arrays = [pa.array(c, type=getattr(pa, _ARROW_TYPES[t])() if t else None)
-                      for c, t in zip(columns, self.types, strict=True)]
+            arrays = [self._array(c, n, getattr(pa, _ARROW_TYPES[t])() if t else None)
+                      for c, n, t in zip(columns, self.names, self.types, strict=True)]
             table = pa.Table.from_arrays(arrays, names=self.names)
             self._writer = self._pq.ParquetWriter(str(self.path), table.schema)
         else:
             schema = self._writer.schema
-            table = pa.Table.from_arrays([pa.array(c, type=f.type) for c, f in zip(columns, schema, strict=True)],
+            table = pa.Table.from_arrays([self._array(c, f.name, f.type) for c, f in zip(columns, schema, strict=True)],
                                          schema=schema)
         self._writer.write_table(table)
+
+    def _array(self, values: list, name: str, kind: Any) -> Any:
+        """The Arrow array of one column; a ModelopsError when its values do not fit its type (an output
+        column the signature does not type that changes type between chunks)."""
+        try:
+            return self._pa.array(values, type=kind)
+        except (self._pa.ArrowException, OverflowError) as exc:
+            fixed = f"the Parquet type {kind} its first rows gave it" if kind is not None else "one Parquet type"
+            raise ModelopsError(f"column {name!r} does not fit {fixed}: {exc}", field="--output",
+                                hint="declare the model's outputs in its signature, or write CSV or JSON Lines"
+                                ) from None
 
     def close(self) -> None:
         if self._writer is None:  # no row: an empty file with the columns
