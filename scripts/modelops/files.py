@@ -42,10 +42,14 @@ def check_folder(folder: Path) -> None:
             return
 
 
-def check_file(path: Path) -> None:
-    """Raise, before anything is written, unless `path` can be written as a file."""
+def check_file(path: Path, header: str | None = None) -> None:
+    """Raise, before anything is written, unless `path` can be written as a file; with `header`, unless it is
+    missing or a renderer wrote it (its first line starts with `header`)."""
     if path.is_dir():
         raise ModelopsError("is a folder where a file goes", file=str(path), hint=_ELSEWHERE)
+    if header is not None and path.exists() and not owned([path], header):
+        raise ModelopsError(f"is not replaced: its first line is not the header {header!r} of the files "
+                            "`modelops render` writes", file=str(path), hint=_ELSEWHERE)
     check_folder(path.parent)
 
 
@@ -69,7 +73,10 @@ def owned(paths: Iterable[Path], header: str) -> list[Path]:
 
 def replace_owned(folder: Path, files: dict[str, str], header: str) -> list[Path]:
     """Make `folder` hold exactly `files` ({name: text}) among the .yaml files starting with `header` (others
-    stay); write only what changed, and remove the folder when nothing is left in it. Returns the paths."""
+    stay); write only what changed, and remove the folder when nothing is left in it. Returns the paths.
+    Raises, before writing anything, when one of `files` would replace a file without the header."""
+    for name in files:
+        check_file(folder / name, header)
     current = set(owned(folder.glob("*.yaml"), header)) if folder.is_dir() else set()
     written = []
     for name, text in sorted(files.items()):

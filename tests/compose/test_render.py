@@ -194,6 +194,18 @@ def test_a_file_changed_by_hand_is_not_half_kept(repo, modelops):
     assert sorted(compose_files(repo / "deploy-compose")["production"]["services"]) == ["diabetes", "iris"]
 
 
+def test_a_compose_file_it_did_not_write_is_not_replaced(repo, modelops):
+    mine = repo / "deploy-compose/production/compose.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("services: {}  # mine\n")
+    for args in ((), ("models/iris",)):
+        result = modelops("render", "--target", "compose", *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"{mine}: is not replaced: its first line is not the header" in result.stderr
+        assert mine.read_text() == "services: {}  # mine\n"
+        assert not (repo / "deploy-compose/staging").exists()  # nothing written
+
+
 def test_a_file_payload_sink_gets_a_volume(repo, modelops, edit_manifest):
     edit_manifest("iris", lambda data: data["deployments"]["staging"].update(payloads={"sink": "scored.jsonl"}))
     assert modelops("render", "--target", "compose").returncode == 0

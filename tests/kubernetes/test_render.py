@@ -234,6 +234,18 @@ def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, 
     assert (repo / "deploy/staging/extra.yaml").is_file()
 
 
+def test_a_file_of_the_same_name_without_the_header_is_not_replaced(repo, modelops):
+    mine = repo / "deploy/staging/kustomization.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("resources: []  # mine\n")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{mine}: is not replaced: its first line is not the header" in result.stderr
+    assert mine.read_text() == "resources: []  # mine\n"
+    assert sorted(p.relative_to(repo / "deploy").as_posix() for p in (repo / "deploy").rglob("*")) == [
+        "staging", "staging/kustomization.yaml"]  # nothing written
+
+
 def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):
     def fixed(data: dict) -> None:
         data["deployments"]["staging"]["scale"] = {"replicas": 3}

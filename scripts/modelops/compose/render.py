@@ -58,7 +58,7 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
         texts[e] = _file(root, e, blocks) if blocks else None
     for e, text in texts.items():
         if text is not None:
-            check_file(out / e / FILE)
+            check_file(out / e / FILE, HEADER)
     files = [path for e, text in texts.items()
              for path in replace_owned(out / e, {FILE: text} if text is not None else {}, HEADER)]
     notes = []
