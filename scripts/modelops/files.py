@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,18 +11,20 @@ from pathlib import Path
 from modelops.errors import ModelopsError
 
 _ELSEWHERE = "move it away, or write somewhere else (--out)"
+NEW_FILE_MODE = 0o644  # what is written is published (rendered trees, CODEOWNERS), never a secret
 
 
 def write_text(path: Path, text: str, mode: int | None = None) -> None:
     """Write `path` through a temporary file in its folder (removed on failure), so it is never half-written;
-    `mode`: its permission bits (those of the file it replaces, say), else the temporary file's (0600)."""
+    `mode`: its permission bits, else those of the file it replaces, else NEW_FILE_MODE."""
     try:
+        if mode is None:
+            mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else NEW_FILE_MODE
         fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            if mode is not None:
-                os.chmod(partial, mode)
+            os.chmod(partial, mode)
             os.replace(partial, path)
         except BaseException:
             Path(partial).unlink(missing_ok=True)

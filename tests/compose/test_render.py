@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -192,6 +193,16 @@ def test_a_file_changed_by_hand_is_not_half_kept(repo, modelops):
     assert "Traceback" not in result.stderr and path.read_bytes() == changed
     assert modelops("render", "--target", "compose").returncode == 0  # every model: rewritten whole
     assert sorted(compose_files(repo / "deploy-compose")["production"]["services"]) == ["diabetes", "iris"]
+
+
+def test_files_are_readable_by_all_and_a_changed_mode_is_kept(repo, modelops, edit_manifest):
+    assert modelops("render", "--target", "compose").returncode == 0
+    production, staging = (repo / "deploy-compose" / e / "compose.yaml" for e in ("production", "staging"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (production, staging)} == {0o644}  # published, not secret
+    staging.chmod(0o640)
+    edit_manifest("iris", lambda data: data["deployments"]["staging"].update(version="1.1.0"))
+    assert modelops("render", "--target", "compose").returncode == 0
+    assert "iris:1.1.0" in staging.read_text() and stat.S_IMODE(staging.stat().st_mode) == 0o640
 
 
 def test_a_compose_file_it_did_not_write_is_not_replaced(repo, modelops):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -234,7 +235,7 @@ def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, 
     assert (repo / "deploy/staging/extra.yaml").is_file()
 
 
-def test_a_file_of_the_same_name_without_the_header_is_not_replaced(repo, modelops):
+def test_a_foreign_file_is_not_replaced_and_rendered_files_are_readable_by_all(repo, modelops):
     mine = repo / "deploy/staging/kustomization.yaml"
     mine.parent.mkdir(parents=True)
     mine.write_text("resources: []  # mine\n")
@@ -244,6 +245,9 @@ def test_a_file_of_the_same_name_without_the_header_is_not_replaced(repo, modelo
     assert mine.read_text() == "resources: []  # mine\n"
     assert sorted(p.relative_to(repo / "deploy").as_posix() for p in (repo / "deploy").rglob("*")) == [
         "staging", "staging/kustomization.yaml"]  # nothing written
+    mine.unlink()
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (repo / "deploy").rglob("*.yaml")} == {0o644}
 
 
 def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):
