@@ -35,7 +35,7 @@ def test_every_file_passes_the_compose_specification_schema(repo, modelops, monk
     monkeypatch.setenv("MODELOPS_COMPOSE_NETWORK", network)
     result = modelops("render", "--target", "compose", "--images", str(images_json(repo / "images.json")))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "2 file(s) rendered for 2 model(s) in deploy-compose\n"
+    assert result.stdout == "2 file(s) written, 0 unchanged for 2 model(s) in deploy-compose\n"
     files = compose_files(repo / "deploy-compose")
     assert sorted(files) == ["production", "staging"]
     for env, document in files.items():
@@ -124,6 +124,7 @@ def test_rendering_again_writes_nothing(repo, modelops):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files if p.is_file()}
     again = modelops("render", "--target", "compose", "--images", images)
     assert again.returncode == 0, again.stderr
+    assert again.stdout == "0 file(s) written, 2 unchanged for 2 model(s) in deploy-compose\n"
     assert sorted((repo / "deploy-compose").rglob("*")) == files
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
 
@@ -149,8 +150,11 @@ def test_the_tree_follows_the_manifests_and_keeps_the_operators_files(repo, mode
     assert modelops("render", "--target", "compose", "models/diabetes").returncode == 0
     assert sorted(compose_files(repo / "deploy-compose")["staging"]["services"]) == ["iris"]
     edit_manifest("iris", lambda data: data["deployments"].pop("staging"))
-    assert modelops("render", "--target", "compose").returncode == 0
-    assert not (repo / "deploy-compose" / "staging").exists()
+    left = modelops("render", "--target", "compose", "--format", "json")
+    assert left.returncode == 0 and not (repo / "deploy-compose" / "staging").exists()
+    assert {k: json.loads(left.stdout)[k] for k in ("files", "written", "removed")} == {
+        "files": ["deploy-compose/production/compose.yaml"], "written": [],
+        "removed": ["deploy-compose/staging/compose.yaml"]}
 
     # Without PATHS, a model that is gone is pruned; the operator's files stay.
     shutil.rmtree(repo / "models" / "diabetes")

@@ -154,7 +154,9 @@ def test_rendering_twice_gives_identical_bytes_and_writes_nothing(repo, modelops
     first = tree(repo / "first")
     assert first == tree(repo / "second")
     times = {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")}
-    assert modelops("render", "--target", "kubernetes", "--out", "first").returncode == 0
+    again = modelops("render", "--target", "kubernetes", "--out", "first")
+    assert again.returncode == 0
+    assert again.stdout == f"0 file(s) written, {len(times)} unchanged for 2 model(s) in first\n"
     assert {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")} == times
 
 
