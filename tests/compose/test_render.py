@@ -104,6 +104,18 @@ def test_scale_gives_the_workers_and_limits(repo, modelops, edit_manifest):
                                               "reservations": {"memory": "1g"}}
 
 
+def test_a_cpu_limit_below_dockers_smallest_is_rounded_up_with_a_note(repo, modelops, edit_manifest):
+    edit_manifest("iris", lambda data: data["deployments"]["staging"].update(
+        scale={"replicas": 1, "resources": {"requests": {"cpu": "1m", "memory": "256Mi"},
+                                           "limits": {"cpu": "1m", "memory": "256Mi"}}}))
+    result = modelops("render", "--target", "compose", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert compose_files(repo / "deploy-compose")["staging"]["services"]["iris"]["deploy"]["resources"]["limits"][
+        "cpus"] == "0.01"
+    assert "models/iris/model.yaml: deployments.staging.scale.resources.limits.cpu: 1m for 1 worker(s) is below the " \
+        "smallest CPU limit Docker takes (0.01), so the Compose service gets 0.01" in json.loads(result.stdout)["notes"]
+
+
 def test_no_secret_is_in_the_file_only_a_reference_to_the_operators_file(repo, modelops, monkeypatch):
     monkeypatch.setenv("MODELOPS_API_KEYS", "must-not-leak")
     assert modelops("render", "--target", "compose").returncode == 0

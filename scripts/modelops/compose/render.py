@@ -61,7 +61,8 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
             check_file(out / e / FILE, HEADER)
     files = [path for e, text in texts.items()
              for path in replace_owned(out / e, {FILE: text} if text is not None else {}, HEADER)]
-    notes = []
+    notes = [n for m in manifests for e in sorted(m.manifest.deployments) if env in (None, e)
+             for n in services.notes(m, e)]
     if refs is None and fresh:
         notes.append(f"images go by tag ({conf.image_registry}/<model>:<versions>), so a pushed tag can change under "
                      "them: pass --images (`modelops build --push --format json` output) to pin them by digest")

@@ -7,6 +7,7 @@ interpolate, but the variables this module writes on purpose (`${MODELOPS_<MODEL
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import yaml
@@ -25,6 +26,7 @@ SECRET_FILE = "api-keys"  # the operator's file beside compose.yaml
 HOST_IP = "${MODELOPS_HOST_IP:-0.0.0.0}"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _UNITS = (("g", 2**30), ("m", 2**20), ("k", 2**10))
+MIN_CPUS = Decimal("0.01")  # a smaller `cpus` fails at start: the kernel takes no CFS quota under 1 ms per 100 ms
 
 
 def port_variable(name: str) -> str:
@@ -39,8 +41,18 @@ def workers(scale: Scale) -> int:
 
 
 def cpus(text: str, times: int) -> str:
-    """A Kubernetes CPU quantity (`500m`) times `times`, as Compose's cores (`1`)."""
-    return format((quantity.value(text) * times).normalize(), "f")
+    """A Kubernetes CPU quantity (`500m`) times `times`, as Compose's cores (`1`), at least MIN_CPUS."""
+    return format(max(quantity.value(text) * times, MIN_CPUS).normalize(), "f")
+
+
+def notes(loaded: LoadedManifest, env: str) -> list[str]:
+    """What a Docker host cannot run as the manifest asks: a CPU limit below Docker's smallest (rounded up)."""
+    scale = loaded.manifest.deployments[env].scale
+    limit, count = scale.resources.limits.cpu, workers(scale)
+    if quantity.value(limit) * count >= MIN_CPUS:
+        return []
+    return [f"{loaded.display}: deployments.{env}.scale.resources.limits.cpu: {limit} for {count} worker(s) is "
+            f"below the smallest CPU limit Docker takes ({MIN_CPUS}), so the Compose service gets {MIN_CPUS}"]
 
 
 def memory(text: str, times: int) -> str:
