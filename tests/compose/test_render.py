@@ -233,6 +233,27 @@ def test_a_compose_file_it_did_not_write_is_not_replaced(repo, modelops):
         assert not (repo / "deploy-compose/staging").exists()  # nothing written
 
 
+def test_a_line_break_in_the_folders_path_stays_in_the_comment(repo, modelops):
+    folder = repo / "models" / "a\nb: c" / "iris"
+    folder.parent.mkdir()
+    shutil.move(repo / "models" / "iris", folder)
+    result = modelops("render", "--target", "compose", str(folder), "--env", "staging")
+    assert result.returncode == 0, result.stderr
+    text = (repo / "deploy-compose/staging/compose.yaml").read_text()
+    assert '  # iris: 1.2.0, from "models/a\\nb: c/iris/model.yaml"\n  iris:\n' in text
+    assert sorted(compose_files(repo / "deploy-compose")["staging"]["services"]) == ["iris"]
+
+
+def test_a_template_that_renders_no_yaml_is_a_clear_error(repo, modelops):
+    template = repo / "templates/compose/service.yaml.j2"
+    template.write_text(template.read_text().replace("    restart: unless-stopped", "    restart: [unless"))
+    result = modelops("render", "--target", "compose")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert result.stderr.startswith("error: templates/compose/service.yaml.j2 did not render one service (")
+    assert "that YAML reads" in result.stderr and "hint: check the template" in result.stderr
+    assert not (repo / "deploy-compose").exists()
+
+
 def test_a_file_payload_sink_gets_a_volume(repo, modelops, edit_manifest):
     edit_manifest("iris", lambda data: data["deployments"]["staging"].update(payloads={"sink": "scored.jsonl"}))
     assert modelops("render", "--target", "compose").returncode == 0

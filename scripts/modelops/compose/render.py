@@ -76,7 +76,7 @@ def _file(root: Path, env: str, blocks: dict[str, str]) -> str:
                "secret_file": services.SECRET_FILE, "uid": UID,
                "port_variables": [services.port_variable(n) for n in names]}
     text = templates.render(f"compose/{FILE}.j2", context, root, blocks=True)
-    parsed = yaml.load(text, Loader=_LOADER)
+    parsed = services.parse(text, f"templates/compose/{FILE}.j2", "one Compose file")
     if not isinstance(parsed, dict) or sorted(parsed.get("services") or {}) != names:
         raise ModelopsError(f"templates/compose/{FILE}.j2 did not render one Compose file with the services "
                             f"{', '.join(names)}", hint="check the template")

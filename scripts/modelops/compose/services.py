@@ -7,6 +7,7 @@ interpolate, but the variables this module writes on purpose (`${MODELOPS_<MODEL
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -79,7 +80,7 @@ def service(loaded: LoadedManifest, env: str, refs: dict[str, dict[str, str]] | 
                                     if deployment.canary else "")
     summary += f", shadow {', '.join(deployment.shadow)}" if deployment.shadow else ""
     context = {
-        "name": m.name, "summary": summary, "source": loaded.display,
+        "name": m.name, "summary": summary, "source": comment_text(loaded.display),
         "image": deploy.environment_image(m.name, deployment, refs, conf.image_registry),
         "command": deploy.command(env), "network": conf.compose_network, "host_ip": HOST_IP, "host_port": host_port,
         "port": PORT, "environment": environment, "secret": SECRET, "healthcheck": ["CMD", *HEALTHCHECK],
@@ -91,7 +92,23 @@ def service(loaded: LoadedManifest, env: str, refs: dict[str, dict[str, str]] | 
                    "io.modelops.version": deployment.version},
     }
     text = templates.render("compose/service.yaml.j2", context, root, blocks=True).rstrip("\n")
-    parsed = yaml.load(text, Loader=_LOADER)
+    parsed = parse(text, "templates/compose/service.yaml.j2", f"one service ({m.name})")
     if not isinstance(parsed, dict) or list(parsed) != [m.name] or not isinstance(parsed[m.name], dict):
-        raise ModelopsError("templates/compose/service.yaml.j2 did not render one service", hint="check the template")
+        raise ModelopsError(f"templates/compose/service.yaml.j2 did not render one service ({m.name})",
+                            hint="check the template")
     return text
+
+
+def comment_text(text: str) -> str:
+    """`text` for a YAML comment: as it is when every character is printable, else a JSON string (a line break
+    or another control character in a folder's path would end the comment)."""
+    return text if text.isprintable() else json.dumps(text)
+
+
+def parse(text: str, template: str, what: str) -> object:
+    """The YAML a template rendered, or an error naming the template."""
+    try:
+        return yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as exc:
+        raise ModelopsError(f"{template} did not render {what} that YAML reads: {exc}",
+                            hint="check the template") from None
