@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import stat
 import subprocess
@@ -211,6 +212,27 @@ def test_a_file_changed_by_hand_is_not_half_kept(repo, modelops):
     assert sorted(compose_files(repo / "deploy-compose")["production"]["services"]) == ["diabetes", "iris"]
 
 
+def test_a_value_changed_by_hand_in_a_kept_service_stops_render(repo, modelops):
+    assert modelops("render", "--target", "compose").returncode == 0
+    path = repo / "deploy-compose/production/compose.yaml"
+    rendered = path.read_text()
+    (line,) = [line for line in rendered.splitlines() if line.startswith("  # diabetes: ")]
+    assert re.fullmatch(r"  # diabetes: 1\.0\.0, from models/diabetes/model\.yaml \[sha256 [0-9a-f]{16}\]", line)
+    image = compose_files(repo / "deploy-compose")["production"]["services"]["diabetes"]["image"]
+    path.write_text(rendered.replace(f'image: "{image}"', 'image: "elsewhere.example/diabetes:latest"'))
+    changed = path.read_bytes()
+    result = modelops("render", "--target", "compose", "models/iris")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "deploy-compose/production/compose.yaml: was changed by hand: the service diabetes is not as rendered" \
+        in result.stderr
+    assert path.read_bytes() == changed  # nothing written
+    assert modelops("render", "--target", "compose", "models/diabetes").returncode == 0  # its own service: replaced
+    assert path.read_text() == rendered
+    path.write_text(rendered.replace(f'image: "{image}"', 'image: "elsewhere.example/diabetes:latest"'))
+    assert modelops("render", "--target", "compose").returncode == 0  # every model: rewritten
+    assert path.read_text() == rendered
+
+
 def test_files_are_readable_by_all_and_a_changed_mode_is_kept(repo, modelops, edit_manifest):
     assert modelops("render", "--target", "compose").returncode == 0
     production, staging = (repo / "deploy-compose" / e / "compose.yaml" for e in ("production", "staging"))
@@ -240,7 +262,7 @@ def test_a_line_break_in_the_folders_path_stays_in_the_comment(repo, modelops):
     result = modelops("render", "--target", "compose", str(folder), "--env", "staging")
     assert result.returncode == 0, result.stderr
     text = (repo / "deploy-compose/staging/compose.yaml").read_text()
-    assert '  # iris: 1.2.0, from "models/a\\nb: c/iris/model.yaml"\n  iris:\n' in text
+    assert re.search(r'\n  # iris: 1\.2\.0, from "models/a\\nb: c/iris/model\.yaml" \[sha256 \w+\]\n  iris:\n', text)
     assert sorted(compose_files(repo / "deploy-compose")["staging"]["services"]) == ["iris"]
 
 

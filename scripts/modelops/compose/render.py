@@ -4,8 +4,9 @@ Layout written under the output folder (by default `deploy-compose/`):
   <env>/compose.yaml    every model deploying to <env>, one service each, sorted by name
 Each file starts with HEADER, and only such files are replaced or removed: the operator's own files beside
 them (`.env`, `api-keys`, a `compose.override.yaml`) stay. Each service is one block behind a comment
-naming its model, so rendering some models (PATHS) replaces their services and keeps the others as they
-are; rendering every model (no PATHS) also drops the services of models that are gone.
+naming its model (and ending with the digest of the block's text), so rendering some models (PATHS)
+replaces their services and keeps the others as they are, unless one was changed by hand; rendering every
+model (no PATHS) also drops the services of models that are gone.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
         blocks = _blocks(on_disk[e]) if e in on_disk and not whole else {}
         blocks = {n: b for n, b in blocks.items()
                   if not (env in (None, e) and n in selected) and (n in selected or not prune)}
+        if blocks:
+            _check_kept(on_disk[e], blocks)
         blocks |= fresh.get(e, {})
         texts[e] = _file(root, e, blocks) if blocks else None
     for e, text in texts.items():
@@ -100,3 +103,13 @@ def _blocks(path: Path) -> dict[str, str]:
         raise ModelopsError("was changed by hand: its services cannot be kept", file=shown(path, Path.cwd()),
                             hint="render every model (no PATHS) to rewrite it, or remove it")
     return blocks
+
+
+def _check_kept(path: Path, kept: dict[str, str]) -> None:
+    """Raise unless every service block kept from `path` is as rendered (the digest on its first line)."""
+    for name, block in sorted(kept.items()):
+        if not services.unchanged(block):
+            raise ModelopsError(f"was changed by hand: the service {name} is not as rendered (the digest on its "
+                                "first line does not match), so it cannot be kept", file=shown(path, Path.cwd()),
+                                hint="render its model too (or every model, no PATHS) to rewrite it, or undo the "
+                                     "change")

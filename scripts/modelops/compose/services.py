@@ -7,6 +7,7 @@ interpolate, but the variables this module writes on purpose (`${MODELOPS_<MODEL
 
 from __future__ import annotations
 
+import hashlib
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -67,7 +68,8 @@ def memory(text: str, times: int) -> str:
 
 def service(loaded: LoadedManifest, env: str, refs: dict[str, dict[str, str]] | None, conf: Settings,
             root: Path) -> str:
-    """The service block of one model in one environment (two spaces in, no final newline)."""
+    """The service block of one model in one environment (two spaces in, no final newline); its first line (the
+    template's comment) ends with the digest of the rest, `[sha256 <16 hex digits>]`, which `unchanged` checks."""
     m = loaded.manifest
     deployment = m.deployments[env]
     scale, count = deployment.scale, workers(deployment.scale)
@@ -96,7 +98,18 @@ def service(loaded: LoadedManifest, env: str, refs: dict[str, dict[str, str]] | 
     if not isinstance(parsed, dict) or list(parsed) != [m.name] or not isinstance(parsed[m.name], dict):
         raise ModelopsError(f"templates/compose/service.yaml.j2 did not render one service ({m.name})",
                             hint="check the template")
-    return text
+    first, body = text.split("\n", 1)
+    return f"{first} [{_digest(body)}]\n{body}"
+
+
+def unchanged(block: str) -> bool:
+    """Whether a service block is as `service` wrote it: its first line ends with the digest of the rest."""
+    first, _, body = block.partition("\n")
+    return first.endswith(f" [{_digest(body)}]")
+
+
+def _digest(body: str) -> str:
+    return "sha256 " + hashlib.sha256(body.encode()).hexdigest()[:16]
 
 
 def comment_text(text: str) -> str:
