@@ -109,7 +109,8 @@ def _check_kept(path: Path, kept: dict[str, str]) -> None:
     """Raise unless every service block kept from `path` is as rendered (the digest on its first line)."""
     for name, block in sorted(kept.items()):
         if not services.unchanged(block):
-            raise ModelopsError(f"was changed by hand: the service {name} is not as rendered (the digest on its "
-                                "first line does not match), so it cannot be kept", file=shown(path, Path.cwd()),
+            raise ModelopsError(f"was changed by hand: the service {name} is not as rendered (the digest at the end "
+                                "of its first line is missing or does not match), so it cannot be kept",
+                                file=shown(path, Path.cwd()),
                                 hint="render its model too (or every model, no PATHS) to rewrite it, or undo the "
                                      "change")
