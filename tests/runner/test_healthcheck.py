@@ -4,7 +4,6 @@ as with `compose_network = host` and MODELOPS_HOST_IP set, or loopback when the 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,15 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from modelops.images.context import HEALTHCHECK
+from tests.processes import local_address
 from tests.runner.conftest import IRIS, Servers
-
-
-def local_address() -> str:
-    """A non-loopback IPv4 address of this machine (`hostname -I`), else 127.0.0.2 (Linux routes 127/8 to
-    loopback): either way not 127.0.0.1."""
-    hostname = shutil.which("hostname")
-    found = subprocess.run([hostname, "-I"], capture_output=True, text=True).stdout.split() if hostname else []
-    return next((a for a in found if "." in a and not a.startswith("127.")), "127.0.0.2")
 
 
 @pytest.fixture(scope="module")
