@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Render the Kubernetes tree and commit it to the deployment branch that Argo CD or Flux watches.
-#   usage: scripts/publish-kubernetes.sh [render --target kubernetes options, e.g. --images images.json]
+# Render the Kubernetes tree and commit it to the deployment branch that Argo CD or Flux watches, with the
+# Docker Compose tree in its compose/ folder (compose/<env>/compose.yaml, for a Docker host to pull).
+#   usage: scripts/publish-kubernetes.sh [render options for both trees, e.g. --images images.json]
 # Settings (environment): MODELOPS_GITOPS_BRANCH (default deploy), MODELOPS_GITOPS_REMOTE (default origin).
 # Idempotent: when the rendered tree equals the branch, nothing is committed or pushed.
 set -euo pipefail
@@ -23,6 +24,7 @@ else  # first publication: an empty branch with no history of the source tree
 fi
 
 "$modelops" render --target kubernetes --out "$work" "$@"
+"$modelops" render "$@" --target compose --out "$work/compose"
 
 git -C "$work" add -A
 if git -C "$work" diff --cached --quiet; then

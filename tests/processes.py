@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def local_address() -> str:
+    """A non-loopback IPv4 address of this machine (`hostname -I`), else 127.0.0.2 (Linux routes 127/8 to
+    loopback): either way not 127.0.0.1, for a server that must be reached where it binds."""
+    hostname = shutil.which("hostname")
+    found = subprocess.run([hostname, "-I"], capture_output=True, text=True).stdout.split() if hostname else []
+    return next((a for a in found if "." in a and not a.startswith("127.")), "127.0.0.2")
 
 
 def stop_group(process: subprocess.Popen, timeout: float = 20) -> None:

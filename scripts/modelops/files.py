@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -10,18 +11,20 @@ from pathlib import Path
 from modelops.errors import ModelopsError
 
 _ELSEWHERE = "move it away, or write somewhere else (--out)"
+NEW_FILE_MODE = 0o644  # what is written is published (rendered trees, CODEOWNERS), never a secret
 
 
 def write_text(path: Path, text: str, mode: int | None = None) -> None:
     """Write `path` through a temporary file in its folder (removed on failure), so it is never half-written;
-    `mode`: its permission bits (those of the file it replaces, say), else the temporary file's (0600)."""
+    `mode`: its permission bits, else those of the file it replaces, else NEW_FILE_MODE."""
     try:
+        if mode is None:
+            mode = stat.S_IMODE(path.stat().st_mode) if path.is_file() else NEW_FILE_MODE
         fd, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            if mode is not None:
-                os.chmod(partial, mode)
+            os.chmod(partial, mode)
             os.replace(partial, path)
         except BaseException:
             Path(partial).unlink(missing_ok=True)
@@ -42,10 +45,14 @@ def check_folder(folder: Path) -> None:
             return
 
 
-def check_file(path: Path) -> None:
-    """Raise, before anything is written, unless `path` can be written as a file."""
+def check_file(path: Path, header: str | None = None) -> None:
+    """Raise, before anything is written, unless `path` can be written as a file; with `header`, unless it is
+    missing or a renderer wrote it (its first line starts with `header`)."""
     if path.is_dir():
         raise ModelopsError("is a folder where a file goes", file=str(path), hint=_ELSEWHERE)
+    if header is not None and path.exists() and not owned([path], header):
+        raise ModelopsError(f"is not replaced: its first line is not the header {header!r} of the files "
+                            "`modelops render` writes", file=str(path), hint=_ELSEWHERE)
     check_folder(path.parent)
 
 
@@ -69,7 +76,10 @@ def owned(paths: Iterable[Path], header: str) -> list[Path]:
 
 def replace_owned(folder: Path, files: dict[str, str], header: str) -> list[Path]:
     """Make `folder` hold exactly `files` ({name: text}) among the .yaml files starting with `header` (others
-    stay); write only what changed, and remove the folder when nothing is left in it. Returns the paths."""
+    stay); write only what changed, and remove the folder when nothing is left in it. Returns the paths.
+    Raises, before writing anything, when one of `files` would replace a file without the header."""
+    for name in files:
+        check_file(folder / name, header)
     current = set(owned(folder.glob("*.yaml"), header)) if folder.is_dir() else set()
     written = []
     for name, text in sorted(files.items()):

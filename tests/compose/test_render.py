@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -34,7 +36,7 @@ def test_every_file_passes_the_compose_specification_schema(repo, modelops, monk
     monkeypatch.setenv("MODELOPS_COMPOSE_NETWORK", network)
     result = modelops("render", "--target", "compose", "--images", str(images_json(repo / "images.json")))
     assert result.returncode == 0, result.stderr
-    assert result.stdout == "2 file(s) rendered for 2 model(s) in deploy-compose\n"
+    assert result.stdout == "2 file(s) written, 0 unchanged for 2 model(s) in deploy-compose\n"
     files = compose_files(repo / "deploy-compose")
     assert sorted(files) == ["production", "staging"]
     for env, document in files.items():
@@ -103,6 +105,18 @@ def test_scale_gives_the_workers_and_limits(repo, modelops, edit_manifest):
                                               "reservations": {"memory": "1g"}}
 
 
+def test_a_cpu_limit_below_dockers_smallest_is_rounded_up_with_a_note(repo, modelops, edit_manifest):
+    edit_manifest("iris", lambda data: data["deployments"]["staging"].update(
+        scale={"replicas": 1, "resources": {"requests": {"cpu": "1m", "memory": "256Mi"},
+                                           "limits": {"cpu": "1m", "memory": "256Mi"}}}))
+    result = modelops("render", "--target", "compose", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert compose_files(repo / "deploy-compose")["staging"]["services"]["iris"]["deploy"]["resources"]["limits"][
+        "cpus"] == "0.01"
+    assert "models/iris/model.yaml: deployments.staging.scale.resources.limits.cpu: 1m for 1 worker(s) is below the " \
+        "smallest CPU limit Docker takes (0.01), so the Compose service gets 0.01" in json.loads(result.stdout)["notes"]
+
+
 def test_no_secret_is_in_the_file_only_a_reference_to_the_operators_file(repo, modelops, monkeypatch):
     monkeypatch.setenv("MODELOPS_API_KEYS", "must-not-leak")
     assert modelops("render", "--target", "compose").returncode == 0
@@ -123,6 +137,7 @@ def test_rendering_again_writes_nothing(repo, modelops):
     before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in files if p.is_file()}
     again = modelops("render", "--target", "compose", "--images", images)
     assert again.returncode == 0, again.stderr
+    assert again.stdout == "0 file(s) written, 2 unchanged for 2 model(s) in deploy-compose\n"
     assert sorted((repo / "deploy-compose").rglob("*")) == files
     assert {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in before} == before
 
@@ -148,8 +163,11 @@ def test_the_tree_follows_the_manifests_and_keeps_the_operators_files(repo, mode
     assert modelops("render", "--target", "compose", "models/diabetes").returncode == 0
     assert sorted(compose_files(repo / "deploy-compose")["staging"]["services"]) == ["iris"]
     edit_manifest("iris", lambda data: data["deployments"].pop("staging"))
-    assert modelops("render", "--target", "compose").returncode == 0
-    assert not (repo / "deploy-compose" / "staging").exists()
+    left = modelops("render", "--target", "compose", "--format", "json")
+    assert left.returncode == 0 and not (repo / "deploy-compose" / "staging").exists()
+    assert {k: json.loads(left.stdout)[k] for k in ("files", "written", "removed")} == {
+        "files": ["deploy-compose/production/compose.yaml"], "written": [],
+        "removed": ["deploy-compose/staging/compose.yaml"]}
 
     # Without PATHS, a model that is gone is pruned; the operator's files stay.
     shutil.rmtree(repo / "models" / "diabetes")
@@ -192,6 +210,70 @@ def test_a_file_changed_by_hand_is_not_half_kept(repo, modelops):
     assert "Traceback" not in result.stderr and path.read_bytes() == changed
     assert modelops("render", "--target", "compose").returncode == 0  # every model: rewritten whole
     assert sorted(compose_files(repo / "deploy-compose")["production"]["services"]) == ["diabetes", "iris"]
+
+
+def test_a_value_changed_by_hand_in_a_kept_service_stops_render(repo, modelops):
+    assert modelops("render", "--target", "compose").returncode == 0
+    path = repo / "deploy-compose/production/compose.yaml"
+    rendered = path.read_text()
+    (line,) = [line for line in rendered.splitlines() if line.startswith("  # diabetes: ")]
+    assert re.fullmatch(r"  # diabetes: 1\.0\.0, from models/diabetes/model\.yaml \[sha256 [0-9a-f]{16}\]", line)
+    image = compose_files(repo / "deploy-compose")["production"]["services"]["diabetes"]["image"]
+    path.write_text(rendered.replace(f'image: "{image}"', 'image: "elsewhere.example/diabetes:latest"'))
+    changed = path.read_bytes()
+    result = modelops("render", "--target", "compose", "models/iris")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "deploy-compose/production/compose.yaml: was changed by hand: the service diabetes is not as rendered" \
+        in result.stderr
+    assert path.read_bytes() == changed  # nothing written
+    assert modelops("render", "--target", "compose", "models/diabetes").returncode == 0  # its own service: replaced
+    assert path.read_text() == rendered
+    path.write_text(rendered.replace(f'image: "{image}"', 'image: "elsewhere.example/diabetes:latest"'))
+    assert modelops("render", "--target", "compose").returncode == 0  # every model: rewritten
+    assert path.read_text() == rendered
+
+
+def test_files_are_readable_by_all_and_a_changed_mode_is_kept(repo, modelops, edit_manifest):
+    assert modelops("render", "--target", "compose").returncode == 0
+    production, staging = (repo / "deploy-compose" / e / "compose.yaml" for e in ("production", "staging"))
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (production, staging)} == {0o644}  # published, not secret
+    staging.chmod(0o640)
+    edit_manifest("iris", lambda data: data["deployments"]["staging"].update(version="1.1.0"))
+    assert modelops("render", "--target", "compose").returncode == 0
+    assert "iris:1.1.0" in staging.read_text() and stat.S_IMODE(staging.stat().st_mode) == 0o640
+
+
+def test_a_compose_file_it_did_not_write_is_not_replaced(repo, modelops):
+    mine = repo / "deploy-compose/production/compose.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("services: {}  # mine\n")
+    for args in ((), ("models/iris",)):
+        result = modelops("render", "--target", "compose", *args)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert f"{mine}: is not replaced: its first line is not the header" in result.stderr
+        assert mine.read_text() == "services: {}  # mine\n"
+        assert not (repo / "deploy-compose/staging").exists()  # nothing written
+
+
+def test_a_line_break_in_the_folders_path_stays_in_the_comment(repo, modelops):
+    folder = repo / "models" / "a\nb: c" / "iris"
+    folder.parent.mkdir()
+    shutil.move(repo / "models" / "iris", folder)
+    result = modelops("render", "--target", "compose", str(folder), "--env", "staging")
+    assert result.returncode == 0, result.stderr
+    text = (repo / "deploy-compose/staging/compose.yaml").read_text()
+    assert re.search(r'\n  # iris: 1\.2\.0, from "models/a\\nb: c/iris/model\.yaml" \[sha256 \w+\]\n  iris:\n', text)
+    assert sorted(compose_files(repo / "deploy-compose")["staging"]["services"]) == ["iris"]
+
+
+def test_a_template_that_renders_no_yaml_is_a_clear_error(repo, modelops):
+    template = repo / "templates/compose/service.yaml.j2"
+    template.write_text(template.read_text().replace("    restart: unless-stopped", "    restart: [unless"))
+    result = modelops("render", "--target", "compose")
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    assert result.stderr.startswith("error: templates/compose/service.yaml.j2 did not render one service (")
+    assert "that YAML reads" in result.stderr and "hint: check the template" in result.stderr
+    assert not (repo / "deploy-compose").exists()
 
 
 def test_a_file_payload_sink_gets_a_volume(repo, modelops, edit_manifest):

@@ -2,7 +2,7 @@
 to a registry so that it goes by digest, until it is healthy on /ready and scores the example; always taken down.
 
 The Docker engine here has no bridge, so the file is rendered for host networking (`compose_network = host`)
-on a free port.
+on a free port of an address that is not loopback (MODELOPS_HOST_IP), where the healthcheck must reach it.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import yaml
 
 from tests.conftest import ROOT, run_cli
 from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixtures shared with tests/images)
-from tests.processes import free_port
+from tests.processes import free_port, local_address
 from tests.registry.conftest import image_registry  # noqa: F401  (the session's registry)
 from tests.registry.helpers import missing_service
 
@@ -76,9 +76,9 @@ def _wait_healthy(client, container_id: str, timeout: float = 180) -> None:
     pytest.fail(f"not healthy within {timeout} s:\n{client.api.logs(container_id).decode()[-3000:]}")
 
 
-def _score(port: int, body: dict, key: str | None) -> tuple[int, dict]:
+def _score(address: str, port: int, body: dict, key: str | None) -> tuple[int, dict]:
     headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {key}"} if key else {})}
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+    request = urllib.request.Request(f"http://{address}:{port}/invocations", data=json.dumps(body).encode(),
                                      headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -102,8 +102,9 @@ def test_the_compose_file_comes_up_healthy_scores_and_goes_down(built, docker_cl
     keys.write_text(f"{KEY}\n")
     os.chown(keys, 10001, 10001)
     keys.chmod(0o400)
-    port = free_port()
-    (folder / ".env").write_text(f"MODELOPS_IRIS_PORT={port}\nMODELOPS_HOST_IP=127.0.0.1\n")
+    # The runner listens on one address that is not loopback (so the healthcheck must ask it there).
+    port, address = free_port(), local_address()
+    (folder / ".env").write_text(f"MODELOPS_IRIS_PORT={port}\nMODELOPS_HOST_IP={address}\n")
 
     project = f"modelops-compose-test-{os.getpid()}"
     try:
@@ -126,11 +127,11 @@ def test_the_compose_file_comes_up_healthy_scores_and_goes_down(built, docker_cl
         assert KEY not in json.dumps(inspected["Config"])  # the key is only in the mounted file
 
         example = json.loads((root / "models" / "iris" / "example.json").read_text())
-        status, answer = _score(port, {"dataframe_records": example["inputs"]}, KEY)
+        status, answer = _score(address, port, {"dataframe_records": example["inputs"]}, KEY)
         assert status == 200, answer
         assert [row["species"] if isinstance(row, dict) else row for row in answer["predictions"]] == \
             [row["species"] for row in example["outputs"]]
-        assert _score(port, {"dataframe_records": example["inputs"]}, None)[0] == 401
+        assert _score(address, port, {"dataframe_records": example["inputs"]}, None)[0] == 401
 
         # Nothing changed: rendering again writes nothing, and `up -d` keeps the running container.
         before = (folder / "compose.yaml").stat().st_mtime_ns

@@ -1,4 +1,5 @@
-"""`scripts/publish-kubernetes.sh`: the rendered tree committed to a deployment branch of a real remote."""
+"""`scripts/publish-kubernetes.sh`: the rendered trees (Kubernetes, and Compose in compose/) committed to a deployment
+branch of a real remote."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def test_publish_commits_the_tree_once_and_then_only_what_changed(repo, origin, 
     files = git(origin, "ls-tree", "-r", "--name-only", "deploy").splitlines()
     assert "production/kustomization.yaml" in files and "gitops/argocd/production.yaml" in files
     assert not [f for f in files if f.startswith("models/")]
+    assert [f for f in files if f.startswith("compose/")] == ["compose/production/compose.yaml",
+                                                              "compose/staging/compose.yaml"]
+    assert "compose/" not in git(origin, "show", "deploy:production/kustomization.yaml")
 
     head = git(repo, "rev-parse", "--short", "HEAD")
     assert publish(repo) == f"deploy is up to date with the manifests at {head}"
@@ -57,6 +61,6 @@ def test_publish_commits_the_tree_once_and_then_only_what_changed(repo, origin, 
     git(repo, "commit", "--quiet", "-am", "promote iris 1.1.0 to staging")
     publish(repo)
     changed = git(origin, "diff", "--name-only", first, "deploy").splitlines()
-    assert changed == [f"staging/iris/{kind}.yaml" for kind in
-                       ("deployment", "horizontalpodautoscaler", "poddisruptionbudget", "service")]
+    assert changed == ["compose/staging/compose.yaml", *(f"staging/iris/{kind}.yaml" for kind in
+                       ("deployment", "horizontalpodautoscaler", "poddisruptionbudget", "service"))]
     assert git(repo, "worktree", "list").count("\n") == 0  # the temporary checkout is gone

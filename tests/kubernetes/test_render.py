@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -153,7 +154,9 @@ def test_rendering_twice_gives_identical_bytes_and_writes_nothing(repo, modelops
     first = tree(repo / "first")
     assert first == tree(repo / "second")
     times = {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")}
-    assert modelops("render", "--target", "kubernetes", "--out", "first").returncode == 0
+    again = modelops("render", "--target", "kubernetes", "--out", "first")
+    assert again.returncode == 0
+    assert again.stdout == f"0 file(s) written, {len(times)} unchanged for 2 model(s) in first\n"
     assert {p: p.stat().st_mtime_ns for p in (repo / "first").rglob("*.yaml")} == times
 
 
@@ -232,6 +235,21 @@ def test_the_tree_follows_the_manifests_and_keeps_foreign_files(repo, modelops, 
     assert not list((repo / "deploy").rglob("iris"))
     assert (repo / "deploy/README.md").read_text() == "notes kept by people\n"
     assert (repo / "deploy/staging/extra.yaml").is_file()
+
+
+def test_a_foreign_file_is_not_replaced_and_rendered_files_are_readable_by_all(repo, modelops):
+    mine = repo / "deploy/staging/kustomization.yaml"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("resources: []  # mine\n")
+    result = modelops("render", "--target", "kubernetes", "--out", "deploy")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"{mine}: is not replaced: its first line is not the header" in result.stderr
+    assert mine.read_text() == "resources: []  # mine\n"
+    assert sorted(p.relative_to(repo / "deploy").as_posix() for p in (repo / "deploy").rglob("*")) == [
+        "staging", "staging/kustomization.yaml"]  # nothing written
+    mine.unlink()
+    assert modelops("render", "--target", "kubernetes", "--out", "deploy").returncode == 0
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (repo / "deploy").rglob("*.yaml")} == {0o644}
 
 
 def test_fixed_replicas_render_no_autoscaler(repo, modelops, edit_manifest):

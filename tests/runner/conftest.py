@@ -77,15 +77,18 @@ class Servers:
         self.folder = folder
         self.started: list[tuple[subprocess.Popen, httpx.Client]] = []
 
-    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None) -> httpx.Client:
-        """The server's output goes to `folder/serve-PORT.log`; `env` adds environment variables."""
+    def start(self, *args: str, ready: bool = True, env: dict[str, str] | None = None,
+              host: str = "127.0.0.1") -> httpx.Client:
+        """The server's output goes to `folder/serve-PORT.log`; `env` adds environment variables; it binds
+        `host` (an IPv4 address)."""
         port = free_port()
         env = {**os.environ, "PYTHONPATH": PYTHONPATH, "MODELOPS_CACHE": str(self.folder / "cache"), **(env or {})}
         log = self.folder / f"serve-{port}.log"
         with log.open("w") as out:
-            process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--port", str(port)],
+            process = subprocess.Popen([sys.executable, "-m", "modelops", "serve", *args, "--host", host,
+                                        "--port", str(port)],
                                        stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        client = httpx.Client(base_url=f"http://{host}:{port}", timeout=30)
         self.started.append((process, client))
         deadline = time.monotonic() + 60
         while True:

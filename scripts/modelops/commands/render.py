@@ -34,7 +34,8 @@ def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, 
     the Kubernetes manifests of each environment with a kustomization per environment, or a Docker Compose
     file per environment.
 
-    Prints the path of each build context written, or a summary of the tree. With no PATHS, the tree is
+    Prints the path of each build context written, or how many files of the tree were written, unchanged
+    and removed (JSON: `files`, `written`, `removed`, `notes`). With no PATHS, the tree is
     pruned to the models there are.
 
     \b
@@ -61,16 +62,29 @@ def command(paths: tuple[str, ...], versions: tuple[str, ...], envs: tuple[str, 
     out = out or Path(DEFAULT_OUT[target])
     out = out if out.is_absolute() else Path.cwd() / out
     env = envs[0] if envs else None
+    before = _tree(out)
     if target == "compose":
         files, notes = api.render_compose(ws, folders, out, env=env, images=images, prune=not paths)
     else:
         files, notes = api.render_kubernetes(ws, folders, out, target="deployment" if target == "kubernetes"
                                              else target, env=env, images=images, prune=not paths)
-    shown_files = [shown(path, Path.cwd()) for path in files]
+    written = [path for path in files if before.get(path) != path.read_bytes()]
+    removed = sorted(path for path in before if not path.exists())
     if fmt == "json":
-        echo_json({"files": shown_files, "notes": notes})
+        echo_json({"files": [shown(path, Path.cwd()) for path in files],
+                   "written": [shown(path, Path.cwd()) for path in written],
+                   "removed": [shown(path, Path.cwd()) for path in removed], "notes": notes})
         return 0
     for note in notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"{len(files)} file(s) rendered for {len(folders)} model(s) in {shown(out, Path.cwd())}")
+    gone = f", {len(removed)} removed" if removed else ""
+    click.echo(f"{len(written)} file(s) written, {len(files) - len(written)} unchanged{gone} for {len(folders)} "
+               f"model(s) in {shown(out, Path.cwd())}")
     return 0
+
+
+def _tree(out: Path) -> dict[Path, bytes]:
+    """The .yaml files of a rendered tree (in `out` and two folders down) and their bytes, to tell afterwards
+    which files the render wrote and removed."""
+    return {path: path.read_bytes() for pattern in ("*.yaml", "*/*.yaml", "*/*/*.yaml")
+            for path in out.glob(pattern) if path.is_file()}

@@ -4,8 +4,9 @@ Layout written under the output folder (by default `deploy-compose/`):
   <env>/compose.yaml    every model deploying to <env>, one service each, sorted by name
 Each file starts with HEADER, and only such files are replaced or removed: the operator's own files beside
 them (`.env`, `api-keys`, a `compose.override.yaml`) stay. Each service is one block behind a comment
-naming its model, so rendering some models (PATHS) replaces their services and keeps the others as they
-are; rendering every model (no PATHS) also drops the services of models that are gone.
+naming its model (and ending with the digest of the block's text), so rendering some models (PATHS)
+replaces their services and keeps the others as they are, unless one was changed by hand; rendering every
+model (no PATHS) also drops the services of models that are gone.
 """
 
 from __future__ import annotations
@@ -54,14 +55,17 @@ def render(root: Path, conf: Settings, manifests: list[LoadedManifest], out: Pat
         blocks = _blocks(on_disk[e]) if e in on_disk and not whole else {}
         blocks = {n: b for n, b in blocks.items()
                   if not (env in (None, e) and n in selected) and (n in selected or not prune)}
+        if blocks:
+            _check_kept(on_disk[e], blocks)
         blocks |= fresh.get(e, {})
         texts[e] = _file(root, e, blocks) if blocks else None
     for e, text in texts.items():
         if text is not None:
-            check_file(out / e / FILE)
+            check_file(out / e / FILE, HEADER)
     files = [path for e, text in texts.items()
              for path in replace_owned(out / e, {FILE: text} if text is not None else {}, HEADER)]
-    notes = []
+    notes = [n for m in manifests for e in sorted(m.manifest.deployments) if env in (None, e)
+             for n in services.notes(m, e)]
     if refs is None and fresh:
         notes.append(f"images go by tag ({conf.image_registry}/<model>:<versions>), so a pushed tag can change under "
                      "them: pass --images (`modelops build --push --format json` output) to pin them by digest")
@@ -75,7 +79,7 @@ def _file(root: Path, env: str, blocks: dict[str, str]) -> str:
                "secret_file": services.SECRET_FILE, "uid": UID,
                "port_variables": [services.port_variable(n) for n in names]}
     text = templates.render(f"compose/{FILE}.j2", context, root, blocks=True)
-    parsed = yaml.load(text, Loader=_LOADER)
+    parsed = services.parse(text, f"templates/compose/{FILE}.j2", "one Compose file")
     if not isinstance(parsed, dict) or sorted(parsed.get("services") or {}) != names:
         raise ModelopsError(f"templates/compose/{FILE}.j2 did not render one Compose file with the services "
                             f"{', '.join(names)}", hint="check the template")
@@ -99,3 +103,14 @@ def _blocks(path: Path) -> dict[str, str]:
         raise ModelopsError("was changed by hand: its services cannot be kept", file=shown(path, Path.cwd()),
                             hint="render every model (no PATHS) to rewrite it, or remove it")
     return blocks
+
+
+def _check_kept(path: Path, kept: dict[str, str]) -> None:
+    """Raise unless every service block kept from `path` is as rendered (the digest on its first line)."""
+    for name, block in sorted(kept.items()):
+        if not services.unchanged(block):
+            raise ModelopsError(f"was changed by hand: the service {name} is not as rendered (the digest at the end "
+                                "of its first line is missing or does not match), so it cannot be kept",
+                                file=shown(path, Path.cwd()),
+                                hint="render its model too (or every model, no PATHS) to rewrite it, or undo the "
+                                     "change")

@@ -36,8 +36,11 @@ PORT = 8080
 UID = 10001
 MODEL_DIR = "/model"
 # Healthy = ready: a runner still loading, that cannot load, or shutting down answers /ready 503 (no curl needed).
-HEALTHCHECK = ["python", "-c", "import os, urllib.request; urllib.request.urlopen("
-               "'http://127.0.0.1:' + os.environ['PORT'] + '/ready', timeout=4)"]
+# It asks the address the runner binds (MODELOPS_HOST, PORT): loopback when that is every interface (0.0.0.0, ::).
+HEALTHCHECK = ["python", "-c", "import os, urllib.request; h = os.environ.get('MODELOPS_HOST', '').strip(); "
+               "h = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); "
+               "urllib.request.urlopen('http://' + ('[' + h + ']' if ':' in h else h) + ':' + os.environ['PORT'] "
+               "+ '/ready', timeout=4)"]
 # The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
 SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
 COMPILED_LABEL = "io.modelops.model.compiled.sha256"  # the compiled graph's digest, next to the artifact's

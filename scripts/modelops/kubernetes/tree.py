@@ -25,15 +25,17 @@ from modelops.settings import Settings
 
 def check_tree(out_dir: Path, rendered: dict[str, dict[str, dict[str, str]]]) -> None:
     """Before anything is written: raise when a file of the tree cannot be written, a file standing where a
-    folder goes (or a folder where a file goes). `rendered` is {model: {env: {file: text}}}."""
+    folder goes (or a folder where a file goes), or a file of the tree's name that `modelops render` did not
+    write. `rendered` is {model: {env: {file: text}}}."""
     envs = {e for by_env in rendered.values() for e in by_env}
     paths = [out_dir / e / name / file for name, by_env in rendered.items() for e, objs in by_env.items()
              for file in objs]
     paths += [out_dir / e / file for e in envs for file in ("kustomization.yaml", "namespace.yaml")]
     paths += [out_dir / GITOPS / "argocd" / f"{e}.yaml" for e in envs]
     paths += [out_dir / GITOPS / "flux" / f"kustomization-{e}.yaml" for e in envs]
+    paths += [out_dir / GITOPS / "flux" / "gitrepository.yaml"] if envs else []
     for path in paths:
-        check_file(path)
+        check_file(path, HEADER)
 
 
 def write(out_dir: Path, name: str, rendered: dict[str, dict[str, str]], env: str | None = None
