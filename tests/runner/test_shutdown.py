@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from modelops.images.context import HEALTHCHECK
@@ -69,6 +70,10 @@ def test_sigterm_mid_load_answers_every_accepted_request_and_exits_within_the_gr
     def healthcheck() -> int:  # the image's HEALTHCHECK command, run against this server
         return subprocess.run([sys.executable, *HEALTHCHECK[1:]], env={**os.environ, "PORT": str(port)},
                               capture_output=True, timeout=10).returncode
+
+    in_a_row, deadline = 0, time.monotonic() + 60
+    while in_a_row < 10 and time.monotonic() < deadline:  # every worker ready: a new connection reaches any
+        in_a_row = in_a_row + 1 if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=5).status_code == 200 else 0
 
     async def scenario() -> dict:
         loop = asyncio.get_running_loop()
