@@ -57,7 +57,7 @@ class RunnerSettings:
     batch_wait_ms: float = 2.0
     batch_budget_ms: float = 20.0  # the predicted cost of one predict call a batch stays within; 0: no budget
     max_batch_rows: int = 65536  # a cap on a batch's rows (its memory); the budget bounds it first
-    predict_threads: int = 0  # per version and worker; 0: the CPUs the process may use, shared by the workers
+    predict_threads: int = 0  # per version and worker; 0: a worker's share of the CPUs, less one (at least 1)
     shadow_queue: int = 64
     shadow_tolerance: float = DEFAULT_TOLERANCE  # probabilities: the largest difference a shadow agrees within
     request_key_header: str = "X-Request-Key"

@@ -27,12 +27,13 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
         workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
     """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again).
 
-    Unless set, the predict threads share the CPUs the process may use among the workers, and the
-    frameworks' own thread pools (OpenMP: XGBoost, LightGBM, scikit-learn) share what is left per thread.
+    Unless set, each worker predicts on as many threads as it has CPUs (those the process may use, shared
+    among the workers) less the one its event loop keeps, at least one; the frameworks' own thread pools
+    (OpenMP: XGBoost, LightGBM, scikit-learn) share what is left per thread.
     """
     cores = cpus.available()
     if not settings.predict_threads:
-        settings = replace(settings, predict_threads=max(1, cores // workers))
+        settings = replace(settings, predict_threads=max(1, cores // workers - 1))
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // (workers * settings.predict_threads))))
     limits = HeadLimits(settings.max_header_bytes, settings.max_header_count, settings.header_timeout_s,
                         resolved.primary)
