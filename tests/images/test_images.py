@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -160,20 +161,25 @@ def test_a_wrong_answer_fails_smoke_and_removes_the_container(image_repo: Path, 
 def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_client, signum: int) -> None:
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/interrupted"}
     (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", env=env)["images"]
+    # the same image, whose runner never comes up: the smoke test is still waiting when the signal comes
+    waiting = f"{image['ref']}-never-ready"
+    docker_client.images.build(fileobj=io.BytesIO(f'FROM {image["ref"]}\nCMD ["sleep", "600"]\n'.encode()),
+                               tag=waiting, rm=True)
     try:
-        process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", image["ref"]], cwd=image_repo,
+        process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", waiting], cwd=image_repo,
                                    env={**os.environ, "MODELOPS_ROOT": str(image_repo)},
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
-        while not _containers_of(docker_client, image["ref"]) and time.monotonic() < deadline:
+        while not _containers_of(docker_client, waiting) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _containers_of(docker_client, image["ref"]), "the smoke test never started its container"
+        assert _containers_of(docker_client, waiting), "the smoke test never started its container"
         process.send_signal(signum)
         _, err = process.communicate(timeout=60)
         assert process.returncode == 130, err
-        assert _containers_of(docker_client, image["ref"]) == []
+        assert _containers_of(docker_client, waiting) == []
     finally:
-        docker_client.images.remove(image["ref"], force=True)
+        for ref in (waiting, image["ref"]):
+            docker_client.images.remove(ref, force=True)
 
 
 def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,

@@ -47,12 +47,13 @@ class Gate:
         self.request_timeout_s = request_timeout_s
         self.flights: dict[asyncio.Task, Flight] = {}
         self.cutoff: float | None = None  # loop time when draining: no request runs past it
+        self.closing = False  # set at the signal, before the drain starts in the loop: admit no more
         self._idle: asyncio.Event | None = None
         self._sweeper: asyncio.Task | None = None
 
     @property
     def draining(self) -> bool:
-        return self.cutoff is not None
+        return self.closing or self.cutoff is not None
 
     def start(self) -> None:
         """Sweep the deadlines from now on (in the running loop); `stop` ends it."""

@@ -171,9 +171,12 @@ class Runtime:
         return {version: load_version(self.served, version, example) for version in self.served.loaders}
 
     def batcher(self, version: str) -> Batcher:
-        if not self.ready:
+        """The version's batcher; 503 until the versions are loaded (or when they cannot be). While the process
+        shuts down, the requests already admitted are still scored (the admission refuses new ones)."""
+        batcher = self.batchers.get(version)
+        if batcher is None:
             raise RequestError(f"not ready: {self.problem}", "", 503)
-        return self.batchers[version]
+        return batcher
 
     async def read_body(self, request: Request) -> bytes:
         """The request body, refused with 413 past `max_body_bytes` and 415 when it is compressed."""

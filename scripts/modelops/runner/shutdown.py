@@ -62,6 +62,7 @@ def watch(runtime: Runtime, gate: Gate) -> None:
                 return
             signalled.append(number)
             runtime.shut()
+            gate.closing = True  # from now on a new scoring request is refused with Connection: close
             coroutine = _drain(runtime, gate, loop, signal.Signals(number).name, lambda: then(number, None))
             loop.call_soon_threadsafe(lambda: tasks.append(loop.create_task(coroutine)))
         return handle
