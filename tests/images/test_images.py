@@ -165,10 +165,11 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
     waiting = f"{image['ref']}-never-ready"
     docker_client.images.build(fileobj=io.BytesIO(f'FROM {image["ref"]}\nCMD ["sleep", "600"]\n'.encode()),
                                tag=waiting, rm=True)
+    # started in the background as CI starts it, with SIGINT ignored: smoke must stop on it all the same
+    process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", waiting], cwd=image_repo,
+                               env={**os.environ, "MODELOPS_ROOT": str(image_repo)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
-        process = subprocess.Popen([sys.executable, "-m", "modelops", "smoke", waiting], cwd=image_repo,
-                                   env={**os.environ, "MODELOPS_ROOT": str(image_repo)},
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while not _containers_of(docker_client, waiting) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -178,6 +179,8 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
         assert process.returncode == 130, err
         assert _containers_of(docker_client, waiting) == []
     finally:
+        process.kill()  # if it did not stop (no-op when it did)
+        process.wait()
         for ref in (waiting, image["ref"]):
             docker_client.images.remove(ref, force=True)
 

@@ -134,8 +134,10 @@ def smoke(engine, ref: str, reporter: Reporter, timeout: float = 120) -> SmokeRe
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     main = threading.current_thread() is threading.main_thread()
-    # SIGTERM cleans up as Ctrl-C does (signal handlers can only be set from the main thread)
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main else None
+    # SIGTERM and SIGINT clean up as Ctrl-C does, even when started with SIGINT ignored (in the background,
+    # as CI runs it); signal handlers can only be set from the main thread
+    stops = (signal.SIGTERM, signal.SIGINT)
+    previous = {s: signal.signal(s, signal.default_int_handler) for s in stops} if main else {}
     name = f"modelops-smoke-{secrets.token_hex(6)}"  # removed by name: even if interrupted mid-start
     try:
         reporter.progress(f"smoke {ref}: starting on {base}")
@@ -162,5 +164,5 @@ def smoke(engine, ref: str, reporter: Reporter, timeout: float = 120) -> SmokeRe
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             engine.api.remove_container(name, force=True)
-        if main:
-            signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
