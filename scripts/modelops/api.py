@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from modelops.images.build import Image
     from modelops.images.context import Context
     from modelops.images.smoke import SmokeResult
+    from modelops.images.verify import Verified
     from modelops.manifest.edit import EditResult
     from modelops.manifest.history import History
     from modelops.manifest.promote import Promotion
@@ -461,6 +462,33 @@ def smoke(ws: Workspace, subjects: list[str], versions: tuple[str, ...] = (), en
         else:
             refs.append(subject)
     return [smoke_image(engine, ref, ws.reporter, timeout) for ref in refs]
+
+
+def verify(ws: Workspace, subjects: list[str]) -> list[Verified]:
+    """Check that each pushed image's labels, SBOM and provenance agree with one another, with the image
+    registry and with what MLflow records; every disagreement of every image is reported."""
+    from modelops.images import build as engines
+    from modelops.images.verify import verify as verify_image
+    from modelops.registry import image_tags
+    from modelops.registry.client import Registry, errors
+
+    engine, registry, models = engines.client(), Registry(ws), {}
+
+    def recorded(model: str, key: str, envs: list[str]) -> dict[str, str]:
+        if model not in models:
+            with errors(ws.settings):
+                models[model] = registry.read_one(_check_name(model))
+        return image_tags.recorded(models[model], key, envs)
+
+    results, problems = [], []
+    for subject in subjects:
+        try:
+            results.append(verify_image(engine, subject, recorded, ws.reporter))
+        except ModelopsError as exc:
+            problems += exc.problems
+    if problems:
+        raise ModelopsError.of(problems)
+    return results
 
 
 # -- the runner -----------------------------------------------------------------------------------------

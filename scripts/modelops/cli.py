@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("modelops.commands.render", "Image build contexts, or Kubernetes manifests (--target)."),
     "build": ("modelops.commands.build", "Build runner images with Docker (--push to the registry)."),
     "smoke": ("modelops.commands.smoke", "Run an image, wait for /ready, score the example, remove it."),
+    "verify": ("modelops.commands.verify", "Check pushed images' labels, SBOM and provenance against the registries."),
     "plan": ("modelops.commands.plan", "What apply would change in the registry, and drift."),
     "apply": ("modelops.commands.apply", "Make the MLflow registry match git (idempotent)."),
     "unlock": ("modelops.commands.unlock", "Release the lock a killed apply left on a model."),

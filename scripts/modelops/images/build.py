@@ -11,7 +11,7 @@ from pathlib import Path
 
 from modelops.errors import ModelopsError
 from modelops.images import context as ctx
-from modelops.images import wheelhouse
+from modelops.images import provenance, wheelhouse
 from modelops.images.targets import ImageTarget
 from modelops.manifest.loading import LoadedManifest
 from modelops.reporter import Reporter
@@ -37,6 +37,7 @@ class Image:
     versions: list[str] = field(default_factory=list)
     deployments: list[str] = field(default_factory=list)
     compiled_sha256: str = ""  # a compiled image: the sha256 of its primary version's ONNX graph
+    provenance: str | None = None  # after a push: the digest of its provenance artifact in the registry
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -183,11 +184,16 @@ def build(ws: Workspace, loaded: LoadedManifest, targets: list[ImageTarget], *, 
     ensure_base(engine, base, reporter)
     images = []
     for target in targets:
+        started = provenance.now()
         house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded, target, ws.trust),
                                              wheelhouse.probe(engine, base), reporter, separately=(ctx.SBOM_TOOL,))
         context = ctx.render(ws, loaded, target, ctx.default_out(ws.root, target), wheels=house)
         image = build_context(engine, context, tags(registry, target, ws.commit), reporter)
         if push_images:
-            push(engine, image, reporter)
+            digest = push(engine, image, reporter)
+            statement = provenance.statement(ws, loaded, context, engine, image.ref, digest, image.tags, started,
+                                             provenance.now())
+            image.provenance = provenance.attach(statement, image.ref, digest, provenance.out_path(context.path),
+                                                 reporter)
         images.append(image)
     return images

@@ -8,13 +8,18 @@ An image built by modelops carries the SBOM of its venv at `IMAGE_PATH`, named b
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote
+
+from packaging.utils import canonicalize_name
 
 from modelops.errors import ModelopsError
+from modelops.scan import sbom_hashes, sources
 
 IMAGE_PATH = "/opt/venv/sbom.cdx.json"
 LABEL = "io.modelops.sbom"
@@ -77,3 +82,17 @@ def from_image(ref: str, out: Path) -> Path:
     finally:
         container.remove(force=True)
     return out
+
+
+def wheel_hashes(path: Path, display: str) -> dict[tuple[str, str], str]:
+    """(canonical name, version) -> the SHA-256 an image's SBOM gives each PyPI component (`sbom_hashes`
+    writes them), "" for a component without one."""
+    listed = {(p.name, p.version) for p in sources.sbom(path, display)}
+    found = {}
+    for component in sources.components(json.loads(path.read_text()).get("components", [])):
+        name, _, version = str(component.get("purl") or "").removeprefix("pkg:pypi/").partition("@")
+        key = (canonicalize_name(unquote(name)), unquote(version.split("?", 1)[0].split("#", 1)[0]))
+        if key in listed:
+            found[key] = next((str(h.get("content", "")) for h in component.get("hashes") or []
+                               if isinstance(h, dict) and h.get("alg") == sbom_hashes.ALG), "")
+    return found

@@ -36,7 +36,7 @@ def sbom(path: Path, display: str) -> list[Package]:
         raise ModelopsError("not a CycloneDX JSON document (bomFormat is not CycloneDX)", file=display,
                             hint="pass a CycloneDX JSON file, e.g. from `cyclonedx-py environment`")
     packages = set()
-    for component in _components(document.get("components", [])):
+    for component in components(document.get("components", [])):
         purl = str(component.get("purl") or "")
         if purl.startswith("pkg:pypi/"):
             name, _, version = purl[len("pkg:pypi/"):].split("?", 1)[0].split("#", 1)[0].partition("@")
@@ -50,11 +50,11 @@ def sbom(path: Path, display: str) -> list[Package]:
     return sorted(packages, key=lambda p: (p.name, p.version))
 
 
-def _components(components: list) -> list[dict]:
+def components(listed: list) -> list[dict]:
     """Components and their nested components, flattened."""
     out = []
-    for component in components if isinstance(components, list) else []:
+    for component in listed if isinstance(listed, list) else []:
         if isinstance(component, dict):
             out.append(component)
-            out += _components(component.get("components", []))
+            out += components(component.get("components", []))
     return out
