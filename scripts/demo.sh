@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, on the example models and an embedded MLflow (SQLite under .modelops/):
 # sign -> validate -> plan -> apply (register in MLflow, build, push, record image digests) -> plan (in sync)
+# -> verify (each image's labels, SBOM and provenance against the registries)
 # -> a promotion's diff (dry run) -> render Kubernetes manifests and Compose files -> smoke -> score a batch
 # file -> serve iris's production deployment (canary + shadow), its versions' signatures verified, at /docs.
 # It installs what it needs (a venv, Debian packages) and starts a Docker engine and a registry on
@@ -41,6 +42,10 @@ modelops apply --build --push --images-out .modelops/images.json
 
 step "plan again: the registry matches git"
 modelops plan --detailed-exitcode
+
+step "verify: each pushed image's labels, SBOM and provenance (in-toto, SLSA v1, attached in the registry) agree with the registries"
+mapfile -t pushed < <(python3 -c 'import json; print("\n".join(i["ref"] for i in json.load(open(".modelops/images.json"))["images"]))')
+modelops verify "${pushed[@]}"
 
 step "promote (dry run): what moving iris's canary to 1.2.0 at 20 % changes in model.yaml (nothing is written)"
 modelops promote iris production --canary 1.2.0 --weight 20 --dry-run

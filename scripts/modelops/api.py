@@ -472,12 +472,13 @@ def verify(ws: Workspace, subjects: list[str]) -> list[Verified]:
     from modelops.registry import image_tags
     from modelops.registry.client import Registry, errors
 
-    engine, registry, models = engines.client(), Registry(ws), {}
+    engine, registries, models = engines.client(), [], {}
 
     def recorded(model: str, key: str, envs: list[str]) -> dict[str, str]:
         if model not in models:
+            registries[:] = registries or [Registry(ws)]  # MLflow only once an image is read
             with errors(ws.settings):
-                models[model] = registry.read_one(_check_name(model))
+                models[model] = registries[0].read_one(_check_name(model))
         return image_tags.recorded(models[model], key, envs)
 
     results, problems = [], []
@@ -485,7 +486,7 @@ def verify(ws: Workspace, subjects: list[str]) -> list[Verified]:
         try:
             results.append(verify_image(engine, subject, recorded, ws.reporter))
         except ModelopsError as exc:
-            problems += exc.problems
+            problems += [p if p.file else replace(p, file=subject) for p in exc.problems]
     if problems:
         raise ModelopsError.of(problems)
     return results
@@ -654,11 +655,16 @@ def score(target: str, source: str, output: str, environment: str | None = None,
 # -- supply chain ---------------------------------------------------------------------------------------
 def scan(ws: Workspace, folders: list[Path], *, engine: str = "safety", db: Path | None = None,
          osv_url: str | None = None, sboms: tuple[Path, ...] = (), environments: tuple[Path, ...] = (),
-         images: tuple[str, ...] = (), save_sbom: Path | None = None, policy_file: Path | None = None) -> Report:
-    """Scan the models' pinned requirements, SBOMs, Python environments and images for known vulnerabilities,
-    judged by the policy."""
+         images: tuple[str, ...] = (), save_sbom: Path | None = None, policy_file: Path | None = None,
+         built: Path | None = None) -> Report:
+    """Scan the models' pinned requirements, SBOMs, Python environments and images (also those of `built`, a
+    `build --format json` file) for known vulnerabilities, judged by the policy."""
+    from modelops.images.deploy import image_refs
     from modelops.scan import engines, policy, sbom
     from modelops.scan.run import scan as run_scan
+
+    if built is not None:
+        images += tuple(ref for keys in image_refs(built).values() for ref in keys.values())
 
     if save_sbom and len(environments) != 1:
         raise ModelopsError("--save-sbom needs exactly one --environment")

@@ -96,6 +96,7 @@ def test_pull_requests_run_without_secrets_and_with_least_privilege():
     for verb in ("validate", "scan", "render", "build", "smoke"):
         assert any(f".venv/bin/modelops {verb} " in run for run in steps), verb
     assert not any("--push" in run for run in steps)
+    assert any(".venv/bin/modelops scan --images images.json" in run for run in steps)  # the images it built
 
 
 def test_main_applies_one_at_a_time_behind_an_environment():

@@ -26,6 +26,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
               help="Also scan an installed Python environment (interpreter or venv), through its SBOM.")
 @click.option("--image", "images", multiple=True,
               help="Also scan a local image, through the SBOM its io.modelops.sbom label names.")
+@click.option("--images", "built", type=_FILE,
+              help="Also scan every image of a `build --format json` (or `apply --images-out`) file.")
 @click.option("--save-sbom", type=click.Path(dir_okay=False, path_type=Path),
               help="With one --environment: keep its SBOM in this file.")
 @click.option("--policy", "policy_file", type=_FILE,
@@ -33,11 +35,11 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True, help="text for people, json for machines, markdown for a PR comment.")
 def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str | None,
-            sboms: tuple[Path, ...], environments: tuple[Path, ...], images: tuple[str, ...],
+            sboms: tuple[Path, ...], environments: tuple[Path, ...], images: tuple[str, ...], built: Path | None,
             save_sbom: Path | None, policy_file: Path | None, fmt: str) -> int:
     """Scan each model's pinned requirements for known vulnerabilities; exit 1 on what the policy rejects.
 
-    PATHS are model folders (default: every model, unless --sbom, --environment or --image is given).
+    PATHS are model folders (default: every model, unless --sbom, --environment, --image or --images is given).
     Findings the policy accepts (ignored until their expiry, or below the failing severity) are
     listed but do not fail.
 
@@ -45,13 +47,14 @@ def command(paths: tuple[str, ...], engine: str, db: Path | None, osv_url: str |
     Examples:
       modelops scan --db safety-db/
       modelops scan --image 127.0.0.1:5000/models/iris:1.0.0 --format markdown
+      modelops build models/iris --format json > images.json && modelops scan --images images.json
     """
     from modelops import api
     from modelops.scan import report
 
     ws = workspace()
-    folders = ws.folders(paths) if paths or not (sboms or environments or images) else []
+    folders = ws.folders(paths) if paths or not (sboms or environments or images or built) else []
     result = api.scan(ws, folders, engine=engine, db=db, osv_url=osv_url, sboms=sboms, environments=environments,
-                      images=images, save_sbom=save_sbom, policy_file=policy_file)
+                      images=images, save_sbom=save_sbom, policy_file=policy_file, built=built)
     click.echo(report.render(result, fmt), nl=fmt != "markdown")
     return 0 if result.ok else 1

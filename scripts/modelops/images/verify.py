@@ -129,7 +129,8 @@ def _sbom_problems(where: str, found: dict[tuple[str, str], str], statements: li
 
 def _recorded_problems(where: str, ref: oci.Reference, digest: str, labels: dict[str, str], artifacts: list[str],
                        recorded: Recorded) -> list[Problem]:
-    key = labels.get(KEY, "")
+    """How MLflow's record of the image the reference names (by its tag, else by the image's labels) disagrees."""
+    key = COMMIT_SUFFIX.sub("", ref.tag) if ref.tag else labels.get(KEY, "")
     envs = [e for e in labels.get("io.modelops.deployments", "").split(",") if e]
     record = recorded(labels.get(NAME, ""), key, envs)
     problems = []
@@ -144,7 +145,7 @@ def _recorded_problems(where: str, ref: oci.Reference, digest: str, labels: dict
         problems.append(Problem(file=where, field="mlflow.provenance",
                                 message=f"MLflow records the provenance {record.get('provenance') or 'nothing'}, the "
                                         f"registry holds {', '.join(artifacts)}", hint=hint))
-    if record.get("sha256") and record["sha256"] != labels.get(ARTIFACT):
+    if record.get("sha256") and record["sha256"] != labels.get(ARTIFACT) and key == labels.get(KEY):
         problems.append(Problem(file=where, field="mlflow.sha256", message=f"MLflow registers the artifact "
                                 f"{record['sha256']}, the image holds {labels.get(ARTIFACT)}", hint=hint))
     return problems
