@@ -40,7 +40,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, registries: dict, base_imag
     applied = run_cli("apply", "--build", "--push", "--images-out", "images.json", cwd=repo, env=env, timeout=900)
     assert applied.code == 0, applied.err
     images = {i["version"]: i for i in json.loads((repo / "images.json").read_text())["images"]}
-    yield {"repo": repo, "env": env, "images": images, "registry": oci.Registry(registry.address),
+    yield {"repo": repo, "env": env, "images": images, "registry": oci.Distribution(registry.address),
            "repository": f"models/{MODEL}", "address": registry.address}
 
 

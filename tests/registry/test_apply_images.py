@@ -100,6 +100,12 @@ def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server,
         assert (applied["actions"], applied["recorded"], applied["drift"]) == ([], [], [])
         assert {i["version"]: f"{i['ref']}@{i['digest']}" for i in applied["images"]} == expected
         assert snapshot(uri, name)[name] == state
+        # each image's provenance is recorded next to it, and verify finds the registries agree
+        deployment = images["1.0.0_1.1.0_1.2.0"]
+        assert state["tags"]["modelops.provenance.production"] == f"{address}/models/{name}@{deployment['provenance']}"
+        verified = run(root, "verify", deployment["ref"], images["1.2.0"]["ref"], "--format", "json", uri=uri, env=env)
+        assert [v["provenance"] for v in json.loads(verified.stdout)["verified"]] == \
+            [[deployment["provenance"]], [images["1.2.0"]["provenance"]]]
 
         deploy = root / "deploy"
         run(root, "render", "--target", "kubernetes", f"models/{name}", "--images", str(out), "--out", str(deploy),

@@ -28,7 +28,7 @@ from modelops.images.targets import ImageTarget, served
 from modelops.manifest import compile_check, requirements
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.model import Manifest
-from modelops.scan import sbom, sbom_hashes
+from modelops.scan import sbom
 from modelops.signing import policy, verify
 from modelops.workspace import Workspace
 
@@ -170,7 +170,7 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     signed, carried = must_be_signed(loaded, target, ws.trust), verifies(loaded, target, ws.trust)
     (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
     (out / "tools").mkdir()
-    shutil.copyfile(Path(sbom_hashes.__file__), out / "tools" / "sbom_hashes.py")
+    shutil.copyfile(sbom.HASHES_SCRIPT, out / "tools" / "sbom_hashes.py")
     (out / "wheels").mkdir()
     if wheels is not None:
         for wheel in wheel_strip.wheels(wheels, ws.reporter):

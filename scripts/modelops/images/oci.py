@@ -81,8 +81,8 @@ def fallback_tag(digest: str) -> str:
     return digest.replace(":", "-")
 
 
-class Registry:
-    """One registry host, authenticated on the first challenge."""
+class Distribution:
+    """One image registry host (the distribution API), authenticated on the first challenge."""
 
     def __init__(self, host: str) -> None:
         self.host = host

@@ -134,7 +134,7 @@ def out_path(context_path: Path) -> Path:
     return context_path.with_name(f"{context_path.name}.provenance.json")
 
 
-def read(registry: oci.Registry, repository: str, descriptor: dict) -> dict:
+def read(registry: oci.Distribution, repository: str, descriptor: dict) -> dict:
     """The statement an artifact manifest (one referrer `descriptor`) holds."""
     found = registry.manifest(repository, descriptor["digest"])
     manifest = json.loads(found[0]) if found else {}
@@ -148,7 +148,7 @@ def attach(statement_: dict, image_ref: str, digest: str, out: Path, reporter: R
     """Write the statement to `out` and attach it to the pushed image (kept when the registry already holds
     one of the same build: rebuilding an unchanged image pushes nothing); the artifact's manifest digest."""
     ref = oci.parse(image_ref)
-    registry = oci.Registry(ref.host)
+    registry = oci.Distribution(ref.host)
     subject = registry.resolve(oci.Reference(ref.host, ref.repository, digest=digest))
     for descriptor in registry.referrers(ref.repository, digest):
         if descriptor.get("artifactType") == ARTIFACT_TYPE:

@@ -45,7 +45,7 @@ class Verified:
         return asdict(self)
 
 
-def _labels(registry: oci.Registry, ref: oci.Reference, digest: str) -> dict[str, str]:
+def _labels(registry: oci.Distribution, ref: oci.Reference, digest: str) -> dict[str, str]:
     found = registry.manifest(ref.repository, digest)
     manifest = json.loads(found[0]) if found else {}
     if "config" not in manifest:
@@ -171,7 +171,7 @@ def _local_sbom(engine, ref: oci.Reference, digest: str, out: Path, reporter: Re
 def verify(engine, subject: str, recorded: Recorded, reporter: Reporter) -> Verified:
     """Check one image reference (see the module); raises a ModelopsError listing every disagreement."""
     ref = oci.parse(subject)
-    registry = oci.Registry(ref.host)
+    registry = oci.Distribution(ref.host)
     digest = registry.resolve(ref).digest
     if ref.digest and ref.digest != digest:
         raise ModelopsError(f"the registry's digest is {digest}", file=subject, field="digest")

@@ -23,6 +23,7 @@ from modelops.scan import sbom_hashes, sources
 
 IMAGE_PATH = "/opt/venv/sbom.cdx.json"
 LABEL = "io.modelops.sbom"
+HASHES_SCRIPT = Path(sbom_hashes.__file__)  # the builder stage runs it on the SBOM it writes
 MAX_BYTES = 64 * 1024 * 1024
 
 
