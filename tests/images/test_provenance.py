@@ -42,6 +42,8 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, registries: dict, base_imag
     images = {i["version"]: i for i in json.loads((repo / "images.json").read_text())["images"]}
     yield {"repo": repo, "env": env, "images": images, "registry": oci.Distribution(registry.address),
            "repository": f"models/{MODEL}", "address": registry.address}
+    for image in images.values():
+        subprocess.run(["docker", "rmi", "--force", *image["tags"]], capture_output=True, check=False)
 
 
 def _verify(pushed: dict, *refs: str):
