@@ -61,7 +61,9 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
 
     app = FastAPI(title=f"{served.model} model", version=served.primary, lifespan=lifespan,
                   description=f"{served.description}\n\nServing {served.describe()}.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  # the runner's own spans (tracing.py), not FastAPI's: no per-request check of the providers
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     counting.install(app, runtime.metrics, served.primary)
     logs.install(app, served.primary)  # around the counting layer: every answer gets its request id
