@@ -151,10 +151,34 @@ def test_two_batches_are_scored_at_once_on_two_threads_each_caller_getting_its_r
 def test_the_cost_of_a_call_is_fitted_from_the_calls_made() -> None:
     cost = Cost()
     assert cost.of(100) == 0.0  # nothing seen: no estimate, the budget does not bound
+    assert cost.call() is None
+    one_size = Cost()
+    one_size.observe(10, 0.003)
+    assert one_size.of(10) == 0.0  # one size seen: no fit; what a call saves is then its mean
+    assert one_size.call() == pytest.approx(0.003)
     for rows in (1, 10, 100, 1000):
         cost.observe(rows, 0.002 + 0.00001 * rows)  # 2 ms a call, 10 us a row
     assert cost.of(0) == pytest.approx(0.002)
     assert cost.of(500) == pytest.approx(0.007)
+    assert cost.call() == cost.of(0)  # what a request joining another's saves: the fixed part
+
+
+def test_after_a_crowd_a_lone_caller_waits_at_most_what_a_call_costs() -> None:
+    """The batcher waits for a crowd it saw lately to come back, but never longer than the call it would save."""
+    async def scenario() -> float:
+        model = Counting(delay=0.001)
+        batcher = _batcher(model, max_wait=1.0)
+        batcher.start()
+        for _ in range(3):  # a crowd of eight callers, three times
+            await asyncio.gather(*(batcher.predict(np.ones((1, 2))) for _ in range(8)))
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for _ in range(5):  # then one caller alone, while the crowd is remembered
+            await batcher.predict(np.ones((1, 2)))
+        await batcher.stop()
+        return loop.time() - start
+
+    assert asyncio.run(scenario()) < 0.5  # 5 waits of max_wait would be 5 s; of a 1 ms call, about 5 ms
 
 
 class CostsPerRow:

@@ -116,4 +116,4 @@ def test_without_an_endpoint_the_sdk_is_not_even_imported() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     done = subprocess.run([sys.executable, "-c", script, str(IRIS)], capture_output=True, text=True, timeout=60,
                           cwd=ROOT, env={**env, "PYTHONPATH": PYTHONPATH}, check=True)
-    assert done.stdout.strip() == "[] ['Admission']"
+    assert done.stdout.strip() == "[] ['Admission', 'FastLane']"

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from modelops import __version__
-from modelops.runner import counting, docs, keys, logs, mlflow_scoring, shutdown, tracing, typed, v2
+from modelops.runner import counting, docs, fastlane, keys, logs, mlflow_scoring, shutdown, tracing, typed, v2
 from modelops.runner.http import JSON, RequestError, dumps, error_body
 from modelops.runner.limits import Admission, Gate
 from modelops.runner.loading import ServedModel
@@ -61,22 +61,27 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
 
     app = FastAPI(title=f"{served.model} model", version=served.primary, lifespan=lifespan,
                   description=f"{served.description}\n\nServing {served.describe()}.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None,
+                  # the runner's own spans (tracing.py), not FastAPI's: no per-request check of the providers
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
     counting.install(app, runtime.metrics, served.primary)
     logs.install(app, served.primary)  # around the counting layer: every answer gets its request id
     app.add_middleware(Admission, gate=gate, version=served.primary)
     _error_handlers(app)
     schemas: dict[str, dict] = {}
+    routers = []
     for protocol in (mlflow_scoring, typed, v2):  # first: requests are matched route by route, in this order
         api, protocol_schemas = protocol.router(runtime)
         app.include_router(api)
+        routers.append(api)
         schemas.update(protocol_schemas)
     _health_routes(app, runtime)
     _document(app, schemas)
     docs.install(app, f"{served.model} model")
     keys.install(app, runtime.settings.api_keys_file, served.primary)
     tracing.install(app, served)
+    fastlane.install(app, routers)  # the scoring routes' hot path, innermost: after every other layer
     return app
 
 

@@ -45,14 +45,26 @@ class Cost:
         n, x, y, xx, xy = (s * _DECAY for s in self._sums)
         self._sums = [n + 1, x + rows, y + seconds, xx + rows * rows, xy + rows * seconds]
 
+    def call(self) -> float | None:
+        """What a request saves by joining another's call: the fixed part of a call; while there is no fit
+        (calls of one size only), the mean call, which holds it; None before any call."""
+        n, _, y, _, _ = self._sums
+        fit = self._fit()
+        return fit[0] if fit else y / n if n else None
+
     def of(self, rows: int) -> float:
+        fit = self._fit()
+        return fit[0] + fit[1] * rows if fit else 0.0
+
+    def _fit(self) -> tuple[float, float] | None:
+        """(fixed, per_row) seconds, once calls of two different sizes were seen."""
         n, x, y, xx, xy = self._sums
         spread = n * xx - x * x
         if n < 2 or spread <= 1e-9 * max(n * xx, 1.0):
-            return 0.0
+            return None
         per_row = max((n * xy - x * y) / spread, 0.0)
-        fixed = max((y - per_row * x) / n, 0.0)
-        return fixed + per_row * rows
+        return max((y - per_row * x) / n, 0.0), per_row
+
 
 @dataclass(slots=True)
 class _Item:
@@ -162,7 +174,9 @@ class Batcher:
         crowd = math.ceil((max(self._peaks) - self._scored) / (self._threads - len(self._scoring)))
         batch = [self._queue.popleft()]
         rows = len(batch[0].array)
-        deadline = loop.time() + self._max_wait
+        # waiting for another request is worth at most the call it saves: a cheap model never waits
+        saved = self.cost.call()
+        deadline = loop.time() + (self._max_wait if saved is None else min(self._max_wait, saved))
         while rows < self._max_rows:
             if self._drop_abandoned():
                 more = rows + len(self._queue[0].array)
