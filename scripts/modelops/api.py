@@ -236,7 +236,7 @@ def import_models(ws: Workspace, names: list[str], *, every: bool = False, track
     """Write `models/<name>/` for each registered model `names` (or, `every`, each one import can take) of the
     registry at `tracking_uri` (default: the repository's): manifest, requirements, example, and artifacts
     copied in (or, not `copy`, pointed to by `models:/` URIs), checked as validate checks them before anything
-    is written. Returns what was imported, and notes on the models `every` skipped."""
+    is written. Returns what was imported, and notes on the models left out (modelops manages them already)."""
     from modelops.registry import importer
     from modelops.registry.client import Registry, errors
 
@@ -252,8 +252,9 @@ def import_models(ws: Workspace, names: list[str], *, every: bool = False, track
         skipped: list[str] = []
         if every:
             names, skipped = importer.importable(registry)
-        return importer.import_models(ws, registry, names, copy=copy, owners=owners or ["@ml-team"],
-                                      offline=offline), skipped
+        imported, notes = importer.import_models(ws, registry, names, copy=copy, owners=owners or ["@ml-team"],
+                                                 offline=offline)
+        return imported, skipped + notes
 
 
 @dataclass

@@ -15,6 +15,7 @@ An existing folder is left as it is: when it is what import would write, nothing
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -90,14 +91,22 @@ def importable(registry: Registry) -> tuple[list[str], list[str]]:
 
 
 def import_models(ws: Workspace, registry: Registry, names: list[str], *, copy: bool, owners: list[str],
-                  offline: bool = False) -> list[Imported]:
+                  offline: bool = False) -> tuple[list[Imported], list[str]]:
     """Import the registered models `names` into `models/`: every folder made and checked before any is moved
-    into place; nothing is written when one is refused."""
+    into place; nothing is written when one is refused. A model modelops manages already, whose folder is
+    there, is left out with a note (returned with the models imported)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # progress is one line per model
     models = ws.root / MODELS_DIR
     models.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".import-", dir=models))
     try:
-        staged = [_stage(ws, registry, name, work, copy=copy, owners=owners) for name in dict.fromkeys(names)]
+        staged, notes = [], []
+        for name in dict.fromkeys(names):
+            actual = _registered(registry, name)
+            if actual.tags.get(MANAGED) == "true" and (models / name / MANIFEST).is_file():
+                notes.append(f"{name} is managed by modelops already, from {MODELS_DIR}/{name}/: nothing to import")
+                continue
+            staged.append(_stage(ws, registry, actual, work, copy=copy, owners=owners))
         problems = []
         for one in staged:
             if not one.imported.written:
@@ -108,27 +117,33 @@ def import_models(ws: Workspace, registry: Registry, names: list[str], *, copy: 
         for one in staged:
             if one.imported.written:
                 one.staged.rename(one.target)
-        return [one.imported for one in staged]
+        return [one.imported for one in staged], notes
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _stage(ws: Workspace, registry: Registry, name: str, work: Path, *, copy: bool, owners: list[str]) -> _Staged:
-    """The folder of registered model `name`, made under `work`, compared with the one in `models/` if any."""
+def _registered(registry: Registry, name: str) -> ActualModel:
+    """Registered model `name`, as the registry holds it."""
     if not re.match(NAME_RE, name):
         raise ModelopsError(f"{name!r} is not a model name", field="MODEL",
                             hint=f"{NAME_HINT}; a registered model named otherwise is renamed in MLflow first")
-    where = registry.settings.tracking_uri
     actual = registry.read_one(name)
     if actual is None:
         known, _ = importable(registry)
-        raise ModelopsError(f"no registered model {name} in the registry at {where}", field="MODEL",
-                            hint=f"registered models there: {', '.join(known[:20])}" if known else
+        raise ModelopsError(f"no registered model {name} in the registry at {registry.settings.tracking_uri}",
+                            field="MODEL", hint=f"registered models there: {', '.join(known[:20])}" if known else
                             "the registry has no model import can take")
+    return actual
+
+
+def _stage(ws: Workspace, registry: Registry, actual: ActualModel, work: Path, *, copy: bool, owners: list[str]
+           ) -> _Staged:
+    """The folder of registered model `actual`, made under `work`, compared with the one in `models/` if any."""
+    name, where = actual.name, registry.settings.tracking_uri
     if actual.tags.get(MANAGED) == "true":
-        raise ModelopsError(f"{name} is managed by modelops already: its folder is in git", field="MODEL",
-                            hint="import takes models registered with plain MLflow; this one is changed through "
-                                 f"{MODELS_DIR}/{name}/{MANIFEST}")
+        raise ModelopsError(f"{name} is managed by modelops already, but {MODELS_DIR}/{name}/ has no manifest",
+                            field="MODEL", hint="import takes models registered with plain MLflow; a managed model's "
+                                                "folder comes from the git repository that applies it")
     if not actual.versions:
         raise ModelopsError(f"registered model {name} has no versions", field="MODEL",
                             hint="register a version (mlflow.register_model) before importing it")
