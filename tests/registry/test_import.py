@@ -85,7 +85,8 @@ def versions(uri: str, name: str) -> list[tuple[str, str, dict]]:
 
 def test_imported_folders_validate_and_apply_adopts_them_with_tags_only(registry: str, tmp_path: Path) -> None:
     root = repo(tmp_path)
-    done = run(root, "import", "imp-churn", "imp-fraud", "--tracking-uri", registry, "--owner", "@data/churn")
+    done = run(root, "import", "imp-churn", "imp-fraud", "--offline", "--tracking-uri", registry, "--owner",
+               "@data/churn")  # the loading is validate's, below
     assert "imported models/imp-churn/: flavor sklearn; versions 1.0.1 (MLflow 1), 1.0.2 (MLflow 2); " \
            "environments production 1.0.1, staging 1.0.2" in done.stdout
     assert "imported models/imp-fraud/: flavor pyfunc; versions 1.0.1 (MLflow 1); environments none" in done.stdout
