@@ -244,7 +244,12 @@ def import_models(ws: Workspace, names: list[str], *, every: bool = False, track
         raise ModelopsError("name the registered models to import, or --all", field="MODEL",
                             hint="modelops import churn (one model), or modelops import --all (every one)")
     settings = ws.settings
-    if tracking_uri:
+    if tracking_uri and tracking_uri.rstrip("/") != settings.tracking_uri.rstrip("/"):
+        if not copy:
+            raise ModelopsError(f"the models:/ URIs it writes resolve in the repository's registry "
+                                f"({settings.tracking_uri}), not in {tracking_uri}", field="--uri",
+                                hint="import from the registry the repository applies to, or copy the files in "
+                                     "(--copy)")
         settings = replace(settings, tracking_uri=tracking_uri,
                            sources={**settings.sources, "tracking_uri": "--tracking-uri"})
     registry = Registry(ws, settings)

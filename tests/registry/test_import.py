@@ -4,6 +4,7 @@ SQLite one), then validate, plan and apply: the versions are adopted (tags only)
 from __future__ import annotations
 
 import json
+import shutil
 from importlib.metadata import version
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from modelops.artifacts import digest
 from modelops.registry import projection as state
 from modelops.registry.plan import diff
 from modelops.registry.projection import ActualModel, ActualVersion
+from tests.conftest import ROOT
 from tests.processes import free_port
 from tests.registry.helpers import run
 
@@ -139,7 +141,10 @@ def test_imported_folders_validate_and_apply_adopts_them_with_tags_only(registry
 
 def test_import_by_uri_twice_changes_nothing_and_never_overwrites(registry: str, tmp_path: Path) -> None:
     root = repo(tmp_path)
-    first = run(root, "import", "imp-keep", "--uri", "--offline", "--format", "json", "--tracking-uri", registry)
+    refused = run(root, "import", "imp-keep", "--uri", "--tracking-uri", registry, check=1)  # not the repository's
+    assert refused.stderr.startswith("error: --uri: the models:/ URIs it writes resolve in the repository's "
+                                     "registry (sqlite:///")
+    first = run(root, "import", "imp-keep", "--uri", "--offline", "--format", "json", uri=registry)
     imported = json.loads(first.stdout)["imported"]
     assert [(i["model"], i["written"], i["versions"]) for i in imported] == [
         ("imp-keep", True, {"1": "1.0.1"})]
@@ -149,14 +154,14 @@ def test_import_by_uri_twice_changes_nothing_and_never_overwrites(registry: str,
     run(root, "validate", "models/imp-keep", uri=registry)  # the pointer resolves, has its digest, and loads
     written = digest(folder)
 
-    second = run(root, "import", "imp-keep", "--uri", "--offline", "--tracking-uri", registry)
+    second = run(root, "import", "imp-keep", "--uri", "--offline", "--tracking-uri", registry, uri=registry)
     assert second.stdout.startswith("unchanged models/imp-keep/: flavor sklearn;")
     assert "  i already imported: nothing to change" in second.stdout
     assert digest(folder) == written
 
     manifest = folder / "model.yaml"
     manifest.write_text(manifest.read_text().replace("- version: 1.0.1", "- version: 1.0.1\n  description: edited"))
-    refused = run(root, "import", "imp-keep", "--uri", "--offline", "--tracking-uri", registry, check=1)
+    refused = run(root, "import", "imp-keep", "--uri", "--offline", uri=registry, check=1)
     assert "\nmodels/imp-keep: MODEL: models/imp-keep/ exists and differs from what import would write\n  hint: " \
            "import never overwrites" in refused.stderr
     assert "edited" in manifest.read_text()
@@ -190,16 +195,25 @@ def test_an_unreachable_registry_is_one_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and list((root / "models").iterdir()) == []
 
 
-def test_import_all_from_an_embedded_registry(tmp_path: Path) -> None:
-    """--all takes every model it can, and says which it skips; a registry in a SQLite file works too."""
+def test_import_all_from_an_embedded_registry_into_a_repository_that_requires_signatures(tmp_path: Path) -> None:
+    """--all takes every model it can, and says which it skips; a registry in a SQLite file works too. Where
+    production must be signed, the folder is written (to sign in) and a note says what to sign."""
     uri = f"sqlite:///{tmp_path / 'team.db'}"
     populate(uri, "", every=False)
     MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model("Team Model")
     root = repo(tmp_path)
-    done = run(root, "import", "--all", "--offline", "--tracking-uri", uri, env={"MODELOPS_ROOT": str(root)})
+    shutil.copytree(ROOT / "keys", root / "keys")
+    (root / "pyproject.toml").write_text('[tool.modelops.signing]\ntrusted_keys = ["keys/*.pub"]\n'
+                                         'require = ["production"]\n')
+    done = run(root, "import", "--all", "--offline", "--tracking-uri", uri)
     assert [line.split(":")[0] for line in done.stdout.splitlines() if line.startswith("imported")] == [
         "imported models/keep/"]
     assert "  i 'Team Model' is not a model name" in done.stdout
+    assert '  i require = ["production"] requires signatures of 1.0.1: sign them (modelops sign keep --version V ' \
+           "--key PRIVATE_KEY)" in done.stdout
+
+    run(root, "plan", "models/keep", uri=uri, check=1)  # unsigned: refused, as validate refuses it
+    run(root, "sign", "keep", "--version", "1.0.1", "--key", "keys/demo-private.pem")
     plan = run(root, "plan", "--format", "json", uri=uri)
     assert {a["kind"] for a in json.loads(plan.stdout)["actions"]} == {"adopt-version", "update-model"}
 

@@ -19,7 +19,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from importlib.metadata import version as installed_version
 from pathlib import Path
 
@@ -72,7 +72,6 @@ class _Staged:
     imported: Imported
     staged: Path  # the folder made, in the work folder
     target: Path  # where it goes
-    notes: list[str] = field(default_factory=list)
 
 
 def importable(registry: Registry) -> tuple[list[str], list[str]]:
@@ -277,8 +276,13 @@ def _checked(ws: Workspace, one: _Staged, offline: bool) -> list[Problem]:
         loaded = from_bytes(raw, one.staged, display)
     except ModelopsError as exc:
         problems = exc.problems
-    else:
-        problems = check(loaded, ws.fetch, offline=offline, reporter=ws.reporter, trust=ws.trust)
+    else:  # signing comes after: the folder is there to sign the versions in
+        problems = check(loaded, ws.fetch, offline=offline, reporter=ws.reporter, trust=replace(ws.trust, require=()))
+        unsigned = sorted(ws.trust.required([v.version for v in loaded.manifest.versions], loaded.manifest.deployments))
+        if unsigned:
+            note = (f"{ws.trust.require_text} requires signatures of {', '.join(unsigned)}: sign them (modelops sign "
+                    f"{one.imported.model} --version V --key PRIVATE_KEY) before validate and apply take them")
+            one.imported = replace(one.imported, notes=(*one.imported.notes, note))
     if not problems:
         return []
     return [*problems, Problem(file=one.imported.folder, field="MODEL",
