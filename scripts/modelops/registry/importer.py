@@ -227,7 +227,7 @@ def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, st
     manifest |= {"requirements": REQUIREMENTS, "versions": entries}
     if deployments:
         manifest["deployments"] = {env: {"version": v} for env, v in deployments.items()}
-    pins = requirements_for(readings[max(versions, key=int)][2], flavor, installed_version("pandas"))
+    pins = requirements_for(latest, flavor, installed_version("pandas"))
     (folder / REQUIREMENTS).write_text("".join(f"{line}\n" for line in pins))
     header = (f"# Imported from the MLflow registered model {name} by `modelops import`: MLflow version N is 1.0.N.\n"
               "# Check the requirements (MLflow inferred them), then change the model by pull request.\n")
