@@ -15,6 +15,7 @@ from modelops.artifacts import digest
 from modelops.registry import projection as state
 from modelops.registry.plan import diff
 from modelops.registry.projection import ActualModel, ActualVersion
+from modelops.registry.report import render
 from tests.conftest import ROOT
 from tests.processes import free_port
 from tests.registry.helpers import run
@@ -237,6 +238,7 @@ def test_plan_adopts_only_a_version_whose_files_match(make_repo) -> None:
     adopt = next(a for a in plan.actions if a.kind == "adopt-version")
     assert adopt.tags == {**model.version_tags(model.versions[0]), state.COMPLETE: "true"}
     assert adopt.text() == "adopt iris 1.0.0 (MLflow version 1, registered outside modelops): tag it, no upload"
+    assert "| iris | adopt-version | 1.0.0 (MLflow version 1) |  |  |" in render(plan, "markdown")
     assert plan.notes == ("iris (no modelops.version tag) (MLflow version 3) is not in the manifest (kept, never "
                           "deleted)",)
 
