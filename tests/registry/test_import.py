@@ -23,7 +23,7 @@ from tests.registry.helpers import run
 FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
 
-def populate(uri: str, prefix: str, *, every: bool = True) -> None:
+def populate(uri: str, prefix: str, *, every: bool = True, artifacts: Path | None = None) -> None:
     """Models as a team on plain MLflow makes them: logged in runs, registered, aliased.
 
     `<prefix>churn`: two pickled scikit-learn versions with an input example, production -> 1, staging -> 2;
@@ -31,7 +31,8 @@ def populate(uri: str, prefix: str, *, every: bool = True) -> None:
     `<prefix>keep`: one pickled version, production -> 1 (never applied); only that one unless `every`. Models
     import refuses: `<prefix>empty`: no version; `<prefix>unsigned`: logged without a signature;
     `<prefix>proba`: a skops model whose MLflow predict answers probabilities (no flavor modelops serves).
-    The requirements are given (MLflow's inference of them takes seconds a model)."""
+    The requirements are given (MLflow's inference of them takes seconds a model). `artifacts`: where the
+    runs' files go, for a registry that is not a server (else MLflow writes them under the working folder)."""
     import mlflow
     from sklearn.datasets import load_iris
     from sklearn.ensemble import RandomForestClassifier
@@ -42,7 +43,8 @@ def populate(uri: str, prefix: str, *, every: bool = True) -> None:
     x, y = load_iris(return_X_y=True, as_frame=True)
     x.columns = FEATURES
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-    mlflow.set_experiment(f"{prefix}team")
+    experiment = client.create_experiment(f"{prefix}team", artifact_location=artifacts and artifacts.as_uri())
+    mlflow.set_experiment(experiment_id=experiment)
 
     pins = [f"{package}=={version(package)}" for package in ("scikit-learn", "numpy", "scipy", "pandas", "skops",
                                                               "cloudpickle", "mlflow")]
@@ -200,7 +202,7 @@ def test_import_all_from_an_embedded_registry_into_a_repository_that_requires_si
     """--all takes every model it can, and says which it skips; a registry in a SQLite file works too. Where
     production must be signed, the folder is written (to sign in) and a note says what to sign."""
     uri = f"sqlite:///{tmp_path / 'team.db'}"
-    populate(uri, "", every=False)
+    populate(uri, "", every=False, artifacts=tmp_path / "team-artifacts")
     MlflowClient(tracking_uri=uri, registry_uri=uri).create_registered_model("Team Model")
     root = repo(tmp_path)
     shutil.copytree(ROOT / "keys", root / "keys")
