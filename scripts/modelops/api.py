@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from modelops.manifest.history import History
     from modelops.manifest.promote import Promotion
     from modelops.registry.client import Registry
+    from modelops.registry.importer import Imported
     from modelops.registry.projection import ActualModel, DesiredModel
     from modelops.runner.batch import Scored
     from modelops.runner.runtime import RunnerSettings
@@ -230,6 +231,38 @@ def plan(ws: Workspace, folders: list[Path], *, every_model: bool, images: bool 
     return replace(result, actions=result.actions + tuple(builds))
 
 
+def import_models(ws: Workspace, names: list[str], *, every: bool = False, tracking_uri: str | None = None,
+                  copy: bool = True, owners: list[str] | None = None, offline: bool = False
+                  ) -> tuple[list[Imported], list[str]]:
+    """Write `models/<name>/` for each registered model `names` (or, `every`, each one import can take) of the
+    registry at `tracking_uri` (default: the repository's): manifest, requirements, example, and artifacts
+    copied in (or, not `copy`, pointed to by `models:/` URIs), checked as validate checks them before anything
+    is written. Returns what was imported, and notes on the models left out (modelops manages them already)."""
+    from modelops.registry import importer
+    from modelops.registry.client import Registry, errors
+
+    if every == bool(names):
+        raise ModelopsError("name the registered models to import, or --all", field="MODEL",
+                            hint="modelops import churn (one model), or modelops import --all (every one)")
+    settings = ws.settings
+    if tracking_uri and tracking_uri.rstrip("/") != settings.tracking_uri.rstrip("/"):
+        if not copy:
+            raise ModelopsError(f"the models:/ URIs it writes resolve in the repository's registry "
+                                f"({settings.tracking_uri}), not in {tracking_uri}", field="--uri",
+                                hint="import from the registry the repository applies to, or copy the files in "
+                                     "(--copy)")
+        settings = replace(settings, tracking_uri=tracking_uri,
+                           sources={**settings.sources, "tracking_uri": "--tracking-uri"})
+    registry = Registry(ws, settings)
+    with errors(settings, again="import writes nothing until every model is read and checked"):
+        skipped: list[str] = []
+        if every:
+            names, skipped = importer.importable(registry)
+        imported, notes = importer.import_models(ws, registry, names, copy=copy, owners=owners or ["@ml-team"],
+                                                 offline=offline)
+        return imported, skipped + notes
+
+
 @dataclass
 class Applied:
     """What `apply` did: the registry's plan carried out, for the (validated) models of git."""
@@ -370,14 +403,18 @@ def _desired(ws: Workspace, folders: list[Path]) -> list[DesiredModel]:
 def _diff(registry: Registry, models: list[DesiredModel], actual: dict[str, ActualModel],
           managed: set[str] | None = None) -> Plan:
     """The plan; a model with a digest conflict is diffed again knowing the sha256 of the files apply uploaded,
-    which tells a registry tag edited by hand from an artifact changed in git."""
+    which tells a registry tag edited by hand from an artifact changed in git, and a model with versions to
+    register and versions registered outside modelops, knowing those versions' digests (to adopt them)."""
     from modelops.registry.plan import diff
 
     result = diff(models, actual, managed)
     conflicting = {d.model for d in result.drift if d.kind == "digest"}
-    if not conflicting:
+    adopting = {a.model for a in result.actions if a.kind == "register" and a.model in actual
+                and any(v.adoptable for v in actual[a.model].versions)}
+    if not conflicting and not adopting:
         return result
     actual = {name: registry.with_uploaded(m) if name in conflicting else m for name, m in actual.items()}
+    actual = {name: registry.with_files(m) if name in adopting else m for name, m in actual.items()}
     return diff(models, actual, managed)
 
 

@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "release": ("modelops.commands.release", "Add a version from an artifact, editing model.yaml in place."),
     "promote": ("modelops.commands.promote", "Change what an environment serves, or roll it back, in place."),
     "history": ("modelops.commands.history", "Which versions each environment served when, from git."),
+    "import": ("modelops.commands.import_", "Write model folders from an MLflow registry (plain MLflow models)."),
     "canary": ("modelops.commands.canary", "Promote, hold or roll back a canary from its runners' metrics."),
 }
 _TRACEBACK_HINT = "  hint: run it again with --traceback (or MODELOPS_TRACEBACK=1) to see where, and report it"

@@ -17,11 +17,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from modelops import artifacts
 from modelops.errors import ModelopsError
 from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
 from modelops.registry.plan import Action
-from modelops.registry.projection import COMPLETE, SHA256, ActualModel, ActualVersion, DesiredModel
+from modelops.registry.projection import COMPLETE, SHA256, VERSION, ActualModel, ActualVersion, DesiredModel
 from modelops.settings import STATE_DIR, Settings
 from modelops.workspace import Workspace
 
@@ -35,14 +36,14 @@ _DRIVERS = {"psycopg": "'psycopg[binary]'", "psycopg2": "psycopg2-binary", "MySQ
 class Registry:
     """One MLflow tracking/registry URI."""
 
-    def __init__(self, ws: Workspace) -> None:
+    def __init__(self, ws: Workspace, settings: Settings | None = None) -> None:
         import mlflow
         from mlflow.exceptions import MlflowException
         from sqlalchemy.exc import SQLAlchemyError
 
         logging.getLogger("mlflow").setLevel(logging.ERROR)
         self.workspace = ws
-        settings = ws.settings
+        settings = settings or ws.settings  # another registry than the repository's (import reads one)
         if settings.artifact_root:
             (settings.root / STATE_DIR).mkdir(exist_ok=True)
         self.settings = settings
@@ -59,6 +60,7 @@ class Registry:
                                  hint="check the tracking URI, that its server or database runs, and the "
                                       "credentials in the environment") from None
         self._experiment_id = ""
+        self._files: dict[tuple[str, str], str] = {}  # (model, MLflow version) -> the digest of its files
 
     # reading -----------------------------------------------------------------------------------------
     def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str], dict[str, str]]:
@@ -75,6 +77,11 @@ class Registry:
                 locks[lock.model_of(model.name)] = lock.Holder(dict(model.tags)).describe()
         versions = self._versions(sorted(found))
         return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
+
+    def registered(self) -> dict[str, dict[str, str]]:
+        """Every registered model's name and tags."""
+        return {m.name: dict(m.tags) for m in _pages(
+            lambda token: self.client.search_registered_models(max_results=1000, page_token=token))}
 
     def read_one(self, name: str) -> ActualModel | None:
         """One model, read afresh (under its lock)."""
@@ -112,6 +119,23 @@ class Registry:
 
         return replace(model, versions=tuple(replace(v, uploaded_sha256=uploaded(v)) for v in model.versions))
 
+    def with_files(self, model: ActualModel) -> ActualModel:
+        """`model` with the digest of the files of each version it may adopt (`ActualVersion.adoptable`), as
+        `models:/<name>/<version>` downloads them (kept in the artifact cache, by digest), once per version. A
+        version whose files cannot be fetched is not adopted."""
+        def files(version: ActualVersion) -> ActualVersion:
+            if not version.adoptable:
+                return version
+            key = (model.name, version.number)
+            if key not in self._files:
+                try:
+                    self._files[key] = artifacts.download(registered_uri(model.name, version.number))[1]
+                except ModelopsError:
+                    self._files[key] = ""
+            return replace(version, files_sha256=self._files[key])
+
+        return replace(model, versions=tuple(map(files, model.versions)))
+
     # writing -----------------------------------------------------------------------------------------
     def execute(self, action: Action, model: DesiredModel, numbers: dict[str, str]) -> None:
         """Carry out `action`; `numbers` maps semantic versions registered by this apply to MLflow numbers."""
@@ -122,10 +146,11 @@ class Registry:
             c.delete_model_version(name, action.number)
         elif action.kind == "register":
             numbers[action.version] = self._register(action, model)
-        elif action.kind in ("finish-version", "update-version"):
+        elif action.kind in ("adopt-version", "finish-version", "update-version"):
             if action.description is not None:
                 c.update_model_version(name, action.number, description=action.description)
-            for key in sorted(action.tags, key=lambda k: k == COMPLETE):  # complete last
+            # the semantic version after the digest, complete last: an adoption cut short is finished later
+            for key in sorted(action.tags, key=lambda k: (k == COMPLETE, k == VERSION, k)):
                 c.set_model_version_tag(name, action.number, key, action.tags[key])
         elif action.kind == "set-alias":
             c.set_registered_model_alias(name, action.alias, action.number or numbers[action.new])
@@ -181,6 +206,11 @@ class Registry:
         return lock.unlock(self.client, self.settings, name, force=force)
 
 
+def registered_uri(name: str, number: str) -> str:
+    """The URI of the files of version `number` of registered model `name`."""
+    return f"models:/{name}/{number}"
+
+
 def _logged_name(model: str, version: str) -> str:
     """A logged model's name (no dots allowed): iris-v1_2_0."""
     return f"{model}-v{version.replace('.', '_')}"
@@ -204,8 +234,9 @@ def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:
 
 
 @contextlib.contextmanager
-def errors(settings: Settings) -> Iterator[None]:
-    """Turn MLflow and transport failures into one user error naming the registry."""
+def errors(settings: Settings, again: str = "apply resumes where it stopped") -> Iterator[None]:
+    """Turn MLflow and transport failures into one user error naming the registry; `again` says what running
+    the command again does."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -214,15 +245,15 @@ def errors(settings: Settings) -> Iterator[None]:
         down = re.search(r"Max retries exceeded.*?\[Errno -?\d+\] ([^\"')]+)", str(exc.message))
         if down:  # the transport gave up: say why in a few words rather than urllib3's whole story
             raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {down.group(1)}",
-                                hint="is the MLflow server running? apply resumes where it stopped") from None
+                                hint=f"is the MLflow server running? {again}") from None
         raise ModelopsError(f"the registry at {settings.tracking_uri} refused: {str(exc.message)[:500]}",
-                            hint="check the tracking URI, the credentials in the environment, and retry: "
-                                 "apply resumes where it stopped") from None
+                            hint=f"check the tracking URI, the credentials in the environment, and retry: {again}"
+                            ) from None
     except ImportError as exc:
         raise _missing_driver(settings, exc) from None
     except OSError as exc:
         raise ModelopsError(f"cannot reach the registry at {settings.tracking_uri}: {exc}",
-                            hint="is the MLflow server running? apply resumes where it stopped") from None
+                            hint=f"is the MLflow server running? {again}") from None
 
 
 def _missing_driver(settings: Settings, exc: ImportError) -> ModelopsError:

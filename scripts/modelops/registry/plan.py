@@ -1,6 +1,8 @@
 """The plan: `diff(desired, actual)` lists the actions that make the registry match git, and the drift.
 
-Pure: no I/O. Drift is whatever differs from git without git having asked for it: an alias moved by
+Pure: no I/O. A version registered with plain MLflow (no modelops tag) whose files have the digest of a
+manifest version is adopted (tagged, never uploaded again): that is how `modelops import` hands a registry over.
+Drift is whatever differs from git without git having asked for it: an alias moved by
 hand (it differs from what apply last set), a version tag edited or removed, a registered version whose
 artifact digest differs from git (blocking: apply refuses, "bump the version"), and models that git no
 longer lists (reported, never deleted). Versions git no longer lists are kept by design: notes, not drift.
@@ -25,7 +27,7 @@ from modelops.registry.projection import (
 )
 
 # Execution order of action kinds.
-KINDS = ("create-model", "delete-incomplete", "register", "finish-version", "update-version",
+KINDS = ("create-model", "delete-incomplete", "register", "adopt-version", "finish-version", "update-version",
          "set-alias", "delete-alias", "update-model", "build-image")
 
 
@@ -51,6 +53,8 @@ class Action:
             "create-model": f"create registered model {self.model}",
             "delete-incomplete": f"delete half-registered {where} (MLflow version {self.number})",
             "register": f"register {where} (sha256 {self.new[:12]}…)",
+            "adopt-version": f"adopt {where} (MLflow version {self.number}, registered outside modelops): "
+                             "tag it, no upload",
             "finish-version": f"finish half-registered {where} (MLflow version {self.number})",
             "update-version": f"update {where} (MLflow version {self.number}): {self.changes()}",
             "set-alias": f"{'move' if self.old else 'set'} alias {self.model}@{self.alias}: "
@@ -170,6 +174,13 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
             # a version whose modelops.version tag was removed is known by its digest
             complete = [v for v in ordered if v.complete and not v.semver and v.number not in claimed
                         and v.tags.get(SHA256) == version.sha256][:1]
+            adopted = next((v for v in ordered if v.adoptable and v.number not in claimed
+                            and v.files_sha256 == version.sha256), None)
+            if not complete and adopted is not None:
+                claimed.add(adopted.number)
+                numbers[adopted.number] = version.version
+                actions.append(_adopt(model, version, adopted))
+                continue
         keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256),
                                                  None)
         for v in same:
@@ -205,6 +216,13 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
             label = v.semver or "(no modelops.version tag)"
             notes.append(f"{name} {label} (MLflow version {v.number}) is not in the manifest (kept, never deleted)")
     return actions, drift, conflicts, numbers
+
+
+def _adopt(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Action:
+    """Tag a version registered with plain MLflow as the manifest's `version` (its files are git's artifact)."""
+    description = version.description if registered.description != version.description else None
+    return Action("adopt-version", model.name, version=version.version, number=registered.number,
+                  tags={**model.version_tags(version), COMPLETE: "true"}, description=description)
 
 
 def _digest_conflict(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:

@@ -79,6 +79,13 @@ class ActualVersion:
     tags: dict[str, str] = field(default_factory=dict)
     source: str = ""  # `models:/<id>` of the files apply uploaded
     uploaded_sha256: str = ""  # the sha256 tag of those files, read only to explain a digest conflict
+    files_sha256: str = ""  # the digest of its files, computed only for a version to adopt (`adoptable`)
+
+    @property
+    def adoptable(self) -> bool:
+        """Registered outside modelops (plain MLflow), or its adoption cut short: neither a semantic version nor
+        complete (apply registers with every tag but COMPLETE at once), so git may adopt it by its files' digest."""
+        return not self.semver and not self.complete
 
     @property
     def semver(self) -> str:

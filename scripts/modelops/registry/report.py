@@ -31,6 +31,8 @@ def _markdown(plan: Plan) -> str:
         out += ["| model | action | version / alias | from | to |", "|---|---|---|---|---|"]
         for a in plan.actions:
             subject = f"@{a.alias}" if a.alias else a.version + (f" ({', '.join(a.envs)})" if a.envs else "")
+            if a.kind == "adopt-version":
+                subject = f"{subject} (MLflow version {a.number})"
             if a.kind in ("update-model", "update-version"):
                 subject = f"{subject}: {a.changes()}" if subject else a.changes()
             new = a.new[:12] + "…" if a.kind == "register" else a.new
