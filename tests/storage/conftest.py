@@ -2,12 +2,15 @@
 configured exactly as MinIO users configure MinIO (`MLFLOW_S3_ENDPOINT_URL`, an access key pair, a region),
 and an `mlflow server` whose artifacts destination is a bucket there.
 
-The server checks credentials: the fixture creates an IAM user allowed `s3:*` and its access key, then turns
-moto's authentication on, so a wrong key is refused as a real store refuses it.
+The fixture creates an IAM user allowed `s3:*` and its access key, which the tests use; within
+`S3Server.checking_keys()` moto checks each request's key, and refuses a wrong one as a real store does. Only
+there: moto cannot check the query-string signature of a presigned URL, which an `mlflow server` on S3 hands
+its clients for downloads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -56,7 +59,7 @@ class S3Server:
         missing_service(f"moto_server did not start: {self.log.read_text()[-500:]}")
 
     def _account(self) -> dict:
-        """The bucket and a user's access key, made while moto still takes any key; then keys are checked."""
+        """The bucket, and a user's access key."""
         import boto3
 
         anyone = {"endpoint_url": self.endpoint, "region_name": REGION, "aws_access_key_id": "setup",
@@ -66,10 +69,23 @@ class S3Server:
         iam.put_user_policy(UserName="modelops", PolicyName="s3", PolicyDocument=json.dumps(_POLICY))
         key = iam.create_access_key(UserName="modelops")["AccessKey"]
         boto3.client("s3", **anyone).create_bucket(Bucket=BUCKET)
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=b"0", method="POST",
+        return key
+
+    @contextlib.contextmanager
+    def checking_keys(self) -> Iterator[None]:
+        """Within, every request's access key and signature are checked."""
+        self._free_requests(b"0")
+        try:
+            yield
+        finally:
+            self._free_requests(b"inf")
+
+    def _free_requests(self, count: bytes) -> None:
+        """moto's count of requests let through unchecked, from now on."""
+        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset-auth", data=count, method="POST",
                                          headers={"Content-Type": "text/plain"})
-        with urllib.request.urlopen(request, timeout=10):  # from now on every request is authenticated
-            return key
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
     def client(self):  # -> botocore S3 client
         import boto3

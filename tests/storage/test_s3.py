@@ -65,8 +65,9 @@ def applied(on_s3: dict, s3: S3Server, mlflow_on_s3: Server, tmp_path_factory: p
 def test_validate_fetches_and_verifies_a_folder_and_a_file_on_s3(on_s3: dict, s3: S3Server, tmp_path: Path) -> None:
     root = iris_repo(tmp_path / "repo", on_s3)
     cache = tmp_path / "cache"
-    done = run_cli("validate", "models/iris", "--format", "json", cwd=root,
-                   env={**s3.env, "MODELOPS_CACHE": str(cache)})
+    with s3.checking_keys():
+        done = run_cli("validate", "models/iris", "--format", "json", cwd=root,
+                       env={**s3.env, "MODELOPS_CACHE": str(cache)})
     assert done.code == 0, done.out + done.err
     assert json.loads(done.out) == {"ok": True, "problems": []}
     for version, (_, sha256) in on_s3.items():  # fetched, verified and kept by digest
@@ -101,7 +102,7 @@ def test_serve_fetches_from_the_registry_and_from_s3(applied: Path, s3: S3Server
         registered = servers.start("models:/iris@production", env={**s3.env, "MLFLOW_TRACKING_URI": mlflow_on_s3.uri})
         answer = registered.post("/predict", json={"inputs": EXAMPLE})
         assert answer.status_code == 200, answer.text
-        assert [row["predictions"] for row in answer.json()["outputs"]] == [0, 1, 2]
+        assert [row["species"] for row in answer.json()["outputs"]] == [0, 1, 2]
         folder = servers.start(str(applied / "models" / "iris"), "--env", "production", env=s3.env)
         answer = folder.post("/predict", json={"inputs": EXAMPLE})  # 1.0.0 (a folder) and its canary 1.1.0 (a file)
         assert answer.status_code == 200, answer.text
@@ -154,7 +155,9 @@ def test_a_broken_s3_artifact_is_one_clear_error_naming_the_uri(case: Callable, 
                                                                  s3: S3Server, tmp_path: Path) -> None:
     uri, sha256, env = case(s3, on_s3["1.1.0"][0])
     root = iris_repo(tmp_path / "repo", {"1.1.0": (uri, sha256)})
-    done = run_cli("validate", "models/iris", cwd=root, env={**s3.env, **env, "MODELOPS_CACHE": str(tmp_path / "c")})
+    env = {**s3.env, **env, "MODELOPS_CACHE": str(tmp_path / "c")}
+    with s3.checking_keys():
+        done = run_cli("validate", "models/iris", cwd=root, env=env)
     assert done.code == 1, done.out + done.err
     assert "Traceback" not in done.err
     shown = done.out + done.err
