@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -21,13 +22,19 @@ from pathlib import Path
 
 import pytest
 
+from modelops.artifacts import digest
+from tests.conftest import ROOT
 from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixtures shared with tests/images)
 from tests.processes import free_port, stop_group
-from tests.registry.helpers import Server, missing_service
+from tests.registry.helpers import Server, copy_model, missing_service
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
 BUCKET = "models"
 REGION = "us-east-1"
+IRIS = ROOT / "models" / "iris"
+EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
+# An `mlflow server` for the registry and its artifacts needs no job runner (seven more processes, slow to stop).
+NO_JOBS = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 _POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
 
 
@@ -118,6 +125,35 @@ class S3Server:
             stop_group(self.process)
 
 
+def iris_repo(root: Path, uris: dict[str, tuple[str, str]]) -> Path:
+    """A repository holding models/iris whose versions in `uris` ({version: (uri, sha256)}) point there; their
+    local copies are removed (and the signature of one that is now a single file)."""
+    (root / "models").mkdir(parents=True)
+    shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
+    shutil.copytree(ROOT / "keys", root / "keys")
+    shutil.copytree(ROOT / "templates", root / "templates")
+    folder = copy_model(root, "iris")
+    manifest = folder / "model.yaml"
+    text = manifest.read_text()
+    for version, (uri, sha256) in uris.items():
+        old = f"uri: artifacts/{version}/\n      sha256: {digest(IRIS / 'artifacts' / version)}\n"
+        assert old in text
+        text = text.replace(old, f"uri: {uri}\n      sha256: {sha256}\n")
+        shutil.rmtree(folder / "artifacts" / version)
+        if not uri.endswith("/"):
+            (folder / "artifacts" / f"{version}.sig").unlink()
+    manifest.write_text(text)
+    return root
+
+
+@pytest.fixture(scope="session")
+def on_s3(s3: S3Server) -> dict[str, tuple[str, str]]:
+    """iris 1.0.0 as a folder and 1.1.0 as a single file (its pickle) in the bucket: {version: (uri, sha256)}."""
+    single = IRIS / "artifacts" / "1.1.0" / "model.pkl"
+    return {"1.0.0": (s3.upload(IRIS / "artifacts" / "1.0.0", "flow/iris/1.0.0"), digest(IRIS / "artifacts" / "1.0.0")),
+            "1.1.0": (s3.upload(single, "flow/iris/1.1.0/model.pkl"), digest(single))}
+
+
 @pytest.fixture(scope="session")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     """moto's S3 server for the session, with the bucket `models`; tests use their own keys in it."""
@@ -138,6 +174,7 @@ def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 def mlflow_on_s3(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`mlflow server --artifacts-destination s3://models/mlflow --serve-artifacts` (SQLite backend)."""
     work = tmp_path_factory.mktemp("mlflow-on-s3")
-    server = Server(f"sqlite:///{work / 'mlflow.db'}", work, artifacts=f"s3://{BUCKET}/mlflow", env=s3.env)
+    server = Server(f"sqlite:///{work / 'mlflow.db'}", work, artifacts=f"s3://{BUCKET}/mlflow",
+                    env={**s3.env, **NO_JOBS})
     yield server
     server.stop()

@@ -6,50 +6,17 @@ with one message naming the URI."""
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from modelops.artifacts import digest
-from tests.conftest import ROOT, run_cli
+from tests.conftest import run_cli
 from tests.processes import free_port
-from tests.registry.helpers import Server, copy_model, score
+from tests.registry.helpers import Server, score
 from tests.runner.conftest import Servers
-from tests.storage.conftest import BUCKET, S3Server
-
-IRIS = ROOT / "models" / "iris"
-EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
-
-
-def iris_repo(root: Path, uris: dict[str, tuple[str, str]]) -> Path:
-    """A repository holding models/iris whose versions in `uris` ({version: (uri, sha256)}) point there; their
-    local copies are removed (and the signature of one that is now a single file)."""
-    (root / "models").mkdir(parents=True)
-    shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
-    shutil.copytree(ROOT / "keys", root / "keys")
-    shutil.copytree(ROOT / "templates", root / "templates")
-    folder = copy_model(root, "iris")
-    manifest = folder / "model.yaml"
-    text = manifest.read_text()
-    for version, (uri, sha256) in uris.items():
-        old = f"uri: artifacts/{version}/\n      sha256: {digest(IRIS / 'artifacts' / version)}\n"
-        assert old in text
-        text = text.replace(old, f"uri: {uri}\n      sha256: {sha256}\n")
-        shutil.rmtree(folder / "artifacts" / version)
-        if not uri.endswith("/"):
-            (folder / "artifacts" / f"{version}.sig").unlink()
-    manifest.write_text(text)
-    return root
-
-
-@pytest.fixture(scope="module")
-def on_s3(s3: S3Server) -> dict[str, tuple[str, str]]:
-    """iris 1.0.0 as a folder and 1.1.0 as a single file (its pickle) in the bucket: {version: (uri, sha256)}."""
-    single = IRIS / "artifacts" / "1.1.0" / "model.pkl"
-    return {"1.0.0": (s3.upload(IRIS / "artifacts" / "1.0.0", "flow/iris/1.0.0"), digest(IRIS / "artifacts" / "1.0.0")),
-            "1.1.0": (s3.upload(single, "flow/iris/1.1.0/model.pkl"), digest(single))}
+from tests.storage.conftest import BUCKET, EXAMPLE, S3Server, iris_repo
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +44,10 @@ def test_validate_fetches_and_verifies_a_folder_and_a_file_on_s3(on_s3: dict, s3
 
 
 def test_apply_registers_into_mlflow_whose_artifacts_are_on_s3(applied: Path, s3: S3Server, mlflow_on_s3: Server,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+                                                                s3_env: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     stored = s3.keys("mlflow/")
     assert any(k.endswith("/MLmodel") for k in stored), stored  # the registered versions' files are in the bucket
     assert any(k.endswith("/model.pkl") for k in stored), stored
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
     assert score(mlflow_on_s3.uri, "iris", applied / "models" / "iris", monkeypatch) == [0, 1, 2]  # plain MLflow
 
     import mlflow
