@@ -162,14 +162,6 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     server.stop()
 
 
-@pytest.fixture
-def s3_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The store's endpoint and credentials in this process's environment too (for in-process calls)."""
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
-    return s3.env
-
-
 @pytest.fixture(scope="module")
 def mlflow_on_s3(s3: S3Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`mlflow server --artifacts-destination s3://models/mlflow --serve-artifacts` (SQLite backend)."""

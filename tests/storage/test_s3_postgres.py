@@ -14,7 +14,7 @@ from tests.runner.conftest import Servers
 from tests.storage.conftest import BUCKET, EXAMPLE, NO_JOBS, S3Server, iris_repo
 
 
-def test_mlflow_on_postgresql_with_s3_artifacts(postgres: str, s3: S3Server, on_s3: dict, s3_env: dict,  # noqa: F811
+def test_mlflow_on_postgresql_with_s3_artifacts(postgres: str, s3: S3Server, on_s3: dict,  # noqa: F811
                                                 tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     server = Server(postgres, tmp_path, artifacts=f"s3://{BUCKET}/production", env={**s3.env, **NO_JOBS})
     servers = Servers(tmp_path)
@@ -28,7 +28,7 @@ def test_mlflow_on_postgresql_with_s3_artifacts(postgres: str, s3: S3Server, on_
         assert any(k.endswith("/MLmodel") for k in s3.keys("production/"))  # the versions' files, in the bucket
         assert score(server.uri, "iris", root / "models" / "iris", monkeypatch) == [0, 1, 2]  # plain MLflow
 
-        served = servers.start("models:/iris@production", env=env)
+        served = servers.start("models:/iris@production", env={"MLFLOW_TRACKING_URI": server.uri})  # no S3 keys
         answer = served.post("/predict", json={"inputs": EXAMPLE})
         assert answer.status_code == 200, answer.text
         assert [row["species"] for row in answer.json()["outputs"]] == [0, 1, 2]
