@@ -57,7 +57,8 @@ def test_apply_registers_into_mlflow_whose_artifacts_are_on_s3(applied: Path, s3
     (single,) = mlflow.MlflowClient().search_model_versions("name = 'iris' and tags.`modelops.version` = '1.1.0'")
     model = mlflow.pyfunc.load_model(f"models:/iris/{single.version}")  # the version made of one file on S3
     assert list(model.predict(pd.DataFrame(EXAMPLE))) == [0, 1, 2]
-    again = run_cli("apply", "models/iris", cwd=applied, env={**s3.env, "MLFLOW_TRACKING_URI": mlflow_on_s3.uri})
+    again = run_cli("apply", "models/iris", cwd=applied, env={**s3.env, "MLFLOW_TRACKING_URI": mlflow_on_s3.uri,
+                                                             "MODELOPS_CACHE": str(applied.parent / "cache")})
     assert again.code == 0 and again.out == f"nothing to do: the registry at {mlflow_on_s3.uri} matches git\n"
 
 
