@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -25,6 +26,18 @@ _CHUNK = 1 << 20
 _MLFLOW_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
 _EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs"}
 REMOTE_SCHEMES = ("http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
+
+_NO_SUCH_OBJECT = "check the bucket and the key in the URI (is the artifact uploaded there?)"
+# What a store's refusal means, matched in the error's type and text (MLflow wraps the SDKs' errors in its
+# own), in this order, and what to do about it.
+_CAUSES = (
+    (re.compile(r"\b40[13]\b|signature|access ?key|credential|authenticat|authori[sz]|AccessDenied|Forbidden",
+                re.IGNORECASE), "the store refused the credentials",
+     "check the store's credentials in the environment (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"),
+    (re.compile(r"connect|resolve|timed? ?out|unreachable", re.IGNORECASE), "the store is unreachable",
+     "check the endpoint (for an S3 API server: MLFLOW_S3_ENDPOINT_URL) and that it is up and reachable"),
+    (re.compile(r"\b404\b|NoSuch|not ?found|does not exist", re.IGNORECASE), "no such object", _NO_SUCH_OBJECT),
+)
 
 
 def file_sha256(path: Path) -> str:
@@ -145,7 +158,7 @@ def _download(uri: str, sha256: str, digester: Digester) -> Path:
     with _staging(uri) as downloaded:
         actual = digester(downloaded)
         if actual != sha256:
-            raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
+            raise ModelopsError(f"sha256 mismatch: the artifact downloaded from {uri!r} has the digest {actual}",
                                 hint="fix the digest in the manifest, or the artifact at its source")
         return _keep(downloaded, target)
 
@@ -212,15 +225,25 @@ def _transport_errors(verb: str, uri: str) -> Iterator[None]:
                 if (exc.name or "").startswith("mlflow") else f"pip install 'modelops[{extra}]'")
         raise ModelopsError(f"cannot {verb} {uri!r}: the {exc.name} package is missing", hint=hint) from None
     except Exception as exc:  # any transport error from MLflow's many artifact stores
-        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise ModelopsError(f"cannot {verb} {uri!r}: {type(exc).__name__}: {first_line}",
+        said = f"{type(exc).__name__}: {_text(exc)}"
+        for pattern, cause, hint in _CAUSES:
+            if pattern.search(said):
+                raise ModelopsError(f"cannot {verb} {uri!r}: {cause} ({said})", hint=hint) from None
+        raise ModelopsError(f"cannot {verb} {uri!r}: {said}",
                             hint="check the URI and the credentials in the environment") from None
+
+
+def _text(exc: Exception) -> str:
+    """The error's message on one line, without the `##### File …` headings of MLflow's download failures."""
+    lines = (line.strip() for line in str(exc).splitlines())
+    return " ".join(line for line in lines if line and not line.startswith("#####"))[:300]
 
 
 def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
     MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # not one bar per file on stderr
     parsed = parse(uri)
     if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:
         from mlflow.utils.file_utils import download_file_using_http_uri
@@ -230,7 +253,11 @@ def _download_to(uri: str, folder: Path) -> Path:
         return target
     import mlflow.artifacts
 
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
+    downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
+    if downloaded.is_dir() and not any(p.is_file() for p in downloaded.rglob("*")):
+        raise ModelopsError(f"cannot fetch {uri!r}: no such object (nothing is stored under it)",
+                            hint=_NO_SUCH_OBJECT)
+    return downloaded
 
 
 def _ensure(path: Path) -> Path:

@@ -145,7 +145,8 @@ def test_remote_artifact_is_fetched_and_verified(repo: Path, http_server: tuple[
                         .replace(digest(local), "a" * 64))
     result = run_cli("validate", "models/diabetes", cwd=repo)
     assert result.code == 1
-    assert "versions[0].artifact.sha256: sha256 mismatch: the downloaded artifact's digest is" in result.err
+    assert (f"versions[0].artifact.sha256: sha256 mismatch: the artifact downloaded from '{url}/model.skops?v=2' "
+            "has the digest") in result.err
 
 
 def test_unreachable_artifact(repo: Path) -> None:
