@@ -23,8 +23,13 @@ from modelops.errors import ModelopsError
 
 _CHUNK = 1 << 20
 _MLFLOW_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
-_EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs"}
-REMOTE_SCHEMES = ("http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
+_EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs", "azure": "azure"}
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "wasbs", "models", "runs", "mlflow-artifacts")
+# where the SDK behind each store takes its credentials from (said in the hint of a refused transfer)
+_CREDENTIALS = {"s3": "the AWS_* variables or ~/.aws, and MLFLOW_S3_ENDPOINT_URL for another S3 server",
+                "gs": "GOOGLE_APPLICATION_CREDENTIALS, and STORAGE_EMULATOR_HOST for an emulator",
+                "wasbs": "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCESS_KEY or Azure's default credential",
+                "abfss": "AZURE_STORAGE_ACCESS_KEY or Azure's default credential"}
 
 
 def file_sha256(path: Path) -> str:
@@ -145,7 +150,7 @@ def _download(uri: str, sha256: str, digester: Digester) -> Path:
     with _staging(uri) as downloaded:
         actual = digester(downloaded)
         if actual != sha256:
-            raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual}",
+            raise ModelopsError(f"sha256 mismatch: the downloaded artifact's digest is {actual} ({uri})",
                                 hint="fix the digest in the manifest, or the artifact at its source")
         return _keep(downloaded, target)
 
@@ -174,6 +179,7 @@ def upload(path: Path, uri: str) -> None:
     if name != path.name:
         raise ValueError(f"upload {path.name!r} as {name!r}: name the local file as the URI does")
     with _transport_errors("write", uri):
+        _google_credentials(uri)
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         get_artifact_repository(parent).log_artifact(str(path))
@@ -212,9 +218,18 @@ def _transport_errors(verb: str, uri: str) -> Iterator[None]:
                 if (exc.name or "").startswith("mlflow") else f"pip install 'modelops[{extra}]'")
         raise ModelopsError(f"cannot {verb} {uri!r}: the {exc.name} package is missing", hint=hint) from None
     except Exception as exc:  # any transport error from MLflow's many artifact stores
-        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
-        raise ModelopsError(f"cannot {verb} {uri!r}: {type(exc).__name__}: {first_line}",
-                            hint="check the URI and the credentials in the environment") from None
+        where = _CREDENTIALS.get(scheme(uri), "the environment")
+        raise ModelopsError(f"cannot {verb} {uri!r}: {type(exc).__name__}: {_first_failure(str(exc))}",
+                            hint=f"check the URI, that the store answers, and the credentials ({where})") from None
+
+
+def _first_failure(text: str) -> str:
+    """The line of an error that says what went wrong: MLflow heads a failed download with `The following
+    failures occurred ...` and a `##### File NAME #####` line per file, before each file's error."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("The following failures occurred"):
+        lines = [line for line in lines[1:] if not line.startswith("#####")] or lines
+    return (lines or [""])[0][:300]
 
 
 def _download_to(uri: str, folder: Path) -> Path:
@@ -228,9 +243,20 @@ def _download_to(uri: str, folder: Path) -> Path:
         target = folder / (Path(parsed.path).name or "artifact")
         download_file_using_http_uri(uri, str(target))
         return target
+    _google_credentials(uri)
     import mlflow.artifacts
 
     return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
+
+
+def _google_credentials(uri: str) -> None:
+    """Load the credentials file GOOGLE_APPLICATION_CREDENTIALS names before a gs:// transfer: MLflow takes
+    an unreadable one for no credentials at all, and goes on anonymously."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if path and scheme(uri) == "gs":
+        import google.auth
+
+        google.auth.load_credentials_from_file(path)
 
 
 def _ensure(path: Path) -> Path:

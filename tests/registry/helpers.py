@@ -40,14 +40,16 @@ def copy_model(root: Path, source: str, name: str | None = None) -> Path:
 class Server:
     """A running `mlflow server` we started, stopped by its fixture."""
 
-    def __init__(self, backend: str, work: Path) -> None:
+    def __init__(self, backend: str, work: Path, artifacts: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """`artifacts`: the --artifacts-destination (default work/artifacts); `env` adds to the server's."""
         port = free_port()
         self.uri, self.work = f"http://127.0.0.1:{port}", work
-        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
+        env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
         self.log = (work / "mlflow-server.log").open("wb")
         self.process = subprocess.Popen(
             [str(MLFLOW), "server", "-w", "1", "--host", "127.0.0.1", "--port", str(port),
-             "--backend-store-uri", backend, "--artifacts-destination", str(work / "artifacts"),
+             "--backend-store-uri", backend, "--artifacts-destination", artifacts or str(work / "artifacts"),
              "--serve-artifacts"], stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
