@@ -166,6 +166,19 @@ def test_apply_registers_into_mlflow_on_the_store_and_serve_and_the_image_fetch_
     assert (out / "model" / "artifacts" / "1.0.0" / "model.skops").read_bytes() == ARTIFACT.read_bytes()
 
 
+def test_a_folder_artifact_is_every_object_under_its_prefix(store, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelops import artifacts
+
+    folder = ROOT / "models" / "iris" / "artifacts" / "1.0.0"  # an MLflow model directory
+    for path in sorted(folder.iterdir()):
+        store.put(f"iris/1.0.0/{path.name}", path)
+    for name, value in {**store.env, "MODELOPS_CACHE": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
+    fetched = artifacts.fetch(store.uri("iris/1.0.0"), tmp_path, digest(folder))
+    assert sorted(p.name for p in fetched.iterdir()) == sorted(p.name for p in folder.iterdir())
+
+
 FETCH_AND_MEASURE = """
 import sys
 from pathlib import Path
