@@ -1,4 +1,4 @@
-"""Azurite, Microsoft's Azure Storage emulator (npm; `scripts/setup.sh` installs it into .tools/azurite): its
+"""Azurite, Microsoft's Azure Storage emulator (npm; `scripts/setup.sh --system` installs it into .tools/azurite): its
 Blob service on a free 127.0.0.1 port, with a container `models`, as a `wasbs://` store."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Azurite:
 
     def __init__(self, work: Path) -> None:
         if not AZURITE.exists():
-            missing_service("Azurite is not installed: run scripts/setup.sh (with npm on PATH)")
+            missing_service("Azurite is not installed: run scripts/setup.sh --system (npm installs it)")
         self.port = free_port()
         self.log = (work / "azurite.log").open("wb")
         self.process = subprocess.Popen(
