@@ -166,7 +166,7 @@ def download(uri: str) -> tuple[Path, str]:
 
 
 def download_data(uri: str, folder: Path) -> Path:
-    """Download a remote file (any scheme `fetch` reads, and Azure's wasbs:// and abfss://) into `folder`,
+    """Download a remote file (any scheme `fetch` reads, and Azure's abfss://) into `folder`,
     unverified: for data that has no digest, such as the input of a batch scoring."""
     with _transport_errors("fetch", uri):
         return _download_to(uri, folder)
@@ -234,7 +234,7 @@ def _first_failure(text: str) -> str:
 
 def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
-    MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
+    MLflow's artifact repositories (s3, gs, wasbs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     parsed = parse(uri)
     if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:

@@ -217,6 +217,7 @@ def test_a_large_artifact_streams_to_disk(store, tmp_path: Path) -> None:
     assert size == LARGE
     assert growth < LARGE // 2, f"the fetch of {LARGE >> 20} MB grew the process by {growth >> 20} MB"
     store.delete("large/large.bin")
+    shutil.rmtree(tmp_path / "cache")  # pytest keeps the temporary folders of the last runs
 
 
 def test_an_unreachable_endpoint_fails_naming_the_uri_and_the_endpoint(
