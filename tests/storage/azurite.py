@@ -3,6 +3,7 @@ Blob service on a free 127.0.0.1 port, with a container `models`, as a `wasbs://
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class Azurite:
     def __init__(self, work: Path) -> None:
         if not AZURITE.exists():
             missing_service("Azurite is not installed: run scripts/setup.sh --system (npm installs it)")
-        self.port = free_port()
+        self.work, self.port = work, free_port()
         self.log = (work / "azurite.log").open("wb")
         self.process = subprocess.Popen(
             [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(work / "data"),
@@ -70,3 +71,4 @@ class Azurite:
         if self.process.poll() is None:
             stop_group(self.process)
         self.log.close()
+        shutil.rmtree(self.work / "data", ignore_errors=True)  # the blobs (the log stays)

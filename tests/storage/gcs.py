@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +66,4 @@ class GcsEmulator:
         if self.process.poll() is None:
             stop_group(self.process)
         self.log.close()
+        shutil.rmtree(self.work / ".cloudstorage", ignore_errors=True)  # the objects (the log stays)
