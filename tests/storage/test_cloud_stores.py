@@ -61,8 +61,8 @@ def unreachable(repo: Path) -> Iterator[dict[str, tuple[int, subprocess.Popen]]]
         port = free_port()
         env.update(MODELOPS_ROOT=str(repo), MODELOPS_CACHE=str(repo.parent / f"cache-{name}-unreachable"),
                    **kind.unreachable(port))
-        started[name] = port, subprocess.Popen([sys.executable, "-m", "modelops", "validate", model], cwd=repo, env=env,
-                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started[name] = port, subprocess.Popen([sys.executable, "-m", "modelops", "validate", model], cwd=repo,
+                                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     yield started
     for _, process in started.values():
         if process.poll() is None:
@@ -90,6 +90,15 @@ def mlflow_on_store(store: Azurite | GcsEmulator, tmp_path_factory: pytest.TempP
         yield server
         if not server.exception():
             server.result().stop()
+
+
+def reference(inputs: list[dict]) -> list[float]:
+    """The predictions of the diabetes artifact, loaded here from the repository's copy."""
+    import pandas as pd
+    import skops.io
+
+    model = skops.io.load(ARTIFACT, trusted=skops.io.get_untrusted_types(file=ARTIFACT))
+    return model.predict(pd.DataFrame(inputs).values).tolist()
 
 
 def validate(root: Path, model: str, env: dict[str, str], cache: Path) -> subprocess.CompletedProcess:
@@ -146,13 +155,13 @@ def test_apply_registers_into_mlflow_on_the_store_and_serve_and_the_image_fetch_
     stored = store.keys("mlflow/")
     assert any(k.endswith("/model.skops") for k in stored), stored  # the registered files live in the store
 
+    inputs = json.loads((repo / model / "example.json").read_text())["inputs"]
     predictions = score(server.uri, name, repo / model, monkeypatch)  # plain MLflow loads it back
-    assert len(predictions) == len(json.loads((repo / model / "example.json").read_text())["inputs"])
+    assert predictions == pytest.approx(reference(inputs))
 
     servers = Servers(tmp_path)
     try:
         client = servers.start(f"models:/{name}@production", env={"MLFLOW_TRACKING_URI": server.uri})
-        inputs = json.loads((repo / model / "example.json").read_text())["inputs"]
         answer = client.post("/invocations", json={"dataframe_records": inputs})
         assert answer.status_code == 200, answer.text
         assert answer.json()["predictions"] == pytest.approx(predictions)
