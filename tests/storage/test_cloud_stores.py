@@ -52,8 +52,8 @@ def point(root: Path, name: str, uri: str, sha256: str = SHA) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def unreachable(repo: Path) -> Iterator[dict[str, tuple[int, subprocess.Popen]]]:
-    """`modelops validate` of an artifact in each store, with the store's endpoint a closed port: started first,
-    since the clients retry for a minute or two before they give up, while the other tests run."""
+    """`modelops validate` of an artifact in each store, with the store's endpoint a closed port: started first
+    and read by the module's last tests, since the clients retry for a minute or two before they give up."""
     started = {}
     for name, kind in STORES.items():
         model = point(repo, f"{name}-unreachable", kind.uri(KEY))
@@ -229,11 +229,12 @@ def test_a_large_artifact_streams_to_disk(store, tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "cache")  # pytest keeps the temporary folders of the last runs
 
 
+@pytest.mark.parametrize("name", sorted(STORES))
 def test_an_unreachable_endpoint_fails_naming_the_uri_and_the_endpoint(
-        store, unreachable: dict[str, tuple[int, subprocess.Popen]]) -> None:
-    port, process = unreachable[store.name]
+        name: str, unreachable: dict[str, tuple[int, subprocess.Popen]]) -> None:
+    port, process = unreachable[name]
     out, err = process.communicate(timeout=300)
     assert process.returncode == 1, out + err
-    assert f"versions[0].artifact.uri: cannot fetch '{store.uri(KEY)}': " in err
+    assert f"versions[0].artifact.uri: cannot fetch '{STORES[name].uri(KEY)}': " in err
     assert f"host='127.0.0.1', port={port})" in err
     assert "Traceback" not in err
