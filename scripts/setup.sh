@@ -45,3 +45,14 @@ if [ ! -f "$stamp" ] || [ "$clients" -nt "$stamp" ]; then
   .venv-clients/bin/python -m pip install --quiet --disable-pip-version-check -r "$clients"
   touch "$stamp"
 fi
+
+# With --system, like the other test services: Azurite, Microsoft's Azure Storage emulator (npm), which
+# tests/storage runs as the Azure Blob store; installed into .tools/azurite (gitignored) unless there.
+azurite=azurite@3.35.0
+if [ "${1:-}" = "--system" ] && command -v npm >/dev/null \
+    && [ "$(cat .tools/azurite/.version 2>/dev/null)" != "$azurite" ]; then
+  echo "installing $azurite into .tools/azurite"
+  rm -rf .tools/azurite
+  npm install --prefix .tools/azurite --no-audit --no-fund --silent "$azurite"
+  echo "$azurite" > .tools/azurite/.version
+fi

@@ -24,19 +24,25 @@ from modelops.errors import ModelopsError
 
 _CHUNK = 1 << 20
 _MLFLOW_ARTIFACTS_API = "/api/2.0/mlflow-artifacts/artifacts"
-_EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs"}
-REMOTE_SCHEMES = ("http", "https", "s3", "gs", "models", "runs", "mlflow-artifacts")
+_EXTRAS = {"botocore": "s3", "boto3": "s3", "google": "gcs", "azure": "azure"}
+REMOTE_SCHEMES = ("http", "https", "s3", "gs", "wasbs", "models", "runs", "mlflow-artifacts")
+# where the SDK behind each store takes its credentials from (said in the hint of a refused transfer)
+_CREDENTIALS = {"s3": "the AWS_* variables or ~/.aws, and MLFLOW_S3_ENDPOINT_URL for another S3 server",
+                "gs": "GOOGLE_APPLICATION_CREDENTIALS, and STORAGE_EMULATOR_HOST for an emulator",
+                "wasbs": "AZURE_STORAGE_CONNECTION_STRING, AZURE_STORAGE_ACCESS_KEY or Azure's default credential",
+                "abfss": "AZURE_STORAGE_ACCESS_KEY or Azure's default credential"}
 
 _NO_SUCH_OBJECT = "check the bucket and the key in the URI (is the artifact uploaded there?)"
 # What a store's refusal means, matched in the error's type and text (MLflow wraps the SDKs' errors in its
-# own), in this order, and what to do about it.
+# own), in this order, and what to do about it (given where the store's SDK takes its credentials from).
 _CAUSES = (
     (re.compile(r"\b40[13]\b|signature|access ?key|credential|authenticat|authori[sz]|AccessDenied|Forbidden",
                 re.IGNORECASE), "the store refused the credentials",
-     "check the store's credentials in the environment (for S3: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"),
+     lambda where: f"check the store's credentials ({where})"),
     (re.compile(r"connect|resolve|timed? ?out|unreachable", re.IGNORECASE), "the store is unreachable",
-     "check the endpoint (for an S3 API server: MLFLOW_S3_ENDPOINT_URL) and that it is up and reachable"),
-    (re.compile(r"\b404\b|NoSuch|not ?found|does not exist", re.IGNORECASE), "no such object", _NO_SUCH_OBJECT),
+     lambda where: f"check the endpoint in the URI or the settings ({where}), and that it is up and reachable"),
+    (re.compile(r"\b404\b|NoSuch|not ?found|does not exist|No such file", re.IGNORECASE), "no such object",
+     lambda where: _NO_SUCH_OBJECT),
 )
 
 
@@ -174,7 +180,7 @@ def download(uri: str) -> tuple[Path, str]:
 
 
 def download_data(uri: str, folder: Path) -> Path:
-    """Download a remote file (any scheme `fetch` reads, and Azure's wasbs:// and abfss://) into `folder`,
+    """Download a remote file (any scheme `fetch` reads, and Azure's abfss://) into `folder`,
     unverified: for data that has no digest, such as the input of a batch scoring."""
     with _transport_errors("fetch", uri):
         return _download_to(uri, folder)
@@ -187,6 +193,7 @@ def upload(path: Path, uri: str) -> None:
     if name != path.name:
         raise ValueError(f"upload {path.name!r} as {name!r}: name the local file as the URI does")
     with _transport_errors("write", uri):
+        _google_credentials(uri)
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
         get_artifact_repository(parent).log_artifact(str(path))
@@ -225,12 +232,22 @@ def _transport_errors(verb: str, uri: str) -> Iterator[None]:
                 if (exc.name or "").startswith("mlflow") else f"pip install 'modelops[{extra}]'")
         raise ModelopsError(f"cannot {verb} {uri!r}: the {exc.name} package is missing", hint=hint) from None
     except Exception as exc:  # any transport error from MLflow's many artifact stores
-        said = f"{type(exc).__name__}: {_text(exc)}"
+        said = f"{type(exc).__name__}: {_first_failure(str(exc))}"
+        where = _CREDENTIALS.get(scheme(uri), "the environment")
         for pattern, cause, hint in _CAUSES:
-            if pattern.search(said):
-                raise ModelopsError(f"cannot {verb} {uri!r}: {cause} ({said})", hint=hint) from None
+            if pattern.search(f"{type(exc).__name__}: {_text(exc)}"):
+                raise ModelopsError(f"cannot {verb} {uri!r}: {said}", hint=f"{cause}: {hint(where)}") from None
         raise ModelopsError(f"cannot {verb} {uri!r}: {said}",
-                            hint="check the URI and the credentials in the environment") from None
+                            hint=f"check the URI, that the store answers, and the credentials ({where})") from None
+
+
+def _first_failure(text: str) -> str:
+    """The line of an error that says what went wrong: MLflow heads a failed download with `The following
+    failures occurred ...` and a `##### File NAME #####` line per file, before each file's error."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("The following failures occurred"):
+        lines = [line for line in lines[1:] if not line.startswith("#####")] or lines
+    return (lines or [""])[0][:300]
 
 
 def _text(exc: Exception) -> str:
@@ -241,7 +258,7 @@ def _text(exc: Exception) -> str:
 
 def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
-    MLflow's artifact repositories (s3, gs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
+    MLflow's artifact repositories (s3, gs, wasbs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # not one bar per file on stderr
     parsed = parse(uri)
@@ -251,6 +268,7 @@ def _download_to(uri: str, folder: Path) -> Path:
         target = folder / (Path(parsed.path).name or "artifact")
         download_file_using_http_uri(uri, str(target))
         return target
+    _google_credentials(uri)
     import mlflow.artifacts
 
     downloaded = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(folder)))
@@ -258,6 +276,16 @@ def _download_to(uri: str, folder: Path) -> Path:
         raise ModelopsError(f"cannot fetch {uri!r}: no such object (nothing is stored under it)",
                             hint=_NO_SUCH_OBJECT)
     return downloaded
+
+
+def _google_credentials(uri: str) -> None:
+    """Load the credentials file GOOGLE_APPLICATION_CREDENTIALS names before a gs:// transfer: MLflow takes
+    an unreadable one for no credentials at all, and goes on anonymously."""
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if path and scheme(uri) == "gs":
+        import google.auth
+
+        google.auth.load_credentials_from_file(path)
 
 
 def _ensure(path: Path) -> Path:

@@ -12,7 +12,7 @@ from modelops.commands.output import echo_edit, workspace
 @click.option("--version", "version", required=True, help="The new version (semantic, higher than the latest).")
 @click.option("--artifact", required=True,
               help="A local file or MLflow model folder (copied to artifacts/VERSION/), or a URI kept as it is: "
-                   "file://, https://, s3://, gs://, models:/, runs:/, mlflow-artifacts:/.")
+                   "file://, https://, s3://, gs://, wasbs://, models:/, runs:/, mlflow-artifacts:/.")
 @click.option("--description", default="", help="One line saying what this version is.")
 @click.option("--dry-run", is_flag=True, help="Check it and show the diff; write nothing.")
 def command(model: str, version: str, artifact: str, description: str, dry_run: bool) -> int:
