@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv with modelops and its development tools; with --system, also install the Debian
+# Create .venv with modelops and its development tools, locked with hashes (requirements.lock); with --system, also install the Debian
 # packages listed in scripts/apt-packages.txt (Docker engine, registry, PostgreSQL, ...) when missing.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -25,11 +25,13 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
+# Exactly the files of requirements.lock (scripts/lock.sh writes it from pyproject.toml), each checked against
+# its sha256; then modelops itself, editable, built without isolation by the locked setuptools.
 stamp=.venv/.modelops-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "installing modelops and its development tools into .venv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "installing modelops and its development tools (requirements.lock) into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
   touch "$stamp"
 fi
 
