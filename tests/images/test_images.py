@@ -26,7 +26,7 @@ from modelops.scan import sbom
 from modelops.workspace import Workspace
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
-from tests.scan.conftest import SAFETY_DB
+from tests.scan.conftest import SAFETY_DB, flagging
 
 MB = 1_000_000
 
@@ -230,22 +230,6 @@ print(json.dumps({"sbom": [c["purl"] for c in document["components"]],
 """
 
 
-def _flagging(db: Path, name: str, version: str) -> Path:
-    """A copy of the test safety database that also flags `name` below the version after `version`."""
-    shutil.copytree(SAFETY_DB, db)
-    fixed = version.rsplit(".", 1)[0] + "." + str(int(version.rsplit(".", 1)[1]) + 1)
-    index, full = (json.loads((db / f).read_text()) for f in ("insecure.json", "insecure_full.json"))
-    index["vulnerable_packages"][name] = [f"<{fixed}"]
-    full["vulnerable_packages"][name] = [{
-        "specs": [f"<{fixed}"], "ids": [{"type": "pyup", "id": "99001"}],
-        "advisory": f"{name} before {fixed}: a test advisory.", "fixed_versions": [fixed],
-        "affected_versions": [version], "more_info_path": "/v/99001/0",
-        "transitive": False, "published_date": "2026-01-01"}]
-    (db / "insecure.json").write_text(json.dumps(index))
-    (db / "insecure_full.json").write_text(json.dumps(full))
-    return db
-
-
 def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Path, tmp_path: Path,
                                                                  docker_client) -> None:
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/sbom"}
@@ -265,8 +249,8 @@ def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Pat
         clean = run_cli("scan", "--db", str(SAFETY_DB), "--image", image["ref"], "--format", "json", cwd=image_repo)
         assert clean.code == 0, clean.err
         assert json.loads(clean.out)["findings"] == []
-        flagging = _flagging(tmp_path / "db", "scikit-learn", "1.9.1")
-        flagged = run_cli("scan", "--db", str(flagging), "--image", image["ref"], "--format", "json", cwd=image_repo)
+        db = flagging(tmp_path / "db", "scikit-learn", "1.9.1")
+        flagged = run_cli("scan", "--db", str(db), "--image", image["ref"], "--format", "json", cwd=image_repo)
         assert flagged.code == 1, flagged.err
         report = json.loads(flagged.out)
         assert report["targets"] == [f"image {image['ref']}"]
