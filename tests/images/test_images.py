@@ -189,7 +189,7 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
                                                        docker_client) -> None:
     loaded = load_manifest(image_repo / "models" / "iris", image_repo)
     house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image),
-                               LineRecorder(), separately=(context.SBOM_TOOL,))
+                               LineRecorder(), separately=(context.sbom_tool_requirements(),))
     carried = tmp_path / "carried"
     shutil.copytree(house, carried)
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
