@@ -202,9 +202,23 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
     result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(empty), cwd=image_repo,
                      env=env, timeout=300)
     assert result.code == 1 and "Traceback" not in result.err and "\x1b[" not in result.err
-    assert "the image build failed at 4/" in result.err and "returned a non-zero code" in result.err
-    assert "No matching distribution found" in result.err
+    assert result.err.startswith("error: the wheelhouse holds no wheel\n  hint: ")
+
+    for scipy in carried.glob("scipy-*.whl"):  # a wheel missing: refused on the host, before any build
+        scipy.unlink()
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "the wheels of the context do not install together" in result.err
+    assert "No matching distribution found for scipy==1.17.1" in result.err
     assert "hint: " in result.err
+
+    wheel = next(carried.glob("fastapi-*.whl"))  # a locked wheel whose file changed
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{wheel.name} is not the file modelops/runner/requirements.lock locks for fastapi==" in result.err
 
 
 def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docker_client) -> None:

@@ -55,6 +55,9 @@ def check(wheels: list[Path]) -> None:
 
 def platform_of(wheels: list[Path]) -> Platform:
     """The platform the wheels were downloaded for: their CPython version, and the newest manylinux among their tags."""
+    if not wheels:
+        raise ModelopsError("the wheelhouse holds no wheel", hint="download the wheels into it (docs/images.md, "
+                                                                   "air-gapped builds), or build without --wheelhouse")
     pythons, machines, newest = set(), set(), (2, 5)
     for wheel in wheels:
         for tag in parse_wheel_filename(wheel.name)[3]:
