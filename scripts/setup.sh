@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with modelops and its development tools, locked with hashes (requirements.lock); with --system, also install the Debian
-# packages listed in scripts/apt-packages.txt (Docker engine, registry, PostgreSQL, ...) when missing.
+# Create .venv with modelops and its development tools, locked with hashes (requirements.lock); with --system,
+# also install the Debian packages listed in scripts/apt-packages.txt (Docker engine, registry, PostgreSQL, ...)
+# when missing.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -87,6 +87,20 @@ def test_a_lock_that_disagrees_with_its_input_is_caught() -> None:
     assert disagreements(lock, [*wanted, "pywin32==311 ; sys_platform == 'win32'"]) == []
 
 
+def test_a_tampered_lock_is_caught() -> None:
+    lock = (ROOT / "scripts/modelops/runner/requirements.lock").read_text()
+    wanted = file_inputs((ROOT / "scripts/modelops/runner/requirements.txt").read_text())
+    pin = locks.load(ROOT / "scripts/modelops/runner/requirements.lock")["orjson"]
+    start = lock.index(f"orjson=={pin.version} ")
+    end = lock.index("\n", lock.index("# via", start)) + 1
+    assert disagreements(lock[:start] + lock[end:], wanted) == ["orjson>=3.10,<4 is not locked"]
+    stale = lock + "leftover==1.0 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via -r requirements.txt\n"
+    assert disagreements(stale, wanted) == [
+        "leftover==1.0 is locked, but neither wanted nor required by a locked package"]
+    older = lock.replace(f"orjson=={pin.version} ", "orjson==3.9.0 ")
+    assert disagreements(older, wanted) == ["orjson>=3.10,<4 is locked at 3.9.0, which it does not allow"]
+
+
 def test_a_lock_line_without_hashes_is_refused() -> None:
     with pytest.raises(locks.ModelopsError, match=r"click>=8 is not locked"):
         locks.parse("click>=8 \\\n    --hash=sha256:00\n", "lock")
