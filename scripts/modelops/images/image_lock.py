@@ -80,8 +80,9 @@ def platform_of(wheels: list[Path]) -> Platform:
 def resolve(folder: Path, texts: list[str], platform: Platform) -> str:
     """The lock of what pip installs from `folder` alone for the requirement `texts` on `platform`."""
     with tempfile.TemporaryDirectory(prefix="modelops-lock-") as tmp:
-        command = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--no-index",
-                   "--find-links", str(folder), "--quiet", "--disable-pip-version-check", "--report", "-",
+        # --isolated: no pip.conf nor PIP_* variable adds another source (find-links) or a constraint
+        command = [sys.executable, "-m", "pip", "--isolated", "install", "--dry-run", "--ignore-installed",
+                   "--no-index", "--find-links", str(folder), "--quiet", "--disable-pip-version-check", "--report", "-",
                    *platform.pip_args()]
         for i, text in enumerate(texts):
             (Path(tmp) / f"{i}.txt").write_text(text)
@@ -95,6 +96,8 @@ def resolve(folder: Path, texts: list[str], platform: Platform) -> str:
     lines = []
     for item in sorted(json.loads(done.stdout)["install"], key=lambda i: canonicalize_name(i["metadata"]["name"])):
         wheel = Path(unquote(urlparse(item["download_info"]["url"]).path))
+        if wheel.parent.resolve() != folder.resolve():
+            raise ModelopsError(f"pip chose {wheel}, which is not among the context's wheels ({folder})")
         name, version = _name_version(wheel)
         lines.append(f"{name}=={version} \\\n    --hash=sha256:{sha256(wheel)}\n")
     return HEADER + "".join(lines)
