@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv with modelops and its development tools; with --system, also install the Debian
-# packages listed in scripts/apt-packages.txt (Docker engine, registry, PostgreSQL, ...) when missing.
+# Create .venv with modelops and its development tools, locked with hashes (requirements.lock); with --system,
+# also install the Debian packages listed in scripts/apt-packages.txt (Docker engine, registry, PostgreSQL, ...)
+# when missing.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,16 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
+# Exactly the files of requirements.lock (scripts/lock.sh writes it from pyproject.toml), each checked against
+# its sha256; then modelops itself, editable, built without isolation by the locked setuptools. The stamp holds
+# the digests of what was installed from, so that only a change of their contents installs again.
 stamp=.venv/.modelops-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "installing modelops and its development tools into .venv"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-  touch "$stamp"
+installed_from=$(sha256sum requirements.lock pyproject.toml)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$installed_from" ]; then
+  echo "installing modelops and its development tools (requirements.lock) into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  echo "$installed_from" >"$stamp"
 fi
 
 # KServe's client, which tests/runner/test_v2_clients.py drives, requires an older pandas than .venv

@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "scripts" / "modelops"
 # top-level module or subpackage -> layer; entry points (`__main__` modules: `python -m modelops`,
 # `python -m modelops.runner`) sit with the CLI, which they run.
 LAYERS = {
-    **dict.fromkeys(("errors", "files", "reporter", "templates", "git", "settings", "signature"), 0),
+    **dict.fromkeys(("errors", "files", "locks", "reporter", "templates", "git", "settings", "signature"), 0),
     **dict.fromkeys(("flavors", "artifacts", "signing"), 1),
     "manifest": 2,
     "workspace": 3,

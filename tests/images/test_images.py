@@ -26,7 +26,7 @@ from modelops.scan import sbom
 from modelops.workspace import Workspace
 from tests.conftest import run_cli
 from tests.images.conftest import PASSWORD, USER
-from tests.scan.conftest import SAFETY_DB
+from tests.scan.conftest import SAFETY_DB, flagging
 
 MB = 1_000_000
 
@@ -189,7 +189,7 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
                                                        docker_client) -> None:
     loaded = load_manifest(image_repo / "models" / "iris", image_repo)
     house = wheelhouse.prepare(context.requirement_texts(loaded), wheelhouse.probe(docker_client, base_image),
-                               LineRecorder(), separately=(context.SBOM_TOOL,))
+                               LineRecorder(), separately=(context.sbom_tool_requirements(),))
     carried = tmp_path / "carried"
     shutil.copytree(house, carried)
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
@@ -202,9 +202,23 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
     result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(empty), cwd=image_repo,
                      env=env, timeout=300)
     assert result.code == 1 and "Traceback" not in result.err and "\x1b[" not in result.err
-    assert "the image build failed at 4/" in result.err and "returned a non-zero code" in result.err
-    assert "No matching distribution found" in result.err
+    assert result.err.startswith("error: the wheelhouse holds no wheel\n  hint: ")
+
+    for scipy in carried.glob("scipy-*.whl"):  # a wheel missing: refused on the host, before any build
+        scipy.unlink()
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "the wheels of the context do not install together" in result.err
+    assert "No matching distribution found for scipy==1.17.1" in result.err
     assert "hint: " in result.err
+
+    wheel = next(carried.glob("fastapi-*.whl"))  # a locked wheel whose file changed
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+    result = run_cli("build", "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), cwd=image_repo,
+                     env=env, timeout=300)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert f"{wheel.name} is not the file modelops/runner/requirements.lock locks for fastapi==" in result.err
 
 
 def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docker_client) -> None:
@@ -230,22 +244,6 @@ print(json.dumps({"sbom": [c["purl"] for c in document["components"]],
 """
 
 
-def _flagging(db: Path, name: str, version: str) -> Path:
-    """A copy of the test safety database that also flags `name` below the version after `version`."""
-    shutil.copytree(SAFETY_DB, db)
-    fixed = version.rsplit(".", 1)[0] + "." + str(int(version.rsplit(".", 1)[1]) + 1)
-    index, full = (json.loads((db / f).read_text()) for f in ("insecure.json", "insecure_full.json"))
-    index["vulnerable_packages"][name] = [f"<{fixed}"]
-    full["vulnerable_packages"][name] = [{
-        "specs": [f"<{fixed}"], "ids": [{"type": "pyup", "id": "99001"}],
-        "advisory": f"{name} before {fixed}: a test advisory.", "fixed_versions": [fixed],
-        "affected_versions": [version], "more_info_path": "/v/99001/0",
-        "transitive": False, "published_date": "2026-01-01"}]
-    (db / "insecure.json").write_text(json.dumps(index))
-    (db / "insecure_full.json").write_text(json.dumps(full))
-    return db
-
-
 def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Path, tmp_path: Path,
                                                                  docker_client) -> None:
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/sbom"}
@@ -265,8 +263,8 @@ def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Pat
         clean = run_cli("scan", "--db", str(SAFETY_DB), "--image", image["ref"], "--format", "json", cwd=image_repo)
         assert clean.code == 0, clean.err
         assert json.loads(clean.out)["findings"] == []
-        flagging = _flagging(tmp_path / "db", "scikit-learn", "1.9.1")
-        flagged = run_cli("scan", "--db", str(flagging), "--image", image["ref"], "--format", "json", cwd=image_repo)
+        db = flagging(tmp_path / "db", "scikit-learn", "1.9.1")
+        flagged = run_cli("scan", "--db", str(db), "--image", image["ref"], "--format", "json", cwd=image_repo)
         assert flagged.code == 1, flagged.err
         report = json.loads(flagged.out)
         assert report["targets"] == [f"image {image['ref']}"]

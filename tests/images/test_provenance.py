@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from modelops.images import oci, provenance
-from modelops.scan import sbom_hashes
 from tests.conftest import ROOT, run_cli
 from tests.scan.conftest import SAFETY_DB
 
@@ -194,18 +193,3 @@ def test_another_provenance_of_the_image_is_refused(pushed: dict) -> None:
     assert refused.code == 1
     assert "sbom.scikit-learn==1.9.1: the SBOM's wheel sha256 is" in refused.err
     assert f"the provenance's {'f' * 64}" in refused.err and "Traceback" not in refused.err
-
-
-@pytest.mark.parametrize(("report", "missing"), [
-    ({"install": [{"metadata": {"name": "Scikit_Learn", "version": "1.9.1"},
-                   "download_info": {"archive_info": {"hash": "sha256=" + "a" * 64}}}]}, []),
-    ({"install": [{"metadata": {"name": "numpy", "version": "2.4.6"},
-                   "download_info": {"archive_info": {"hashes": {"sha256": "b" * 64}}}}]},
-     ["pkg:pypi/scikit-learn@1.9.1"]),
-])
-def test_sbom_hashes_come_from_the_pip_report(report: dict, missing: list[str]) -> None:
-    document = {"components": [{"name": "scikit-learn", "purl": "pkg:pypi/scikit-learn@1.9.1"},
-                               {"name": "libc", "purl": "pkg:deb/debian/libc6@2.36"}]}
-    assert sbom_hashes.add_hashes(document, sbom_hashes.installed(report)) == missing
-    assert document["components"][0].get("hashes", []) == ([] if missing else [{"alg": "SHA-256", "content": "a" * 64}])
-    assert "hashes" not in document["components"][1]

@@ -105,3 +105,19 @@ def environment(tmp_path):
         info.mkdir(parents=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     return python
+
+
+def flagging(db: Path, name: str, version: str) -> Path:
+    """A copy of the test safety database that also flags `name` below the version after `version`."""
+    shutil.copytree(SAFETY_DB, db)
+    fixed = version.rsplit(".", 1)[0] + "." + str(int(version.rsplit(".", 1)[1]) + 1)
+    index, full = (json.loads((db / f).read_text()) for f in ("insecure.json", "insecure_full.json"))
+    index["vulnerable_packages"][name] = [f"<{fixed}"]
+    full["vulnerable_packages"][name] = [{
+        "specs": [f"<{fixed}"], "ids": [{"type": "pyup", "id": "99001"}],
+        "advisory": f"{name} before {fixed}: a test advisory.", "fixed_versions": [fixed],
+        "affected_versions": [version], "more_info_path": "/v/99001/0",
+        "transitive": False, "published_date": "2026-01-01"}]
+    (db / "insecure.json").write_text(json.dumps(index))
+    (db / "insecure_full.json").write_text(json.dumps(full))
+    return db

@@ -25,7 +25,7 @@ def ignore_jinja(expires) -> str:
 def test_a_clean_model_passes(modelops):
     done = modelops("scan", *DB)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "scan passed: 1 target(s), 3 package(s), 0 failing finding(s)" in done.stdout
+    assert "scan passed: 2 target(s), " in done.stdout and " 0 failing finding(s)" in done.stdout  # iris, the runner
 
 
 def test_a_vulnerable_requirement_fails_naming_the_advisory(repo, modelops):

@@ -23,7 +23,6 @@ def test_a_production_image_carries_signatures_keys_and_the_verifier(tmp_path: P
     assert sorted(p.name for p in (model / "artifacts").glob("*.sig")) == ["1.0.0.sig", "1.1.0.sig"]
     assert (model / "trusted-keys" / "trusted.pub").read_bytes() == (root / "keys" / "trusted.pub").read_bytes()
     assert "model-signing==1.1.1" in (context / "requirements" / "signing.txt").read_text()
-    assert "-r /build/requirements/signing.txt" in (context / "Dockerfile").read_text()
 
     (root / "pyproject.toml").write_text(POLICY.replace('["production"]', '"off"'))
     done = run_cli("render", "models/signed", "--env", "production", cwd=root)

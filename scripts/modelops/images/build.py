@@ -119,15 +119,15 @@ def _stream(events: Iterator[dict], reporter: Reporter) -> str:
     return image_id
 
 
-def build_context(engine, context: ctx.Context, refs: list[str], reporter: Reporter) -> Image:
-    """Build a rendered context with no network and tag it with `refs`."""
+def build_context(engine, context: ctx.Context, refs: list[str], reporter: Reporter, nocache: bool = False) -> Image:
+    """Build a rendered context with no network and tag it with `refs` (`nocache`: no layer from an earlier build)."""
     import docker.errors
 
     target = context.target
     reporter.progress(f"building {refs[0]}")
     try:
         events = engine.api.build(path=str(context.path), tag=refs[0], network_mode="none", rm=True,
-                                  forcerm=True, pull=False, decode=True)
+                                  forcerm=True, pull=False, nocache=nocache, decode=True)
         image_id = _stream(events, reporter)
         for ref in refs[1:]:
             repository, tag = ref.rsplit(":", 1)
@@ -186,7 +186,8 @@ def build(ws: Workspace, loaded: LoadedManifest, targets: list[ImageTarget], *, 
     for target in targets:
         started = provenance.now()
         house = wheels or wheelhouse.prepare(ctx.requirement_texts(loaded, target, ws.trust),
-                                             wheelhouse.probe(engine, base), reporter, separately=(ctx.SBOM_TOOL,))
+                                             wheelhouse.probe(engine, base), reporter,
+                                             separately=(ctx.sbom_tool_requirements(),))
         context = ctx.render(ws, loaded, target, ctx.default_out(ws.root, target), wheels=house)
         image = build_context(engine, context, tags(registry, target, ws.commit), reporter)
         if push_images:

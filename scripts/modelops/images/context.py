@@ -2,7 +2,8 @@
 
 Every value that reaches a template is validated here (names, versions, image references, digests
 by pattern) or is free text that the templates quote (`| quote`); requirements never reach the
-Dockerfile, they are files that pip reads, and each must be pinned with `==`.
+Dockerfile, they are files that pip reads, and each must be pinned with `==`. The runner's packages come at
+the versions of its lock, and each venv installs its own lock of the context's wheels (`image_lock`).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import modelops
-from modelops import flavors, signing, templates
+from modelops import flavors, locks, signing, templates
 from modelops.errors import ModelopsError
 from modelops.files import check_folder
-from modelops.images import wheel_strip
+from modelops.images import image_lock, wheel_strip
 from modelops.images.targets import ImageTarget, served
 from modelops.manifest import compile_check, requirements
 from modelops.manifest.loading import LoadedManifest
@@ -41,8 +44,6 @@ HEALTHCHECK = ["python", "-c", "import os, urllib.request; h = os.environ.get('M
                "h = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); "
                "urllib.request.urlopen('http://' + ('[' + h + ']' if ':' in h else h) + ':' + os.environ['PORT'] "
                "+ '/ready', timeout=4)"]
-# The builder stage writes the image's SBOM with this tool, from a venv of its own (never in the image).
-SBOM_TOOL = "cyclonedx-bom>=7,<8\n"
 COMPILED_LABEL = "io.modelops.model.compiled.sha256"  # the compiled graph's digest, next to the artifact's
 COMPILED_VERSIONS_LABEL = "io.modelops.model.compiled.versions"  # a deployment image's: version=sha256,...
 
@@ -59,6 +60,16 @@ class Context:
 def runner_requirements() -> str:
     """The runner's own requirements (modelops/runner/requirements.txt)."""
     return (Path(modelops.__file__).parent / "runner" / "requirements.txt").read_text()
+
+
+def locked(path: Path, unless: set[str] = frozenset()) -> str:
+    """The pins (`name==version`, one a line) of the lock at `path`, less the packages named in `unless`."""
+    return "".join(f"{pin.requirement()}\n" for name, pin in sorted(locks.load(path).items()) if name not in unless)
+
+
+def sbom_tool_requirements() -> str:
+    """What the builder stage installs in a venv of its own to write the image's SBOM (never in the image)."""
+    return locked(locks.SBOM_TOOL)
 
 
 def model_requirements(loaded: LoadedManifest) -> str:
@@ -84,13 +95,17 @@ def requirement_texts(loaded: LoadedManifest, target: ImageTarget | None = None,
                       trust: policy.Trust | None = None) -> list[str]:
     """The requirements an image installs: the runner's, then the model's (a compiled image: ONNX Runtime
     in place of the model's, pinned to the version that verified the compiled graph), then, when its runner
-    verifies signatures (`verifies`), model-signing's."""
+    verifies signatures (`verifies`), model-signing's; last, the runner's lock, less the packages those name (the
+    model's pins win, and the runner's own ranges still hold)."""
     if target is not None and compiled_image(loaded, target):
-        return [runner_requirements(), f"onnxruntime=={_installed('onnxruntime')}\n"]
-    texts = [runner_requirements(), model_requirements(loaded)]
-    if target is not None and trust is not None and verifies(loaded, target, trust):
-        texts.append((Path(policy.__file__).parent / "requirements.txt").read_text())
-    return texts
+        texts = [runner_requirements(), f"onnxruntime=={_installed('onnxruntime')}\n"]
+    else:
+        texts = [runner_requirements(), model_requirements(loaded)]
+        if target is not None and trust is not None and verifies(loaded, target, trust):
+            texts.append((Path(policy.__file__).parent / "requirements.txt").read_text())
+    named = {canonicalize_name(Requirement(line.split("#", 1)[0]).name)
+             for text in texts[1:] for line in text.splitlines() if line.split("#", 1)[0].strip()}
+    return [*texts, locked(locks.RUNNER, named)]
 
 
 def must_be_signed(loaded: LoadedManifest, target: ImageTarget, trust: policy.Trust) -> bool:
@@ -165,19 +180,22 @@ def _fill(ws: Workspace, loaded: LoadedManifest, target: ImageTarget, out: Path,
     runner_txt, model_txt = out / "requirements" / "runner.txt", out / "requirements" / "model.txt"
     texts = requirement_texts(loaded, target, ws.trust)
     compiled = compiled_image(loaded, target)
-    for path, text in zip((runner_txt, model_txt, out / "requirements" / "signing.txt"), texts, strict=False):
+    for path, text in zip((runner_txt, model_txt, out / "requirements" / "signing.txt"), texts[:-1], strict=False):
         path.write_text(text)
     signed, carried = must_be_signed(loaded, target, ws.trust), verifies(loaded, target, ws.trust)
-    (out / "requirements" / "sbom-tool.txt").write_text(SBOM_TOOL)
-    (out / "tools").mkdir()
-    shutil.copyfile(sbom.HASHES_SCRIPT, out / "tools" / "sbom_hashes.py")
+    (out / "requirements" / "sbom-tool.txt").write_text(sbom_tool_requirements())
     (out / "wheels").mkdir()
     if wheels is not None:
+        image_lock.check(sorted(wheels.glob("*.whl")))
         for wheel in wheel_strip.wheels(wheels, ws.reporter):
             try:
                 os.link(wheel, out / "wheels" / wheel.name)
             except OSError:
                 shutil.copy2(wheel, out / "wheels" / wheel.name)
+        platform = image_lock.platform_of(sorted((out / "wheels").glob("*.whl")))
+        (out / "requirements" / "image.lock").write_text(image_lock.resolve(out / "wheels", texts, platform))
+        (out / "requirements" / "sbom-tool.lock").write_text(
+            image_lock.resolve(out / "wheels", [sbom_tool_requirements()], platform))
     _copy(Path(modelops.__file__).parent, out / "runner" / "modelops")
 
     model_out, uris, digests, graphs = out / "model", {}, {}, {}

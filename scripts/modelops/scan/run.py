@@ -39,8 +39,8 @@ class Report:
 
 def scan(folders: list[Path], sboms: list[tuple[str, Path]], load: Callable[[Path], LoadedManifest], engine: Engine,
          loaded: LoadedPolicy, on: date) -> Report:
-    """Scan each model's requirements (manifests read with `load`) and each (display name, path) SBOM;
-    expired ignores come first."""
+    """Scan each model's requirements (manifests read with `load`), the runner's lock (unless only SBOMs are
+    scanned) and each (display name, path) SBOM; expired ignores come first."""
     report = Report(engine=engine.name, source=engine.source, policy=loaded.file)
     report.problems += policies.expired(loaded, on)
     for folder in folders:
@@ -57,6 +57,11 @@ def scan(folders: list[Path], sboms: list[tuple[str, Path]], load: Callable[[Pat
             continue
         report.problems += problems
         _audit(report, target, packages, engine, loaded, on)
+    if folders or not sboms:  # the models' images all install the runner's lock
+        try:
+            _audit(report, "runner", sources.runner(), engine, loaded, on)
+        except ModelopsError as exc:
+            report.problems += exc.problems
     for display, path in sboms:
         _audit(report, display, sources.sbom(path, display), engine, loaded, on)
     return report

@@ -19,11 +19,11 @@ from urllib.parse import unquote
 from packaging.utils import canonicalize_name
 
 from modelops.errors import ModelopsError
-from modelops.scan import sbom_hashes, sources
+from modelops.scan import sources
 
 IMAGE_PATH = "/opt/venv/sbom.cdx.json"
 LABEL = "io.modelops.sbom"
-HASHES_SCRIPT = Path(sbom_hashes.__file__)  # the builder stage runs it on the SBOM it writes
+_SHA256 = "SHA-256"  # the algorithm of the wheel hashes the image builder writes (images/sbom_hashes.py)
 MAX_BYTES = 64 * 1024 * 1024
 
 
@@ -86,7 +86,7 @@ def from_image(ref: str, out: Path) -> Path:
 
 
 def wheel_hashes(path: Path, display: str) -> dict[tuple[str, str], str]:
-    """(canonical name, version) -> the SHA-256 an image's SBOM gives each PyPI component (`sbom_hashes`
+    """(canonical name, version) -> the SHA-256 an image's SBOM gives each PyPI component (`images/sbom_hashes`
     writes them), "" for a component without one."""
     listed = {(p.name, p.version) for p in sources.sbom(path, display)}
     found = {}
@@ -95,5 +95,5 @@ def wheel_hashes(path: Path, display: str) -> dict[tuple[str, str], str]:
         key = (canonicalize_name(unquote(name)), unquote(version.split("?", 1)[0].split("#", 1)[0]))
         if key in listed:
             found[key] = next((str(h.get("content", "")) for h in component.get("hashes") or []
-                               if isinstance(h, dict) and h.get("alg") == sbom_hashes.ALG), "")
+                               if isinstance(h, dict) and h.get("alg") == _SHA256), "")
     return found

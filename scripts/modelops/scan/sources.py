@@ -1,4 +1,5 @@
-"""What to scan: the pinned requirements of a model, or the Python packages listed in a CycloneDX SBOM."""
+"""What to scan: the pinned requirements of a model, the runner's lock (what every image installs), or the Python
+packages listed in a CycloneDX SBOM."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from urllib.parse import unquote
 
 from packaging.utils import canonicalize_name
 
+from modelops import locks
 from modelops.errors import ModelopsError, Problem
 from modelops.manifest import requirements as pinned
 from modelops.manifest.loading import LoadedManifest
@@ -23,6 +25,14 @@ def requirements(loaded: LoadedManifest) -> tuple[list[Package], list[Problem]]:
     pins, problems = pinned.parse(loaded, loaded.read("requirements"))
     return ([Package(pin.name, pin.version, display, pin.line) for pin in pins],
             [replace(p, hint=PIN_HINT) for p in problems])
+
+
+RUNNER_DISPLAY = "modelops/runner/requirements.lock"
+
+
+def runner(path: Path = locks.RUNNER, display: str = RUNNER_DISPLAY) -> list[Package]:
+    """The packages of the runner's lock, which every runner image installs (the model's pins may replace some)."""
+    return [Package(pin.name, pin.version, display, pin.line) for pin in locks.load(path, display).values()]
 
 
 def sbom(path: Path, display: str) -> list[Package]:
