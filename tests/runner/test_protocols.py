@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Annotated
 
 import numpy as np
 import pytest
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
+from fastapi import Path as FastPath
 from fastapi.testclient import TestClient
 
+from modelops.runner import fastlane
+from modelops.runner.http import RequestError
 from tests.runner.conftest import IRIS, asgi, make_model
 from tests.runner.fakes import EchoesInput
 
@@ -211,3 +217,21 @@ def test_v2_version_ready_and_a_document_without_unsent_answers(client: TestClie
         assert "422" not in spec["paths"][path]["get"]["responses"], path
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+
+async def _takes_a_response(request: Request, response: Response) -> Response: ...
+async def _takes_background_tasks(request: Request, tasks: BackgroundTasks) -> Response: ...
+async def _takes_an_aliased_name(request: Request, name: Annotated[str, FastPath(alias="model")]) -> Response: ...
+def _not_a_coroutine(request: Request) -> Response: ...
+
+
+@pytest.mark.parametrize(("path", "endpoint"), [("/score", _takes_a_response), ("/score", _takes_background_tasks),
+                                                ("/score/{model}", _takes_an_aliased_name),
+                                                ("/score", _not_a_coroutine)])
+def test_the_fast_lane_refuses_a_route_it_cannot_call_as_fastapi_would(path: str, endpoint: Callable) -> None:
+    """FastAPI would call these with more than the request and the path, or in a thread: refused at build time."""
+    api = APIRouter()
+    api.post(path)(endpoint)
+    with pytest.raises(RuntimeError, match=re.escape(path)):
+        fastlane.install(FastAPI(exception_handlers={RequestError: _not_a_coroutine}), [api])
