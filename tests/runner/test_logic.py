@@ -183,22 +183,22 @@ def test_after_a_crowd_a_lone_caller_waits_at_most_what_a_call_costs() -> None:
 
 
 class SlowAtFirst:
-    """Sums each row in 5 ms a call, but its first call takes 300 ms (a cold start)."""
+    """Sums each row in 10 ms a call, but its first call takes 300 ms (a cold start)."""
 
     def __init__(self) -> None:
         self.calls: list[int] = []
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
         self.calls.append(len(batch))
-        time.sleep(0.3 if len(self.calls) == 1 else 0.005)
+        time.sleep(0.3 if len(self.calls) == 1 else 0.01)
         return batch.sum(axis=1)
 
 
 def test_after_a_slow_first_call_a_crowd_coming_back_at_different_moments_is_scored_in_one_call() -> None:
-    """A model with a real fixed cost (5 ms a call) waits for its crowd, whatever its cold first call cost."""
+    """A model with a real fixed cost (10 ms a call) waits for its crowd, whatever its cold first call cost."""
     async def scenario() -> list[int]:
         model = SlowAtFirst()
-        batcher = _batcher(model, max_wait=0.03)
+        batcher = _batcher(model, max_wait=0.05)
         batcher.start()
         await batcher.predict(np.ones((1, 2)))  # cold: 300 ms
 
