@@ -181,6 +181,39 @@ def test_after_a_crowd_a_lone_caller_waits_at_most_what_a_call_costs() -> None:
     assert asyncio.run(scenario()) < 0.5  # 5 waits of max_wait would be 5 s; of a 1 ms call, about 5 ms
 
 
+
+class SlowAtFirst:
+    """Sums each row in 10 ms a call, but its first call takes 300 ms (a cold start)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        time.sleep(0.3 if len(self.calls) == 1 else 0.01)
+        return batch.sum(axis=1)
+
+
+def test_after_a_slow_first_call_a_crowd_coming_back_at_different_moments_is_scored_in_one_call() -> None:
+    """A model with a real fixed cost (10 ms a call) waits for its crowd, whatever its cold first call cost."""
+    async def scenario() -> list[int]:
+        model = SlowAtFirst()
+        batcher = _batcher(model, max_wait=0.05)
+        batcher.start()
+        await batcher.predict(np.ones((1, 2)))  # cold: 300 ms
+
+        async def caller(i: int) -> None:
+            for _ in range(10):
+                await asyncio.sleep(0.0005 * (i % 4))  # back at different moments, sooner than a call's cost
+                await batcher.predict(np.ones((1, 2)))
+
+        await asyncio.gather(*(caller(i) for i in range(8)))
+        await batcher.stop()
+        return model.calls[1:]
+
+    calls = asyncio.run(scenario())
+    assert sum(calls) == 80 and len(calls) <= 12, calls  # ten rounds of eight: one call each, give or take two
+
 class CostsPerRow:
     """Sums each row, in 10 ms a call and 1 ms a row."""
 

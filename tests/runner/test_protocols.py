@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import pytest
+from fastapi import APIRouter, BackgroundTasks, FastAPI, Request, Response
+from fastapi import Path as FastPath
 from fastapi.testclient import TestClient
 
-from tests.runner.conftest import IRIS, asgi, make_model
-from tests.runner.fakes import EchoesInput
+from modelops.runner import fastlane
+from modelops.runner.app import create_app
+from modelops.runner.http import RequestError
+from modelops.runner.loading import resolve
+from modelops.runner.runtime import RunnerSettings
+from tests.runner.conftest import IRIS, asgi, make_model, request_counts, wait_ready
+from tests.runner.fakes import EchoesInput, ReturnsObjects
 
 EXAMPLE = json.loads((IRIS / "example.json").read_text())["inputs"]
 NAMES = list(EXAMPLE[0])
@@ -211,3 +222,77 @@ def test_v2_version_ready_and_a_document_without_unsent_answers(client: TestClie
         assert "422" not in spec["paths"][path]["get"]["responses"], path
     assert "HTTPValidationError" not in spec["components"]["schemas"]
     assert list(spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+
+
+
+async def _takes_a_response(request: Request, response: Response) -> Response: ...
+async def _takes_background_tasks(request: Request, tasks: BackgroundTasks) -> Response: ...
+async def _takes_an_aliased_name(request: Request, name: Annotated[str, FastPath(alias="model")]) -> Response: ...
+def _not_a_coroutine(request: Request) -> Response: ...
+
+
+@pytest.mark.parametrize(("path", "endpoint"), [("/score", _takes_a_response), ("/score", _takes_background_tasks),
+                                                ("/score/{model}", _takes_an_aliased_name),
+                                                ("/score", _not_a_coroutine)])
+def test_the_fast_lane_refuses_a_route_it_cannot_call_as_fastapi_would(path: str, endpoint: Callable) -> None:
+    """FastAPI would call these with more than the request and the path, or in a thread: refused at build time."""
+    api = APIRouter()
+    api.post(path)(endpoint)
+    with pytest.raises(RuntimeError, match=re.escape(path)):
+        fastlane.install(FastAPI(exception_handlers={RequestError: _not_a_coroutine}), [api])
+
+
+SAME_ANSWERS = [  # method, path, body, headers: every outcome of a scoring path, and the paths next to them
+    ("POST", "/invocations", json.dumps(_split(ROWS)), JSON),
+    ("POST", "/invocations?format=pandas-split", "sepal_length\n1\n", {"Content-Type": "text/csv"}),
+    ("POST", "/predict", json.dumps({"inputs": EXAMPLE}), JSON),
+    ("POST", "/predict", json.dumps({"inputs": [{"sepal_length": "wide"}]}), JSON),
+    ("POST", "/v2/models/ir%69s/infer", json.dumps(_v2(ROWS)), JSON),
+    ("POST", "/v2/models/iris/versions/1.1.0/infer", json.dumps(_v2(ROWS)), JSON),
+    ("POST", "/v2/models/iris/versions/1.0.0/infer", json.dumps(_v2(ROWS)), JSON),
+    ("POST", "/v2/models/ir is/infer", json.dumps(_v2(ROWS)), JSON),
+    ("POST", "/v2/models/iris/infer", "", JSON),
+    ("POST", "/invocations", json.dumps(_split(ROWS)), {}),
+    ("POST", "/invocations", "x" * 30_000, JSON),
+    ("POST", "/invocations", json.dumps(_split([[1e300, 1.0, 1.0, 1.0]])), JSON),
+    ("POST", "/invocations/", json.dumps(_split(ROWS)), JSON),
+    ("POST", "/v2/models/iris/infer/", json.dumps(_v2(ROWS)), JSON),
+    ("GET", "/invocations", "", {}),
+    ("PUT", "/predict", "{}", JSON),
+    ("OPTIONS", "/v2/models/iris/infer", "", {}),
+    ("POST", "/v2/models/iris", "{}", JSON),
+]
+
+
+@contextlib.contextmanager
+def _routed(target: Path, version: str | None = None, **settings: object) -> Iterator[TestClient]:
+    """The app with its scoring routes served through FastAPI's routing: the fast lane taken out."""
+    app = create_app(resolve(str(target), None, version), RunnerSettings(**settings))
+    app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not fastlane.FastLane]
+    with TestClient(app, raise_server_exceptions=False) as client:
+        wait_ready(client)
+        yield client
+
+
+def _answer_alike(lane: TestClient, routed: TestClient, requests: list[tuple[str, str, str, dict]]) -> None:
+    """Status, headers and body alike for each request, and the same answers counted."""
+    before = request_counts(lane, "modelops_requests_total")
+    for method, path, body, headers in requests:
+        sent = {"content": body.encode(), "headers": {**headers, "X-Request-ID": "same"}, "follow_redirects": False}
+        got, expected = lane.request(method, path, **sent), routed.request(method, path, **sent)
+        assert (got.status_code, got.headers, got.content) == (expected.status_code, expected.headers,
+                                                               expected.content), (method, path)
+    counted = request_counts(lane, "modelops_requests_total")
+    assert {k: v - before.get(k, 0) for k, v in counted.items() if v != before.get(k)} == request_counts(
+        routed, "modelops_requests_total")
+
+
+def test_the_fast_lane_answers_as_fastapis_routing(client: TestClient, tmp_path: Path) -> None:
+    with _routed(IRIS, "1.1.0", max_body_bytes=20_000) as routed:
+        _answer_alike(client, routed, SAME_ANSWERS)
+    folder = make_model(tmp_path / "toy", {"1.0.0": ReturnsObjects()}, {"production": {"version": "1.0.0"}})
+    crashes = [("POST", "/invocations", json.dumps({"inputs": [[1.0, 2.0]]}), JSON),
+               ("POST", "/v2/models/toy/infer", json.dumps({"inputs": [
+                   {"name": n, "shape": [1], "datatype": "FP64", "data": [1.0]} for n in "xy"]}), JSON)]
+    with asgi(folder) as lane, _routed(folder) as routed:  # an answer that fails after the route: a 500 alike
+        _answer_alike(lane, routed, crashes)

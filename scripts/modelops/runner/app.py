@@ -73,7 +73,7 @@ def create_app(served: ServedModel, settings: RunnerSettings | None = None) -> F
     routers = []
     for protocol in (mlflow_scoring, typed, v2):  # first: requests are matched route by route, in this order
         api, protocol_schemas = protocol.router(runtime)
-        app.include_router(api)
+        app.include_router(api)  # as it is (no prefix, no dependencies): the fast lane serves its routes' paths
         routers.append(api)
         schemas.update(protocol_schemas)
     _health_routes(app, runtime)

@@ -3,7 +3,8 @@
 Each version has one `Batcher` and `threads` predict threads (the frameworks served natively release
 the GIL while they score, so batches on several threads use several cores). While every thread is busy,
 new requests queue; a thread that frees takes all of them (up to `max_rows`). After taking what is queued,
-the batcher waits (at most `max_wait` seconds) while requests routed to it are still reading or parsing
+the batcher waits (at most `max_wait` seconds, and no longer than the fitted fixed cost of a call, which
+is what a request joining the batch saves) while requests routed to it are still reading or parsing
 their body (`arriving()`), or while the batch holds fewer requests than its share of the callers
 outstanding at once lately (those not being scored on another thread, shared among the free threads: the
 callers just answered are likely to come straight back): a lone caller never waits, and a steady crowd

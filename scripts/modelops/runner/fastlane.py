@@ -5,13 +5,14 @@ protocols declare) this layer, innermost of the runner's own (inside the admissi
 id and the counting), matches the path itself and awaits the route's endpoint with the request and the
 path's parameters, as FastAPI would, skipping its exception, exit-stack and routing layers, the request
 object it builds per route, and its dependency solving: about half of what a small request costs. Only
-routes that take nothing but the request and plain string path parameters are served so (checked when the
-app is built); a refusal is answered by the app's own handler of `RequestError`; anything else unexpected
-goes up to the app's error middleware, as from a route.
+coroutines that take nothing but the request and plain string path parameters are served so (checked when
+the app is built: FastAPI would call any other endpoint otherwise); a refusal is answered by the app's own
+handler of `RequestError`; anything else unexpected goes up to the app's error middleware, as from a route.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 
@@ -36,13 +37,17 @@ def install(app: FastAPI, routers: list[APIRouter]) -> None:
 
 
 def _lane(route: APIRoute) -> tuple[re.Pattern, Endpoint]:
-    """The route's path pattern and endpoint, when FastAPI would call it with the request and the path alone."""
+    """The route's path pattern and endpoint, when FastAPI would await it with the request and the path alone."""
     dependant = route.dependant
+    path = {p.name for p in dependant.path_params}
     taken = [dependant.dependencies, dependant.query_params, dependant.header_params, dependant.cookie_params,
              dependant.body_params]
-    if any(taken) or dependant.request_param_name != "request" or any(
-            p.field_info.annotation is not str or p.field_info.metadata for p in dependant.path_params):
-        raise RuntimeError(f"{route.path} takes more than the request and unconstrained string path parameters")
+    if (any(taken) or not inspect.iscoroutinefunction(route.endpoint) or dependant.request_param_name != "request"
+            or set(inspect.signature(route.endpoint).parameters) != {"request", *path}  # e.g. a Response, tasks
+            or set(route.path_regex.groupindex) != path  # an aliased path parameter
+            or any(p.field_info.annotation is not str or p.field_info.metadata for p in dependant.path_params)):
+        raise RuntimeError(f"{route.path}: the fast lane awaits only a coroutine that takes the request and "
+                           "unconstrained string path parameters")
     return route.path_regex, route.endpoint
 
 
