@@ -22,7 +22,7 @@ class GcsEmulator:
 
     def __init__(self, work: Path) -> None:
         if not EMULATOR.exists():
-            missing_service("gcp-storage-emulator is not installed: pip install -e '.[dev]'")
+            missing_service("gcp-storage-emulator is not installed: run scripts/setup.sh (it is in the dev extra)")
         self.work, self.port = work, free_port()
         self.log = (work / "gcs-emulator.log").open("wb")
         self.process = subprocess.Popen(

@@ -8,7 +8,6 @@ wheels (`resolve`, pip's dry run) and writes the result with the sha256 of each 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import subprocess
@@ -20,6 +19,7 @@ from urllib.parse import unquote, urlparse
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from modelops import locks
+from modelops.artifacts import file_sha256
 from modelops.errors import ModelopsError
 from modelops.images.wheelhouse import Platform
 
@@ -30,14 +30,6 @@ _LEGACY_TAG = re.compile(r"^(manylinux1|manylinux2010|manylinux2014)_(\w+)$")
 _LEGACY = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check(wheels: list[Path]) -> None:
     """Refuse a wheel whose name and version a lock (the runner's, the SBOM tool's) pins with other hashes."""
     sources = ((locks.RUNNER, "modelops/runner/requirements.lock"), (locks.SBOM_TOOL, "modelops/images/sbom-tool.lock"))
@@ -46,7 +38,7 @@ def check(wheels: list[Path]) -> None:
         name, version = _name_version(wheel)
         for display, pins in locked:
             pin = pins.get(name)
-            if pin is not None and pin.version == version and sha256(wheel) not in pin.hashes:
+            if pin is not None and pin.version == version and file_sha256(wheel) not in pin.hashes:
                 raise ModelopsError(f"{wheel.name} is not the file {display} locks for {name}=={version} "
                                     "(its sha256 differs)", file=display, line=pin.line,
                                     hint="remove it from the wheelhouse and download it again; if the index "
@@ -99,7 +91,7 @@ def resolve(folder: Path, texts: list[str], platform: Platform) -> str:
         if wheel.parent.resolve() != folder.resolve():
             raise ModelopsError(f"pip chose {wheel}, which is not among the context's wheels ({folder})")
         name, version = _name_version(wheel)
-        lines.append(f"{name}=={version} \\\n    --hash=sha256:{sha256(wheel)}\n")
+        lines.append(f"{name}=={version} \\\n    --hash=sha256:{file_sha256(wheel)}\n")
     return HEADER + "".join(lines)
 
 

@@ -8,7 +8,6 @@ registry (an OCI artifact whose subject is the image's manifest, see `oci`); `ve
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from modelops.artifacts import file_sha256
 from modelops.images import context as ctx
 from modelops.images import oci
 from modelops.manifest.loading import LoadedManifest
@@ -35,14 +35,6 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def wheels(folder: Path) -> list[dict]:
     """A resource descriptor (purl, file name, sha256) per wheel of a build context's `wheels/`."""
     found = []
@@ -51,7 +43,7 @@ def wheels(folder: Path) -> list[dict]:
             name, number, _, _ = parse_wheel_filename(wheel.name)
         except InvalidWheelFilename:
             continue
-        found.append({"name": wheel.name, "uri": f"pkg:pypi/{name}@{number}", "digest": {"sha256": _sha256(wheel)}})
+        found.append({"name": wheel.name, "uri": f"pkg:pypi/{name}@{number}", "digest": {"sha256": file_sha256(wheel)}})
     return found
 
 
@@ -82,7 +74,7 @@ def statement(ws: Workspace, loaded: LoadedManifest, context: ctx.Context, engin
         dependencies.append({"name": "repository", "uri": f"git+{_repository_uri()}",
                              "digest": {"gitCommit": ws.commit}})
     dependencies.append({"name": "manifest", "uri": loaded.display,
-                         "digest": {"sha256": _sha256(loaded.folder / "model.yaml")}})
+                         "digest": {"sha256": file_sha256(loaded.folder / "model.yaml")}})
     graphs = _compiled(context.labels)
     for number in target.versions:
         entry = m.version(number)
