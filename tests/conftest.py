@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -45,13 +46,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return target
 
 
-@pytest.fixture(autouse=True)
-def _forget_mlflow_uris() -> Iterator[None]:
-    """In-process calls of the registry adapter set MLflow's process-wide URIs (as the CLI must), which
-    MLflow also copies into the environment: forget them after each test, so that the next test's
-    MLFLOW_TRACKING_URI is the one in force."""
-    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
-    before = {name: os.environ.get(name) for name in names}
+_MLFLOW_ENVIRONMENT = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME")
+
+
+@contextlib.contextmanager
+def _mlflow_forgotten() -> Iterator[None]:
+    """In-process calls of the registry adapter set MLflow's process-wide URIs (as the CLI must), and plain
+    MLflow calls its active experiment, which MLflow also copies into the environment: afterwards, put the
+    environment back and forget them, so that what comes next (and its child processes) uses its own."""
+    before = {name: os.environ.get(name) for name in _MLFLOW_ENVIRONMENT}
     yield
     for name, value in before.items():
         if value is None:
@@ -59,8 +62,24 @@ def _forget_mlflow_uris() -> Iterator[None]:
         else:
             os.environ[name] = value
     if "mlflow" in sys.modules:
+        from mlflow.tracking import fluent
         from mlflow.tracking._model_registry import utils as registry_utils
         from mlflow.tracking._tracking_service import utils as tracking_utils
 
         tracking_utils._tracking_uri = None
         registry_utils._registry_uri = None
+        fluent._active_experiment_id = None
+
+
+@pytest.fixture(autouse=True)
+def _forget_mlflow_uris() -> Iterator[None]:
+    """After each test (its own fixtures included)."""
+    with _mlflow_forgotten():
+        yield
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _forget_mlflow_uris_of_the_module() -> Iterator[None]:
+    """After each module: what its module-scoped fixtures set (e.g. a registry filled with plain MLflow)."""
+    with _mlflow_forgotten():
+        yield
