@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.processes import free_port, stop_group
+from tests.processes import answers, free_port, stop_group
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 MLFLOW = Path(sys.executable).with_name("mlflow")
@@ -52,16 +49,8 @@ class Server:
             [str(MLFLOW), "server", "-w", "1", "--host", "127.0.0.1", "--port", str(port),
              "--backend-store-uri", backend, "--artifacts-destination", artifacts or str(work / "artifacts"),
              "--serve-artifacts"], stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.5)
+        if answers(f"{self.uri}/health", self.process, 120):
+            return
         self.stop()
         missing_service(f"mlflow server did not start: see {work / 'mlflow-server.log'}")
 
@@ -145,14 +134,3 @@ def snapshot_in_child(uri: str, *names: str) -> dict:
                           cwd=Path(__file__).resolve().parents[2], timeout=300)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    """Wait until something accepts connections on 127.0.0.1:`port`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")

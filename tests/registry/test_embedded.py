@@ -14,7 +14,8 @@ import urllib.request
 from mlflow import MlflowClient
 
 from modelops.artifacts import digest
-from tests.registry.helpers import free_port, popen, run, score, snapshot, snapshot_in_child, wait_for_port
+from tests.processes import free_port, wait_for_port
+from tests.registry.helpers import popen, run, score, snapshot, snapshot_in_child
 
 
 def embedded_uri(root) -> str:

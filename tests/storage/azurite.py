@@ -3,12 +3,9 @@ Blob service on a free 127.0.0.1 port, with a container `models`, as a `wasbs://
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-from tests.processes import free_port, stop_group
-from tests.registry.helpers import missing_service, wait_for_port
+from tests.storage.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parents[2]
 AZURITE = ROOT / ".tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
@@ -17,27 +14,26 @@ ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 CONTAINER = "models"
 
+
 def connection_string(port: int, key: str = KEY) -> str:
     return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={key};"
             f"BlobEndpoint=http://127.0.0.1:{port}/{ACCOUNT};")
 
-class Azurite:
+
+class Azurite(Emulator):
     """A running Azurite Blob service we started (data under `work`), stopped by its fixture."""
 
-    name = "azure"
+    name, program, data = "azure", AZURITE, "data"
+    missing = "Azurite is not installed: run scripts/setup.sh --system (npm installs it)"
 
     def __init__(self, work: Path) -> None:
-        if not AZURITE.exists():
-            missing_service("Azurite is not installed: run scripts/setup.sh --system (npm installs it)")
-        self.work, self.port = work, free_port()
-        self.log = (work / "azurite.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(work / "data"),
-             "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(self.port)
+        super().__init__(work)
         self.env = {"AZURE_STORAGE_CONNECTION_STRING": connection_string(self.port)}
         self._client().create_container(CONTAINER)
+
+    def arguments(self) -> list[str]:
+        return ["--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--location", str(self.work / self.data),
+                "--disableTelemetry", "--skipApiVersionCheck", "--silent"]
 
     def _client(self):
         from azure.storage.blob import BlobServiceClient
@@ -66,9 +62,3 @@ class Azurite:
     def unreachable(port: int) -> dict[str, str]:
         """The store's settings with its endpoint at `port`, where nothing listens."""
         return {"AZURE_STORAGE_CONNECTION_STRING": connection_string(port)}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            stop_group(self.process)
-        self.log.close()
-        shutil.rmtree(self.work / "data", ignore_errors=True)  # the blobs (the log stays)

@@ -15,7 +15,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from modelops.artifacts import digest
 from tests.conftest import ROOT
 from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixtures shared with tests/images)
-from tests.processes import free_port, stop_group
+from tests.processes import answers, free_port, stop_group
 from tests.registry.helpers import Server, copy_model, missing_service
 
 MOTO_SERVER = Path(sys.executable).with_name("moto_server")
@@ -55,13 +54,8 @@ class S3Server:
                     "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"], "AWS_DEFAULT_REGION": REGION}
 
     def _wait(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.2)
+        if answers(f"{self.endpoint}/moto-api/data.json", self.process, 60):
+            return
         self.stop()
         missing_service(f"moto_server did not start: {self.log.read_text()[-500:]}")
 

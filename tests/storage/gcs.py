@@ -3,33 +3,27 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.processes import free_port, stop_group
-from tests.registry.helpers import missing_service, wait_for_port
+from tests.storage.emulator import Emulator
 
 EMULATOR = Path(sys.executable).with_name("gcp-storage-emulator")
 BUCKET = "models"
 
 
-class GcsEmulator:
+class GcsEmulator(Emulator):
     """A running gcp-storage-emulator we started (data under `work`), stopped by its fixture."""
 
-    name = "gcs"
+    name, program, data = "gcs", EMULATOR, ".cloudstorage"
+    missing = "gcp-storage-emulator is not installed: run scripts/setup.sh (it is in the dev extra)"
 
     def __init__(self, work: Path) -> None:
-        if not EMULATOR.exists():
-            missing_service("gcp-storage-emulator is not installed: run scripts/setup.sh (it is in the dev extra)")
-        self.work, self.port = work, free_port()
-        self.log = (work / "gcs-emulator.log").open("wb")
-        self.process = subprocess.Popen(
-            [str(EMULATOR), "start", "--host", "127.0.0.1", "--port", str(self.port), "--default-bucket", BUCKET,
-             "--quiet"], cwd=work, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for_port(self.port)
+        super().__init__(work)
         self.env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{self.port}"}
+
+    def arguments(self) -> list[str]:
+        return ["start", "--host", "127.0.0.1", "--port", str(self.port), "--default-bucket", BUCKET, "--quiet"]
 
     def _bucket(self):
         from google.auth.credentials import AnonymousCredentials
@@ -61,9 +55,3 @@ class GcsEmulator:
     def unreachable(port: int) -> dict[str, str]:
         """The store's settings with its endpoint at `port`, where nothing listens."""
         return {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            stop_group(self.process)
-        self.log.close()
-        shutil.rmtree(self.work / ".cloudstorage", ignore_errors=True)  # the objects (the log stays)
