@@ -18,8 +18,9 @@ is also driven on its own v2 endpoint (one FP64 tensor per column), v2 against v
 requests/s, p50, p99, CPU milliseconds per request (the server's process tree, from /proc), the ratios
 modelops/each peer, and the concurrency bound c / t (t: the forest's own predict time for the body's rows,
 the shortest of 50 in this process) with modelops' fraction of it; beside it, t and c / t of the forest as
-the runner loads it (modelops.flavors, which may answer faster than the forest's predict). The goals are
-checked for both of modelops' endpoints; the script exits 1 when one is missed.
+the runner loads it (modelops.flavors, which may answer faster than the forest's predict), and the compute
+bound: what every CPU of this machine could score of that forest, in one batch of every connection's rows and
+nothing else (a cell whose 85 % of c / t is above it is out of reach here). The goals are checked for both of modelops' endpoints; the script exits 1 when one is missed.
 
     python benchmarks/runner_vs_peers.py [--duration 15] [--quick] [--servers modelops,mlserver-batching]
 """
@@ -37,6 +38,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -116,9 +119,10 @@ def predictions(answer: dict) -> list[float]:
     return answer["predictions"] if "predictions" in answer else answer["outputs"][0]["data"]
 
 
-def predict_seconds(model, rows: int, repeats: int) -> float:
-    """The shortest time of `model.predict` on `rows` rows, in this process (the least a busy machine adds)."""
-    x = features().values[:rows]
+def predict_seconds(model, rows: int, repeats: int, x: np.ndarray | None = None) -> float:
+    """The shortest time of `model.predict` on `rows` rows (of the data set, or `x`), in this process (the least
+    a busy machine adds)."""
+    x = features().values[:rows] if x is None else x
     for _ in range(3):
         model.predict(x)
     times = []
@@ -127,6 +131,16 @@ def predict_seconds(model, rows: int, repeats: int) -> float:
         model.predict(x)
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+def compute_bound(model, rows: int, connections: int) -> float:
+    """Requests/s of `rows` rows that this machine's CPUs could score at the most, were each spent on nothing but
+    `model.predict` of one batch of every connection's rows (its best per-row rate; no HTTP, no parsing)."""
+    from modelops.runner import cpus
+
+    batch = rows * connections
+    x = np.resize(features().values, (batch, features().shape[1]))
+    return cpus.available() / (predict_seconds(model, batch, 5, x) / batch) / rows
 
 
 def peers_python() -> Path:
@@ -205,6 +219,7 @@ def main() -> None:
     model = forest()
     predict_s = {rows: predict_seconds(model, rows, 10 if args.quick else 50) for rows in (1, 100)}
     served_s = {rows: predict_seconds(served(), rows, 10 if args.quick else 50) for rows in (1, 100)}
+    capacity = {cell: compute_bound(served(), *cell) for cell in CELLS}
     expected = model.predict(features().values[:100]).tolist()
     runs: dict[str, dict[tuple[int, int], list[dict]]] = {key: {cell: [] for cell in CELLS} for key in targets}
     with tempfile.TemporaryDirectory(prefix="runner-peers-") as tmp, contextlib.ExitStack() as stack:
@@ -226,7 +241,7 @@ def main() -> None:
                     runs[key][rows, connections].append(
                         drive(ports[target.server], make_body(target.body, rows), duration, connections, folder,
                               path=target.path, pid=pids[target.server], warm=warm))
-    failed = report(runs, predict_s, served_s, duration)
+    failed = report(runs, predict_s, served_s, capacity, duration)
     sys.exit(1 if failed else 0)
 
 
@@ -244,9 +259,10 @@ def check_predictions(targets: list[str], ports: dict[str, int], expected: list[
 
 
 def report(runs: dict[str, dict[tuple[int, int], list[dict]]], predict_s: dict[int, float],
-           served_s: dict[int, float], duration: int) -> list[str]:
+           served_s: dict[int, float], capacity: dict[tuple[int, int], float], duration: int) -> list[str]:
     """Print the table of each cell (the better run of two) and the goals; the goals not met. The bound c / t
-    takes t of the forest's own predict (the goal's); the forest as the runner loads it is shown beside."""
+    takes t of the forest's own predict (the goal's); the forest as the runner loads it is shown beside, and
+    what this machine's CPUs could score of it at the most (`capacity`)."""
     keys = list(runs)
     best = {key: {cell: max(runs[key][cell], key=lambda r: r["rps"]) for cell in CELLS} for key in keys}
     width = max(19, *(len(TARGETS[key].title) + 2 for key in keys))
@@ -269,6 +285,10 @@ def report(runs: dict[str, dict[tuple[int, int], list[dict]]], predict_s: dict[i
         print(f"bound c/t: {connections} / {1000 * predict_s[rows]:.2f} ms = {bound:.0f} req/s (t: the forest's "
               f"predict; as the runner loads it: {1000 * served_s[rows]:.2f} ms, {served_bound:.0f} req/s)"
               + ("; above the HTTP floor: out of reach" if beyond else ""))
+        print(f"compute bound: {capacity[cell]:.0f} req/s (every CPU scoring the loaded forest in batches of "
+              f"{rows * connections} rows, nothing else)"
+              + (f"; {BOUND_GOAL:.0%} of c/t is above it: out of reach on this machine"
+                 if BOUND_GOAL * bound > capacity[cell] else ""))
         for ours in (key for key in OURS if key in best):
             mine = best[ours][cell]["rps"]
             ratios = ", ".join(f"{TARGETS[k].title} {mine / best[k][cell]['rps']:.2f}x" for k in keys if k != ours)
