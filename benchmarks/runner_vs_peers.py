@@ -20,7 +20,8 @@ modelops/each peer, and the concurrency bound c / t (t: the forest's own predict
 the shortest of 50 in this process) with modelops' fraction of it; beside it, t and c / t of the forest as
 the runner loads it (modelops.flavors, which may answer faster than the forest's predict), and the compute
 bound: what every CPU of this machine could score of that forest, in one batch of every connection's rows and
-nothing else (a cell whose 85 % of c / t is above it is out of reach here). The goals are checked for both of modelops' endpoints; the script exits 1 when one is missed.
+nothing else (a cell whose 85 % of c / t is above it is out of reach here). The goals are checked for both
+of modelops' endpoints; the script exits 1 when one is missed.
 
     python benchmarks/runner_vs_peers.py [--duration 15] [--quick] [--servers modelops,mlserver-batching]
 """
