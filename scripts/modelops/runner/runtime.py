@@ -107,6 +107,7 @@ class Runtime:
         self.payloads = payloads.create(served, settings.payload_dir, self.metrics.registry)
         self.ready = False
         self.problem = "the model is loading"
+        self.on_ready: list[Callable[[], None]] = []  # called once every version is loaded, before ready
         self._loading: asyncio.Task | None = None
 
     @property
@@ -153,6 +154,8 @@ class Runtime:
         if self.served.shadows:
             tolerance = self.settings.shadow_tolerance if self.signature.probabilities else None
             self.shadow = Shadow({v: self.batchers[v] for v in self.served.shadows}, self.metrics, tolerance)
+        for hook in self.on_ready:
+            hook()
         self.ready, self.problem = True, ""
         self.metrics.ready_model.set(1)
         log.info("ready: %s", self.served.describe())

@@ -12,7 +12,7 @@ from functools import partial
 import uvicorn
 from fastapi import FastAPI
 
-from modelops.runner import cpus, logs
+from modelops.runner import collector, cpus, logs
 from modelops.runner.app import create_app
 from modelops.runner.connection import BoundedHttpTools, HeadLimits
 from modelops.runner.loading import ServedModel, resolve
@@ -42,7 +42,7 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
                "timeout_keep_alive": settings.idle_timeout_s, "timeout_graceful_shutdown": CLOSING_S}
     app = create_app(resolved, settings)  # here too with workers: bad keys or payload settings stop before binding
     if workers == 1:
-        uvicorn.run(app, **options)
+        uvicorn.run(_collected(app), **options)
         return
     os.environ.update({_TARGET: target, _ENV: environment or "", _VERSION: version or ""})
     os.environ.update({f"MODELOPS_{k.upper()}": str(v) for k, v in vars(settings).items()})
@@ -58,5 +58,12 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
 
 def app_from_environment() -> FastAPI:
     """The app of one worker process, from MODELOPS_MODEL / MODELOPS_ENV / MODELOPS_VERSION and settings."""
-    return create_app(resolve(os.environ[_TARGET], os.environ.get(_ENV) or None, os.environ.get(_VERSION) or None),
-                      RunnerSettings.from_env())
+    return _collected(create_app(resolve(os.environ[_TARGET], os.environ.get(_ENV) or None,
+                                         os.environ.get(_VERSION) or None), RunnerSettings.from_env()))
+
+
+def _collected(app: FastAPI) -> FastAPI:
+    """`app`, in a process whose garbage collector is set for serving (`collector`)."""
+    collector.tune()
+    app.state.runtime.on_ready.append(collector.settle)
+    return app
