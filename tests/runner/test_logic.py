@@ -17,6 +17,7 @@ from modelops.runner import cpus
 from modelops.runner.batching import Batcher, Cost
 from modelops.runner.routing import Router, agreeing_rows
 from modelops.runner.runtime import RunnerSettings
+from modelops.runner.serve import predict_threads
 from modelops.signature.compiled import CompiledSignature, SignatureError
 from tests.runner.fakes import Counting
 
@@ -320,3 +321,11 @@ def test_the_cpus_available_follow_the_container_quota(tmp_path: Path, files: di
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
     assert cpus.available(tmp_path) == expected
+
+
+@pytest.mark.parametrize(("cores", "workers", "flavor", "expected"), [
+    (2, 1, "sklearn", 1), (4, 1, "xgboost", 3), (2, 1, "onnx", 2), (4, 2, "onnx", 2), (4, 2, "pyfunc", 1),
+    (1, 1, "sklearn", 1), (2, 4, "onnx", 1)])
+def test_each_worker_predicts_on_its_share_of_the_cpus_less_one_unless_the_flavor_frees_the_gil(
+        cores: int, workers: int, flavor: str, expected: int) -> None:
+    assert predict_threads(cores, workers, flavor) == expected

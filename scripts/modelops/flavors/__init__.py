@@ -28,6 +28,10 @@ FLAVORS = {
     "onnx": "modelops.flavors.onnx",
 }
 
+# The flavors whose predict is one call that releases the GIL throughout, on one core (ONNX Runtime with one
+# intra-op thread): the runner gives them a predict thread per CPU, where the others leave one to its event loop.
+WITHOUT_THE_GIL = {"onnx"}
+
 
 class Predictor(Protocol):
     def predict(self, batch: Any) -> Any: ...

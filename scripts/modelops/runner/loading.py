@@ -41,6 +41,7 @@ class ServedModel:
     signature: CompiledSignature
     primary: str
     loaders: dict[str, Callable[[], flavors.Predictor]]
+    flavor: str = "pyfunc"  # how every version loads (a key of flavors.FLAVORS)
     canary: str | None = None
     weight: int = 0
     shadows: tuple[str, ...] = ()
@@ -162,8 +163,9 @@ def _from_folder(folder: Path, environment: str | None, version: str | None) -> 
     versions = [v for v in (primary, canary, *shadows) if v]
     return ServedModel(model=m.name, description=m.description,
                   signature=CompiledSignature(m.signature.inputs, m.signature.outputs, m.method), primary=primary,
-                  loaders={v: loader(v) for v in versions}, canary=canary, weight=weight, shadows=shadows,
-                  environment=environment, example=_example(loaded) if m.example else None, payloads=payloads)
+                  loaders={v: loader(v) for v in versions}, flavor=m.flavor, canary=canary, weight=weight,
+                  shadows=shadows, environment=environment, example=_example(loaded) if m.example else None,
+                  payloads=payloads)
 
 
 def _trust(folder: Path) -> policy.Trust | None:

@@ -12,6 +12,7 @@ from functools import partial
 import uvicorn
 from fastapi import FastAPI
 
+from modelops import flavors
 from modelops.runner import collector, cpus, logs
 from modelops.runner.app import create_app
 from modelops.runner.connection import BoundedHttpTools, HeadLimits
@@ -27,13 +28,12 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
         workers: int, settings: RunnerSettings, access_log: bool = False) -> None:
     """Serve `resolved` (what `target`, `environment` and `version` name; several workers resolve it again).
 
-    Unless set, each worker predicts on as many threads as it has CPUs (those the process may use, shared
-    among the workers) less the one its event loop keeps, at least one; the frameworks' own thread pools
+    Unless set, each worker predicts on `predict_threads(...)` threads; the frameworks' own thread pools
     (OpenMP: XGBoost, LightGBM, scikit-learn) share what is left per thread.
     """
     cores = cpus.available()
     if not settings.predict_threads:
-        settings = replace(settings, predict_threads=max(1, cores // workers - 1))
+        settings = replace(settings, predict_threads=predict_threads(cores, workers, resolved.flavor))
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, cores // (workers * settings.predict_threads))))
     limits = HeadLimits(settings.max_header_bytes, settings.max_header_count, settings.header_timeout_s,
                         resolved.primary)
@@ -54,6 +54,13 @@ def run(resolved: ServedModel, target: str, environment: str | None, version: st
     finally:
         if own_dir:
             shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def predict_threads(cores: int, workers: int, flavor: str) -> int:
+    """A worker's share of the `cores` the process may use, less the one its event loop keeps unless the flavor
+    scores without the GIL throughout (flavors.WITHOUT_THE_GIL); at least one."""
+    share = cores // workers
+    return max(1, share if flavor in flavors.WITHOUT_THE_GIL else share - 1)
 
 
 def app_from_environment() -> FastAPI:
