@@ -87,10 +87,20 @@ step "render: a Docker Compose file per environment, for a Docker host without a
 modelops render --target compose --images .modelops/images.json --out .modelops/deploy-compose
 
 step "smoke: run each production deployment image (iris; iris-proba: probabilities; wine-xgboost, diabetes-lightgbm: native flavors; diabetes-compiled: ONNX), score its example, remove it"
-mapfile -t production < <(python3 - <<'PY'
+mapfile -t production < <(python - <<'PY'  # the image each production deployment runs, as render pins it
 import json
+from pathlib import Path
+
+from modelops.images.targets import served
+from modelops.manifest.loading import load
+
+keys = {}
+for folder in sorted(Path("models").glob("*/")):
+    deployment = load(folder, Path.cwd()).manifest.deployments.get("production")
+    if deployment:
+        keys[folder.name] = "_".join(served(deployment))
 images = json.load(open(".modelops/images.json"))["images"]
-print("\n".join(i["ref"] for i in images if "production" in i["deployments"]))
+print("\n".join(i["ref"] for i in images if keys.get(i["model"]) == i["version"]))
 PY
 )
 modelops smoke "${production[@]}"
