@@ -87,24 +87,21 @@ step "render: a Docker Compose file per environment, for a Docker host without a
 modelops render --target compose --images .modelops/images.json --out .modelops/deploy-compose
 
 step "smoke: run each production deployment image (iris; iris-proba: probabilities; wine-xgboost, diabetes-lightgbm: native flavors; diabetes-compiled: ONNX), score its example, remove it"
-mapfile -t production < <(python - <<'PY'  # the image each production deployment runs, as render pins it
-import json
+mapfile -t production < <(python - <<'PY'  # the image each production deployment runs, by digest, as render pins it
 from pathlib import Path
 
-from modelops.images.targets import served
+from modelops.images.deploy import environment_image, image_refs
 from modelops.manifest.loading import load
 
-keys = {}
+refs = image_refs(Path(".modelops/images.json"))
 for folder in sorted(Path("models").glob("*/")):
-    deployment = load(folder, Path.cwd()).manifest.deployments.get("production")
-    if deployment:
-        keys[folder.name] = "_".join(served(deployment))
-images = json.load(open(".modelops/images.json"))["images"]
-print("\n".join(i["ref"] for i in images if keys.get(i["model"]) == i["version"]))
+    m = load(folder, Path.cwd()).manifest
+    if "production" in m.deployments:
+        print(environment_image(m.name, m.deployments["production"], refs, ""))
 PY
 )
 modelops smoke "${production[@]}"
-image=$(printf '%s\n' "${production[@]}" | grep '/iris:')
+image=$(printf '%s\n' "${production[@]}" | grep '/iris@')
 
 step "score: a batch of iris rows with the production image (python -m modelops score, as its CronJob runs it)"
 mkdir -p .modelops/batch
