@@ -65,6 +65,22 @@ if "--parse" in __import__("sys").argv:
     async def parsing(payload: dict) -> dict:
         return {"predictions": []}
 
+if "--array" in __import__("sys").argv:
+    import numpy as np
+    import orjson
+
+    app = FastAPI()  # the least any Python server does for a dataframe_split body: parse it into an array
+
+    @app.get("/ping")
+    def ping_array() -> Response:
+        return Response(b"")
+
+    @app.post("/invocations")
+    async def array(request: Request) -> Response:
+        rows = np.asarray(orjson.loads(await request.body())["dataframe_split"]["data"], dtype=np.float64)
+        return Response(orjson.dumps({"predictions": np.zeros(len(rows))}, option=orjson.OPT_SERIALIZE_NUMPY),
+                        media_type="application/json")
+
 uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), loop="uvloop", http="httptools",
             access_log=False, log_level="warning", timeout_keep_alive=30)
 """
