@@ -33,7 +33,10 @@ def fast(model: Any, method: str) -> Any:
              ensemble.ExtraTreesClassifier)
     if type(model) not in kinds or getattr(model, "n_outputs_", 0) != 1 or not getattr(model, "estimators_", None):
         return model
-    forest = Forest(model)
+    try:
+        forest = Forest(model)
+    except ImportError:  # a scikit-learn release without predict_stages
+        return model
     rows = _spread(model)
     answer = getattr(forest, method)
     expected = getattr(model, method)
