@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import ParseResult, urlparse
 
+from modelops import settings
 from modelops.errors import ModelopsError
 
 _CHUNK = 1 << 20
@@ -256,17 +257,29 @@ def _text(exc: Exception) -> str:
     return " ".join(line for line in lines if line and not line.startswith("#####"))[:300]
 
 
+def _download_url(url: str, target: Path) -> None:
+    """GET one file with MLflow's retrying client, retried as MLflow's other requests are
+    (MLFLOW_HTTP_REQUEST_MAX_RETRIES and _BACKOFF_FACTOR), not with its presigned-URL helper's own five."""
+    from mlflow.environment_variables import MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_MAX_RETRIES
+    from mlflow.utils.request_utils import augmented_raise_for_status, cloud_storage_http_request
+
+    with cloud_storage_http_request("get", url, stream=True, max_retries=MLFLOW_HTTP_REQUEST_MAX_RETRIES.get(),
+                                    backoff_factor=MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get()) as response:
+        augmented_raise_for_status(response)
+        with target.open("wb") as out:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                out.write(chunk)
+
+
 def _download_to(uri: str, folder: Path) -> Path:
     """A plain https:// URL is one file (MLflow's download helper); anything else goes through
     MLflow's artifact repositories (s3, gs, wasbs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    settings.mlflow_defaults()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # not one bar per file on stderr
     parsed = parse(uri)
     if parsed.scheme in ("http", "https") and _MLFLOW_ARTIFACTS_API not in parsed.path:
-        from mlflow.utils.file_utils import download_file_using_http_uri
-
         target = folder / (Path(parsed.path).name or "artifact")
-        download_file_using_http_uri(uri, str(target))
+        _download_url(uri, target)
         return target
     _google_credentials(uri)
     import mlflow.artifacts

@@ -14,6 +14,8 @@ import traceback
 
 import click
 
+from modelops import settings
+
 # verb -> (module defining `command`, one-line help); keeping help here keeps `--help` instant.
 COMMANDS: dict[str, tuple[str, str]] = {
     "new": ("modelops.commands.new", "Scaffold models/NAME/ from templates/."),
@@ -93,7 +95,7 @@ def cli(traceback: bool) -> None:
       modelops plan --format markdown    # what a merge would change, for a pull request
       modelops apply --build --push      # register, build, push, move the aliases
     """
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    settings.mlflow_defaults()
 
 
 def main() -> None:

@@ -172,12 +172,17 @@ def embedded_uri(root: Path) -> str:
     return f"sqlite:///{(root / STATE_DIR / 'mlflow.db').as_posix()}"
 
 
-def load(root: Path, table: dict[str, Any] | None = None) -> Settings:
-    """Settings for the repository at `root` (`table`: its `[tool.modelops]`, when already read). Unless the
-    user set them, MLflow's telemetry is off and its HTTP client retries a failed request 3 times (about
-    15 s) rather than 7 (minutes of silence in CI)."""
+def mlflow_defaults() -> None:
+    """Unless the user set them: MLflow's telemetry off, and its HTTP client retrying a failed request 3 times
+    (about 15 s) rather than 7 (minutes of silence in CI)."""
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")
+
+
+def load(root: Path, table: dict[str, Any] | None = None) -> Settings:
+    """Settings for the repository at `root` (`table`: its `[tool.modelops]`, when already read), with
+    MLflow's defaults set (`mlflow_defaults`)."""
+    mlflow_defaults()
     values = dict(_DEFAULTS)
     table = pyproject_table(root) if table is None else table
     values.update({key: str(table[key]) for key in _DEFAULTS if key in table})

@@ -193,7 +193,7 @@ def _from_registry(uri: str) -> ServedModel:
     match = _MODELS_URI.match(uri)
     if not match:
         raise ModelopsError(f"{uri!r} is not a models:/ URI", hint="use models:/NAME@ALIAS or models:/NAME/VERSION")
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    settings.mlflow_defaults()
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         _use_repository_registry()
     import mlflow.artifacts
