@@ -13,6 +13,7 @@ import pytest
 from modelops import api
 from tests.batch.conftest import DIABETES_COLUMNS, diabetes_rows, read_csv, write_csv
 from tests.conftest import run_cli
+from tests.images import harness
 from tests.runner.conftest import ROOT
 
 
@@ -29,7 +30,7 @@ def diabetes_image(tmp_path_factory: pytest.TempPathFactory, base_image: str, do
     assert built.code == 0, built.err
     (image,) = json.loads(built.out)["images"]
     yield image["ref"]
-    docker_client.images.remove(image["ref"], force=True)
+    harness.remove_image(docker_client, image["ref"])
 
 
 def _run(docker_client, image: str, data: Path, *args: str) -> tuple[int, str]:

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, run_cli
+from tests.images import harness
 from tests.images.conftest import base_image, docker_client  # noqa: F401  (fixtures shared with tests/images)
 from tests.processes import free_port, local_address
 from tests.registry.conftest import image_registry  # noqa: F401  (the session's registry)
@@ -56,7 +57,7 @@ def built(tmp_path_factory: pytest.TempPathFactory, docker_client, base_image: s
         docker_client.images.get(image["ref"]).tag(*CACHE_TAG.split(":"))
     for tag in image["tags"]:
         with contextlib.suppress(docker.errors.ImageNotFound):
-            docker_client.images.remove(tag)
+            harness.remove_image(docker_client, tag)
 
 
 def _compose(folder: Path, project: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess:

@@ -204,7 +204,7 @@ def built(compiled_repo: Path, tmp_path_factory: pytest.TempPathFactory, docker_
         assert done.code == 0, done.err
         (image,) = json.loads(out.read_text())["images"]
         yield {**image, "env": env}
-        docker_client.images.remove(image["id"], force=True)
+        harness.remove_image(docker_client, image["id"])
     finally:
         registry.close()
 

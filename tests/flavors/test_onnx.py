@@ -24,6 +24,7 @@ from modelops.errors import ModelopsError
 from modelops.flavors import onnx
 from modelops.manifest.model import Column
 from tests.conftest import ROOT, run_cli
+from tests.images import harness
 from tests.runner.conftest import Servers
 
 NAMES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
@@ -197,4 +198,4 @@ def test_the_image_builds_and_smokes(onnx_repo: Path, tmp_path: Path, docker_cli
         assert smoked.code == 0, smoked.err
         assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
     finally:
-        docker_client.images.remove(image["id"], force=True)
+        harness.remove_image(docker_client, image["id"])

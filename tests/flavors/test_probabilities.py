@@ -27,6 +27,7 @@ from sklearn.svm import SVC
 from modelops.artifacts import digest
 from modelops.signature.probabilities import agreeing_probabilities
 from tests.conftest import run_cli
+from tests.images import harness
 from tests.images.conftest import base_image, docker_client, image_repo  # noqa: F401  (fixtures)
 from tests.runner.conftest import ROOT, Servers, asgi
 
@@ -300,4 +301,4 @@ def test_the_probability_image_builds_and_smokes(image_repo: Path, docker_client
         assert smoked.code == 0, smoked.err
         assert json.loads(smoked.out)["smoke"][0]["served_by"] == "1.0.0"
     finally:
-        docker_client.images.remove(image["ref"], force=True)
+        harness.remove_image(docker_client, image["ref"])

@@ -83,6 +83,12 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
+def remove_image(client, ref: str) -> None:  # client: docker.DockerClient
+    """Delete the image `ref` (every tag of it), but not its untagged parents: they are the legacy builder's
+    layer cache, which the next test's build of the same requirements reuses instead of reinstalling them."""
+    client.images.remove(ref, force=True, noprune=True)
+
+
 def base_image() -> str:
     """The local Python base image (built once with debootstrap, then kept by tag)."""
     if shutil.which("debootstrap") is None:

@@ -25,6 +25,7 @@ from modelops.reporter import LineRecorder
 from modelops.scan import sbom
 from modelops.workspace import Workspace
 from tests.conftest import run_cli
+from tests.images import harness
 from tests.images.conftest import PASSWORD, USER
 from tests.scan.conftest import SAFETY_DB, flagging
 
@@ -66,12 +67,12 @@ def test_build_smoke_push_pull_smoke(image_repo: Path, registries: dict, docker_
     assert pushed["digest"] == auth.manifest_digest("models/diabetes", "1.0.0", (USER, PASSWORD))
 
     for tag in pushed["tags"]:
-        docker_client.images.remove(tag, force=True)
+        harness.remove_image(docker_client, tag)
     docker_client.images.pull(f"{auth.address}/models/diabetes", tag="1.0.0",
                               auth_config={"username": USER, "password": PASSWORD})
     again = run_cli("smoke", "models/diabetes", "--version", "1.0.0", cwd=image_repo, env=env, timeout=300)
     assert again.code == 0 and "ok" in again.err, again.err
-    docker_client.images.remove(pushed["ref"], force=True)
+    harness.remove_image(docker_client, pushed["ref"])
 
 
 def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, registries: dict,
@@ -90,7 +91,7 @@ def test_push_to_a_plain_registry_prints_the_registry_digest(image_repo: Path, r
     labels = docker_client.api.inspect_image(image["ref"])["Config"]["Labels"]
     assert labels["org.opencontainers.image.revision"] == commit
     for tag in image["tags"]:
-        docker_client.images.remove(tag, force=True)
+        harness.remove_image(docker_client, tag)
 
 
 def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_client, monkeypatch) -> None:
@@ -119,7 +120,7 @@ def test_a_new_version_rebuilds_only_the_model_layer(image_repo: Path, docker_cl
     assert labels["org.opencontainers.image.description"] == 'Progression RUN touch /pwned \\ $HOME "q" $(id)'
     assert labels["io.modelops.model.version"] == "1.1.0"
     for image in (first, second):
-        docker_client.images.remove(image.id, force=True)
+        harness.remove_image(docker_client, image.id)
 
 
 def test_a_build_error_is_one_clear_message(image_repo: Path, monkeypatch) -> None:
@@ -154,7 +155,7 @@ def test_a_wrong_answer_fails_smoke_and_removes_the_container(image_repo: Path, 
         assert "row 0: species is 0, the example expects 2" in result.err
         assert _containers_of(docker_client, image["ref"]) == []
     finally:
-        docker_client.images.remove(image["ref"], force=True)
+        harness.remove_image(docker_client, image["ref"])
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
@@ -182,7 +183,7 @@ def test_an_interrupted_smoke_removes_its_container(image_repo: Path, docker_cli
         process.kill()  # if it did not stop (no-op when it did)
         process.wait()
         for ref in (waiting, image["ref"]):
-            docker_client.images.remove(ref, force=True)
+            harness.remove_image(docker_client, ref)
 
 
 def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_path: Path, base_image: str,
@@ -195,7 +196,7 @@ def test_an_air_gapped_build_uses_the_given_wheelhouse(image_repo: Path, tmp_pat
     env = {"MODELOPS_IMAGE_REGISTRY": "modelops-tests/airgap", "MODELOPS_CACHE": str(tmp_path / "no-cache")}
     (image,) = _build(image_repo, "models/iris", "--version", "1.0.0", "--wheelhouse", str(carried), env=env)["images"]
     assert not (tmp_path / "no-cache" / "wheelhouse").exists()  # nothing was downloaded
-    docker_client.images.remove(image["ref"], force=True)
+    harness.remove_image(docker_client, image["ref"])
 
     empty = tmp_path / "wheels"
     empty.mkdir()
@@ -231,7 +232,7 @@ def test_a_deployment_image_serves_its_canary_and_shadow(image_repo: Path, docke
         assert smoked.code == 0, smoked.err
         assert json.loads(smoked.out)["smoke"][0]["served_by"] in ("1.0.0", "1.1.0")
     finally:
-        docker_client.images.remove(image["ref"], force=True)
+        harness.remove_image(docker_client, image["ref"])
 
 
 # In the image: the SBOM's purls, the purls of what the venv really holds, and whether the SBOM tool came along.
@@ -271,4 +272,4 @@ def test_an_image_carries_the_sbom_of_its_venv_and_scan_reads_it(image_repo: Pat
         assert [(f["package"], f["version"], f["advisory"]) for f in report["findings"]] == \
             [("scikit-learn", "1.9.1", "99001")]
     finally:
-        docker_client.images.remove(image["ref"], force=True)
+        harness.remove_image(docker_client, image["ref"])

@@ -15,6 +15,7 @@ import pytest
 
 from modelops.images import oci, provenance
 from tests.conftest import ROOT, run_cli
+from tests.images import harness
 from tests.scan.conftest import SAFETY_DB
 
 MODEL = "iris-proba"
@@ -42,7 +43,7 @@ def pushed(tmp_path_factory: pytest.TempPathFactory, registries: dict, base_imag
     yield {"repo": repo, "env": env, "images": images, "registry": oci.Distribution(registry.address),
            "repository": f"models/{MODEL}", "address": registry.address}
     for image in images.values():
-        subprocess.run(["docker", "rmi", "--force", *image["tags"]], capture_output=True, check=False)
+        subprocess.run(["docker", "rmi", "--force", "--no-prune", *image["tags"]], capture_output=True, check=False)
 
 
 def _verify(pushed: dict, *refs: str):
@@ -114,7 +115,7 @@ def test_the_image_sbom_gives_each_package_the_sha256_of_its_wheel(pushed: dict)
 def test_apply_again_attaches_nothing_new(pushed: dict) -> None:
     again = run_cli("apply", "--build", "--push", cwd=pushed["repo"], env=pushed["env"], timeout=600)
     assert again.code == 0, again.err
-    assert "(unchanged)" in again.err and "nothing new" in again.out
+    assert "(unchanged)" in again.err and "nothing new" in again.out, again.err
     image = pushed["images"]["1.0.0"]
     assert [d["digest"] for d in pushed["registry"].referrers(pushed["repository"], image["digest"])] == \
         [image["provenance"]]
@@ -176,7 +177,7 @@ def test_a_relabelled_image_disagrees_with_its_provenance(pushed: dict, docker_c
         assert "mlflow.image" in refused.err and "mlflow.sha256" in refused.err
     finally:
         _retag(docker_client, image["id"], image["ref"])
-        docker_client.images.remove(relabelled.id, force=True)
+        harness.remove_image(docker_client, relabelled.id)
 
 
 def test_another_provenance_of_the_image_is_refused(pushed: dict) -> None:

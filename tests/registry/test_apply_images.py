@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from tests.images import harness
 from tests.registry.helpers import free_port, run, snapshot
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -116,7 +117,7 @@ def test_apply_build_push_records_the_registry_digests(make_repo, mlflow_server,
         # The recorded reference pulls by digest and the image it names answers.
         ref = state["tags"]["modelops.image.production"]
         for tag in images["1.0.0_1.1.0_1.2.0"]["tags"]:
-            docker_client.images.remove(tag)
+            harness.remove_image(docker_client, tag)
         subprocess.run(["docker", "pull", "-q", ref], check=True, capture_output=True, timeout=300)
         local.add(ref)
         smoked = run(root, "smoke", ref, "--format", "json", uri=uri, env=env)

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from modelops.scan.sbom import IMAGE_PATH, LABEL
+from tests.images import harness
 from tests.scan.conftest import SAFETY_DB
 
 
@@ -55,7 +56,7 @@ def test_an_image_is_scanned_through_its_labelled_sbom(tmp_path, modelops, envir
         assert done.returncode == 1
         assert docker_client.containers.list(all=True, filters={"ancestor": tag}) == []
     finally:
-        docker_client.images.remove(tag, force=True)
+        harness.remove_image(docker_client, tag)
 
 
 def test_an_image_without_the_label_is_refused(modelops, docker_client):
@@ -65,4 +66,4 @@ def test_an_image_without_the_label_is_refused(modelops, docker_client):
         assert done.returncode == 1
         assert f"error: image {tag} has no {LABEL} label naming its SBOM" in done.stderr
     finally:
-        docker_client.images.remove(tag, force=True)
+        harness.remove_image(docker_client, tag)
