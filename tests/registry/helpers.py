@@ -80,9 +80,9 @@ def run(root: Path, *args: str, uri: str | None = None, check: int | None = 0,
     return done
 
 
-def popen(root: Path, *args: str, uri: str | None = None) -> subprocess.Popen:
+def popen(root: Path, *args: str, uri: str | None = None, env: dict[str, str] | None = None) -> subprocess.Popen:
     """`modelops ARGS` started in the background (stdout and stderr captured as text)."""
-    return subprocess.Popen([sys.executable, "-m", "modelops", *args], cwd=root, env=_env(root, uri, None),
+    return subprocess.Popen([sys.executable, "-m", "modelops", *args], cwd=root, env=_env(root, uri, env),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
