@@ -267,12 +267,12 @@ def _download_url(url: str, target: Path) -> None:
                                     backoff_factor=MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR.get()) as response:
         augmented_raise_for_status(response)
         with target.open("wb") as out:
-            for chunk in response.iter_content(chunk_size=1 << 20):
+            for chunk in response.iter_content(chunk_size=_CHUNK):
                 out.write(chunk)
 
 
 def _download_to(uri: str, folder: Path) -> Path:
-    """A plain https:// URL is one file (MLflow's download helper); anything else goes through
+    """A plain https:// URL is one file (`_download_url`); anything else goes through
     MLflow's artifact repositories (s3, gs, wasbs, models, runs, mlflow-artifacts, an MLflow artifact server)."""
     settings.mlflow_defaults()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # not one bar per file on stderr
