@@ -65,21 +65,34 @@ def post(port: int, path: str, body: str) -> Any:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time (user and system) of a process and all its descendants, with the children they reaped."""
-    parents: dict[int, int] = {}
-    times: dict[int, float] = {}
+    ticks = sum(int(f) for fields in _process_tree(pid).values() for f in fields[11:15])  # u s cu cs time
+    return ticks / _TICK
+
+
+def pss_mib(pid: int) -> float:
+    """The proportional set size of a process and all its descendants (shared pages counted once), in MiB."""
+    total = 0
+    for process in _process_tree(pid):
+        with contextlib.suppress(OSError):
+            rollup = Path(f"/proc/{process}/smaps_rollup").read_text()
+            total += int(re.search(r"^Pss:\s+(\d+) kB", rollup, re.M).group(1))
+    return total / 1024
+
+
+def _process_tree(pid: int) -> dict[int, list[str]]:
+    """The /proc stat fields (after the name) of a process and all its descendants, by pid."""
+    stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError):
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold spaces
-            parents[int(entry.name)] = int(fields[1])
-            times[int(entry.name)] = sum(int(f) for f in fields[11:15]) / _TICK  # utime stime cutime cstime
+            stats[int(entry.name)] = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # the name may hold spaces
     tree, grew = {pid}, True
     while grew:
-        more = {child for child, parent in parents.items() if parent in tree} - tree
+        more = {child for child, fields in stats.items() if int(fields[1]) in tree} - tree
         tree |= more
         grew = bool(more)
-    return sum(times.get(p, 0.0) for p in tree)
+    return {p: stats[p] for p in tree if p in stats}
 
 
 def drive(port: int, body: str, duration: int, connections: int, folder: Path, path: str = "/invocations",

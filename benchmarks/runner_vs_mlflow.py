@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.load import drive, post, server  # noqa: E402
+from benchmarks.load import drive, post, pss_mib, server  # noqa: E402
 from tests.processes import free_port  # noqa: E402
 
 MODEL = ROOT / "models" / "diabetes"
@@ -39,6 +39,7 @@ GOALS = {1: 5.0, 100: 2.0}  # requests/s ratio the runner must reach, by rows pe
 # The compiled path: at least half the parsing floor, 50x MLflow, 3x scikit-learn on 100 rows, p99 under 10 ms.
 COMPILED_GOALS = {"floor": 0.5, "mlflow": 50.0, "sklearn_100": 3.0, "p99_ms": 10.0}
 KEPT = 0.95  # of the baseline's requests/s, by rows per request (a regression of at most 5 %)
+MEMORY = 1.3  # at most the baseline's proportional set size times this (the runner's processes share the model)
 FLOOR_APP = """
 import uvicorn
 from fastapi import FastAPI, Request, Response
@@ -170,24 +171,28 @@ def against_baseline(args: argparse.Namespace, payloads: dict[int, str], folder:
     sides = {f"modelops {args.baseline}": (checkout / "scripts", checkout / "models" / "diabetes"),
              "modelops (this tree)": (ROOT / "scripts", MODEL)}
     runs: dict[str, dict[int, list[dict]]] = {name: {rows: [] for rows in payloads} for name in sides}
+    memory: dict[str, float] = {}
     try:
         with contextlib.ExitStack() as stack:
-            ports = {}
+            ports, pids = {}, {}
             for name, (scripts, model) in sides.items():
                 ports[name] = port = free_port()
                 command = [sys.executable, "-m", "modelops", "serve", str(model), "--env", "production",
                            "--port", str(port)]
-                stack.enter_context(server(command, port, folder / f"side-{port}.log", {"PYTHONPATH": str(scripts)}))
+                pids[name] = stack.enter_context(server(command, port, folder / f"side-{port}.log",
+                                                        {"PYTHONPATH": str(scripts)})).pid
             for rows, body in payloads.items():
                 for turn in range(args.rounds):
                     for name in (list(sides) if turn % 2 == 0 else list(sides)[::-1]):
                         print(f"{name}: {rows}-row bodies, round {turn + 1} of {args.rounds}", file=sys.stderr,
                               flush=True)
                         runs[name][rows].append(drive(ports[name], body, args.duration, args.connections, folder))
+            memory = {name: pss_mib(pid) for name, pid in pids.items()}  # after the load: what serving holds
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
-    return {name: {rows: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for rows, found in by_rows.items()}
-            for name, by_rows in runs.items()}
+    medians = {name: {rows: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for rows, found in by_rows.items()}
+               for name, by_rows in runs.items()}
+    return {name: {**by_rows, "pss": memory[name]} for name, by_rows in medians.items()}
 
 
 def report_baseline(paired: dict[str, dict[int, dict]], args: argparse.Namespace) -> list[str]:
@@ -197,13 +202,17 @@ def report_baseline(paired: dict[str, dict[int, dict]], args: argparse.Namespace
           f"{args.duration}s each (medians):\n")
     print(f"{'rows':>4}  {'':<8}{baseline:>24}{ours:>24}{'ratio':>10}")
     failed = []
-    for rows in paired[ours]:
+    for rows in (key for key in paired[ours] if key != "pss"):
         then, now = paired[baseline][rows], paired[ours][rows]
         for key, unit in (("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")):
             print(f"{rows if key == 'rps' else '':>4}  {unit:<8}{then[key]:>24.1f}{now[key]:>24.1f}"
                   f"{now[key] / then[key]:>10.3f}")
         if now["rps"] < KEPT * then["rps"] or now["errors"]:
             failed.append(f"{rows} rows: this tree keeps >= {KEPT:.0%} of {args.baseline}'s requests/s")
+    then, now = paired[baseline]["pss"], paired[ours]["pss"]
+    print(f"{'':>4}  {'PSS MiB':<8}{then:>24.1f}{now:>24.1f}{now / then:>10.3f}   (the process tree, after the load)")
+    if now > MEMORY * then:
+        failed.append(f"memory: this tree's process tree holds <= {MEMORY}x {args.baseline}'s (PSS)")
     return failed
 
 
