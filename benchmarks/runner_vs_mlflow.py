@@ -158,20 +158,21 @@ def main() -> None:
                           file=sys.stderr, flush=True)
                     results[name][rows] = drive(port, body, args.duration, args.connections, folder)
         paired = against_baseline(args, payloads, folder) if args.baseline else None
-    failed = report(results, answers, args) + (report_baseline(paired, args) if paired else [])
+    failed = report(results, answers, args) + (report_baseline(*paired, args) if paired else [])
     print("\ngoals met" if not failed else "\ngoals NOT met:\n  " + "\n  ".join(failed))
     sys.exit(1 if failed else 0)
 
 
-def against_baseline(args: argparse.Namespace, payloads: dict[int, str], folder: Path) -> dict[str, dict[int, dict]]:
-    """This tree's and the baseline's `modelops serve`, both up, driven in alternation: each one's median run."""
+def against_baseline(args: argparse.Namespace, payloads: dict[int, str],
+                     folder: Path) -> tuple[dict[str, dict[int, dict]], dict[str, float]]:
+    """This tree's and the baseline's `modelops serve`, both up, driven in alternation: each one's median run
+    by rows, and each one's PSS in MiB after the load."""
     checkout = folder / "baseline"
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(checkout), args.baseline],
                    check=True)
     sides = {f"modelops {args.baseline}": (checkout / "scripts", checkout / "models" / "diabetes"),
              "modelops (this tree)": (ROOT / "scripts", MODEL)}
     runs: dict[str, dict[int, list[dict]]] = {name: {rows: [] for rows in payloads} for name in sides}
-    memory: dict[str, float] = {}
     try:
         with contextlib.ExitStack() as stack:
             ports, pids = {}, {}
@@ -190,26 +191,26 @@ def against_baseline(args: argparse.Namespace, payloads: dict[int, str], folder:
             memory = {name: pss_mib(pid) for name, pid in pids.items()}  # after the load: what serving holds
     finally:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(checkout)], check=False)
-    medians = {name: {rows: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for rows, found in by_rows.items()}
-               for name, by_rows in runs.items()}
-    return {name: {**by_rows, "pss": memory[name]} for name, by_rows in medians.items()}
+    return {name: {rows: sorted(found, key=lambda r: r["rps"])[len(found) // 2] for rows, found in by_rows.items()}
+            for name, by_rows in runs.items()}, memory
 
 
-def report_baseline(paired: dict[str, dict[int, dict]], args: argparse.Namespace) -> list[str]:
+def report_baseline(paired: dict[str, dict[int, dict]], memory: dict[str, float],
+                    args: argparse.Namespace) -> list[str]:
     """Print this tree beside the baseline (medians of the alternating runs); the goals not met."""
     baseline, ours = list(paired)
     print(f"\nthis tree against {args.baseline}, both up at once, {args.rounds} alternating runs of "
           f"{args.duration}s each (medians):\n")
     print(f"{'rows':>4}  {'':<8}{baseline:>24}{ours:>24}{'ratio':>10}")
     failed = []
-    for rows in (key for key in paired[ours] if key != "pss"):
+    for rows in paired[ours]:
         then, now = paired[baseline][rows], paired[ours][rows]
         for key, unit in (("rps", "req/s"), ("p50", "p50 ms"), ("p99", "p99 ms")):
             print(f"{rows if key == 'rps' else '':>4}  {unit:<8}{then[key]:>24.1f}{now[key]:>24.1f}"
                   f"{now[key] / then[key]:>10.3f}")
         if now["rps"] < KEPT * then["rps"] or now["errors"]:
             failed.append(f"{rows} rows: this tree keeps >= {KEPT:.0%} of {args.baseline}'s requests/s")
-    then, now = paired[baseline]["pss"], paired[ours]["pss"]
+    then, now = memory[baseline], memory[ours]
     print(f"{'':>4}  {'PSS MiB':<8}{then:>24.1f}{now:>24.1f}{now / then:>10.3f}   (the process tree, after the load)")
     if now > MEMORY * then:
         failed.append(f"memory: this tree's process tree holds <= {MEMORY}x {args.baseline}'s (PSS)")
