@@ -9,12 +9,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
 from modelops.errors import ModelopsError
 from modelops.manifest.model import Column
 from modelops.runner import cpus
 from modelops.runner.batching import Batcher, Cost
+from modelops.runner.http import RequestError
+from modelops.runner.infer import InferParser
 from modelops.runner.routing import Router, agreeing_rows
 from modelops.runner.runtime import RunnerSettings
 from modelops.runner.serve import predict_threads
@@ -287,6 +290,46 @@ def test_float_columns_refuse_values_beyond_float32() -> None:
         signature.rows([[1e39]], "rows")
     with pytest.raises(SignatureError, match="'a' is not a number"):
         signature.rows([["a"]], "rows")
+
+
+DOUBLES = CompiledSignature([Column(name="a", type="double"), Column(name="b", type="double")], None)
+
+
+def _tensors(a: list, b: list, **changed: object) -> dict:
+    tensor = {"name": "b", "datatype": "FP64", "shape": [len(b)], "data": b}
+    return {"inputs": [{**tensor, **changed}, {"name": "a", "datatype": "FP64", "shape": [len(a)], "data": a}]}
+
+
+@pytest.mark.parametrize("body", [_tensors([1, 2.5], [3.0, -4]), {**_tensors([0.5], [1]), "id": "r-1"}],
+                         ids=["columns out of order", "with an id"])
+def test_a_plain_v2_body_is_read_without_pydantic_as_the_full_parse_reads_it(body: dict) -> None:
+    parser = InferParser(DOUBLES, "toy")
+    plain = parser._plain(orjson.dumps(body))
+    full = parser(orjson.dumps({**body, "parameters": {}}), None, None, None)  # parameters: the full parse
+    assert plain is not None and plain.array.tolist() == full.array.tolist()
+    assert plain.array.dtype == full.array.dtype == np.float64 and plain.reply == full.reply
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    (_tensors([1.0], ["x"]), "inputs[0].data[0]"),
+    (_tensors([1.0], [True]), "inputs[0].data[0]"),
+    (_tensors([1.0], [2.0], shape=[True]), "inputs[0].shape[0]"),
+    (_tensors([1.0], [2.0], shape=[2]), "inputs[0].shape"),
+    (_tensors([1.0], [2.0], datatype="BOOL"), "inputs[0].datatype"),
+    (_tensors([1.0], [2.0], name="a"), "inputs[1].name"),
+    (_tensors([1.0], [2.0], name=["b"]), "inputs[0].name"),
+    (_tensors([1.0], [2.0, 3.0]), "inputs[1].shape"),
+    ({**_tensors([1.0], [2.0]), "id": 7}, "id"),
+    ({"inputs": _tensors([1.0], [2.0])["inputs"][:1]}, "inputs.a"),
+], ids=["a string", "a boolean", "shape [true]", "shape beyond the data", "another datatype", "a column twice",
+        "a name not a string", "lengths that differ", "an id not a string", "a column missing"])
+def test_a_v2_body_off_the_plain_shape_is_left_to_the_full_parse_which_names_the_field(body: dict,
+                                                                                      field: str) -> None:
+    parser = InferParser(DOUBLES, "toy")
+    assert parser._plain(orjson.dumps(body)) is None
+    with pytest.raises((RequestError, SignatureError)) as refused:  # a cell's refusal: SignatureError
+        parser(orjson.dumps(body), None, None, None)
+    assert refused.value.field == field
 
 
 @pytest.mark.parametrize(("variable", "value", "words"), [

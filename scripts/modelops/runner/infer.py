@@ -6,6 +6,9 @@ The body is JSON, or JSON then binary tensors (`binary.py`), whatever its Conten
 `model_name`, `model_version`, `id` and `parameters` are accepted in the body (parameters this server
 has no use for are ignored, those it cannot honour, shared memory and classification, are refused);
 the requested `outputs` are answered, as JSON or binary data (`binary_data`, `binary_data_output`).
+The common body (every double column once, in its own datatype, shaped [n], and at most an `id`) is read
+without pydantic, a third of the full parse's cost; any other goes through the full parse, which names what
+it refuses.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,6 +42,7 @@ _ACCEPTED = {"boolean": {"BOOL"}, "integer": set(_INTEGERS), "long": set(_INTEGE
 _KNOWN = {"BOOL", "BYTES", *_INTEGERS, *_FLOATS}
 _SHARED_MEMORY = ("shared_memory_region", "shared_memory_byte_size", "shared_memory_offset")
 _STRICT = ConfigDict(extra="forbid", strict=True)
+_PLAIN_TENSOR = {"name", "shape", "datatype", "data"}
 
 
 class RequestInput(BaseModel):
@@ -82,11 +87,14 @@ class InferParser:
         self.model = model
         self.outputs = output_names(signature)
         self._namers = [lambda i, n=n: f"inputs.{n}[{i}]" for n in signature.names]  # of the columns not sent
+        self._datatypes = [DATATYPES[c.type] for c in signature.inputs]  # each column's own
 
     def __call__(self, body: bytes, content_type: str | None, header: str | None, version: str | None) -> Parsed:
         """`header`: the Inference-Header-Content-Length, if sent; `version`: the one the URL pins, if any."""
         if content_type and content_type.strip():  # Triton's clients send none: JSON, as Triton reads it
             media_type(content_type, (JSON, binary.OCTET_STREAM))
+        if header is None and (parsed := self._plain(body)) is not None:
+            return parsed
         text, raw = (body, None) if header is None else binary.split(body, header)
         request = validate_json(InferenceRequest, text)
         self._check_target(request, version)
@@ -120,6 +128,32 @@ class InferParser:
                                f"to {offset}", binary.FIELD)
         array = signature.tensors(columns, "inputs", lambda i, j: names[j](i))
         return Parsed(array, Reply(request.id, self._requested(request), _binary_output(request.parameters)))
+
+    def _plain(self, body: bytes) -> Parsed | None:
+        """The common request read without pydantic: `{"inputs": [...]}` (and an `id`) whose tensors are every
+        column once, each in its own datatype, shaped [n], its data n ints or floats of a double column. None
+        for any other body: the full parse reads it, and names what it refuses."""
+        try:
+            request = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+        if type(request) is not dict or not request.keys() <= {"inputs", "id"}:
+            return None
+        inputs, ident = request.get("inputs"), request.get("id")
+        if type(inputs) is not list or len(inputs) != self.signature.width or not isinstance(ident, str | None):
+            return None
+        columns: list[list | None] = [None] * self.signature.width
+        for tensor in inputs:
+            if type(tensor) is not dict or tensor.keys() != _PLAIN_TENSOR or type(tensor["name"]) is not str:
+                return None
+            j, shape, data = self.signature.index.get(tensor["name"]), tensor["shape"], tensor["data"]
+            if (j is None or columns[j] is not None or tensor["datatype"] != self._datatypes[j]
+                    or type(data) is not list or type(shape) is not list or len(shape) != 1
+                    or type(shape[0]) is not int or shape[0] != len(data)):
+                return None
+            columns[j] = data
+        array = self.signature.doubles(columns)
+        return None if array is None else Parsed(array, Reply(ident, None, False))
 
     def _check_target(self, request: InferenceRequest, version: str | None) -> None:
         if request.model_name is not None and request.model_name != self.model:

@@ -179,12 +179,22 @@ class CompiledSignature:
         if len(lengths) != 1:
             raise SignatureError("every column needs the same number of values", where)
         size = lengths.pop()
-        if self._fast and size and (array := _doubles(values, size)) is not None:
-            return np.ascontiguousarray(array.T)
+        if (array := self.doubles(values)) is not None:
+            return array
         names = self.names
         filled = [v if v is not None else [None] * size for v in values]
         return self.rows([list(row) for row in zip(*filled, strict=True)], where,
                          cell or (lambda i, j: f"{where}.{names[j]}[{i}]"))
+
+    def doubles(self, values: list[list | None]) -> np.ndarray | None:
+        """The [rows, columns] float64 array of one list of values per signature column, when every column is a
+        required double and every value a finite int or float; None when it is not that simple."""
+        size = len(values[0]) if values and values[0] is not None else 0
+        if not (self._fast and size and len(values) == self.width
+                and all(v is not None and len(v) == size for v in values)):
+            return None
+        array = _doubles(values, size)
+        return None if array is None else np.ascontiguousarray(array.T)
 
     def _require(self, sent: Container[str], where: str) -> None:
         for column in self.inputs:
