@@ -300,14 +300,23 @@ def _tensors(a: list, b: list, **changed: object) -> dict:
     return {"inputs": [{**tensor, **changed}, {"name": "a", "datatype": "FP64", "shape": [len(a)], "data": a}]}
 
 
-@pytest.mark.parametrize("body", [_tensors([1, 2.5], [3.0, -4]), {**_tensors([0.5], [1]), "id": "r-1"}],
-                         ids=["columns out of order", "with an id"])
-def test_a_plain_v2_body_is_read_without_pydantic_as_the_full_parse_reads_it(body: dict) -> None:
+_BEYOND_64_BITS = (b'{"inputs": [{"name": "a", "datatype": "FP64", "shape": [2], "data": [18446744073709551617, -0.0]},'
+                   b' {"name": "b", "datatype": "FP64", "shape": [2], "data": [-9223372036854775809, 1e-400]}]}')
+_DUPLICATE_KEYS = (b'{"id": 7, "id": "r-2", "inputs": [{"name": "a", "datatype": "FP64", "shape": [1], "data": [1],'
+                   b' "data": [2]}, {"name": "b", "datatype": "FP64", "shape": [1], "data": [3]}]}')
+
+
+@pytest.mark.parametrize("body", [orjson.dumps(_tensors([1, 2.5], [3.0, -4])),
+                                  orjson.dumps({**_tensors([0.5], [1]), "id": "r-1"}), _BEYOND_64_BITS,
+                                  _DUPLICATE_KEYS],
+                         ids=["columns out of order", "with an id", "integers beyond 64 bits, -0.0", "duplicate keys"])
+def test_a_plain_v2_body_is_read_without_pydantic_as_the_full_parse_reads_it(body: bytes) -> None:
     parser = InferParser(DOUBLES, "toy")
-    plain = parser._plain(orjson.dumps(body))
-    full = parser(orjson.dumps({**body, "parameters": {}}), None, None, None)  # parameters: the full parse
-    assert plain is not None and plain.array.tolist() == full.array.tolist()
-    assert plain.array.dtype == full.array.dtype == np.float64 and plain.reply == full.reply
+    plain = parser._plain(body)
+    full = parser(b'{"parameters": {}, ' + body[1:], None, None, None)  # parameters: the full parse reads it
+    assert plain is not None and plain.array.dtype == full.array.dtype == np.float64
+    assert plain.array.view(np.uint64).tolist() == full.array.view(np.uint64).tolist()  # bit for bit
+    assert plain.reply == full.reply
 
 
 @pytest.mark.parametrize(("body", "field"), [

@@ -56,7 +56,8 @@ def _accepts(column: ColumnSpec) -> Callable[[Any], bool]:
 
 
 def _doubles(rows: list, width: int) -> np.ndarray | None:
-    """The float64 array of rows of `width` ints and floats, all finite; None when it is not that simple."""
+    """The float64 array of rows of `width` ints and floats (or of columns, `width` their length), all finite
+    and summing to a finite number; None when it is not that simple."""
     if not set(map(type, chain.from_iterable(rows))) <= _NUMBERS:
         return None
     try:
@@ -91,7 +92,7 @@ class CompiledSignature:
         self._record_row = (operator.itemgetter(*self.names) if self.width > 1
                             else lambda record: tuple(record[n] for n in self.names))
         # The fast path: every column a required double, so a row is fine when each cell is an int or float.
-        self._fast = all(c.type == "double" and c.required for c in self.inputs)
+        self.all_doubles = all(c.type == "double" and c.required for c in self.inputs)
 
     # -- inputs: the first problem raises ---------------------------------------------------------
     def rows(self, rows: Any, where: str, cell: Cell | None = None) -> np.ndarray:
@@ -103,7 +104,7 @@ class CompiledSignature:
             raise SignatureError("expected a list of rows", where)
         if not rows:
             raise SignatureError(EMPTY, where)
-        if self._fast and set(map(type, rows)) <= _SEQUENCES and set(map(len, rows)) == {self.width} \
+        if self.all_doubles and set(map(type, rows)) <= _SEQUENCES and set(map(len, rows)) == {self.width} \
                 and (array := _doubles(rows, self.width)) is not None:
             return array
         _raise_first(self._row_problems(rows, where, cell or (lambda i, j: f"{where}[{i}][{j}]")))
@@ -189,11 +190,9 @@ class CompiledSignature:
     def doubles(self, values: list[list | None]) -> np.ndarray | None:
         """The [rows, columns] float64 array of one list of values per signature column, when every column is a
         required double and every value a finite int or float; None when it is not that simple."""
-        size = len(values[0]) if values and values[0] is not None else 0
-        if not (self._fast and size and len(values) == self.width
-                and all(v is not None and len(v) == size for v in values)):
+        if not (self.all_doubles and values and values[0]) or any(len(v) != len(values[0]) for v in values):
             return None
-        array = _doubles(values, size)
+        array = _doubles(values, len(values[0]))
         return None if array is None else np.ascontiguousarray(array.T)
 
     def _require(self, sent: Container[str], where: str) -> None:
