@@ -140,3 +140,33 @@ def test_a_registered_version_is_named_by_its_semantic_version_and_alias(trackin
     assert response.headers["x-model-version"] == response.json()["version"] == "1.1.0"
     assert client.get("/openapi.json").json()["info"]["version"] == "1.1.0"
     assert client.get("/v2/models/iris").json()["versions"] == ["1.1.0"]
+
+
+def test_a_registered_classifier_of_probabilities_is_served_one_column_per_class(tracking_uri: str,
+                                                                                serve: Callable) -> None:
+    """Logged by plain MLflow with pyfunc_predict_fn='predict_proba' and a tensor output schema: served as
+    predict_proba, one double column per class named by its label (the model's classes_)."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    data = load_iris()
+    frame = pd.DataFrame(IRIS_ROWS)
+    model = LogisticRegression(max_iter=500).fit(data.data, data.target_names[data.target])
+    want = model.predict_proba(frame.values)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", registered_model_name="iris-proba",
+                                        serialization_format="cloudpickle", pyfunc_predict_fn="predict_proba",
+                                        signature=infer_signature(frame, want))
+    mlflow.MlflowClient().set_registered_model_alias("iris-proba", "production", info.registered_model_version)
+    client = serve("models:/iris-proba@production")
+    names = ["p_setosa", "p_versicolor", "p_virginica"]
+    outputs = client.post("/predict", json={"inputs": IRIS_ROWS}).json()["outputs"]
+    assert [list(record) for record in outputs] == [names] * len(IRIS_ROWS)
+    np.testing.assert_allclose([[r[n] for n in names] for r in outputs], want, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(client.post("/invocations", json={"dataframe_records": IRIS_ROWS}).json()["predictions"],
+                               want, rtol=1e-12, atol=0)
+    assert client.get("/v2/models/iris-proba").json()["outputs"] == [
+        {"name": "probabilities", "datatype": "FP64", "shape": [-1, 3],
+         "parameters": {"labels": ["setosa", "versicolor", "virginica"]}}]

@@ -1,13 +1,17 @@
 """Make an MLflow model directory of a verified artifact, so plain MLflow can load the registered version.
 
-An MLflow model directory (it has an `MLmodel`) is used as it is. A single file is wrapped without being
-loaded: it is copied next to an `MLmodel` that names it (the matching MLflow flavor and its python_function
-entry point), the manifest's signature and its requirements. A scikit-learn file gets the sklearn flavor
-(`skops` or `pickle` serialization; its python_function answers the manifest's `method`); a booster file the
-xgboost, lightgbm or catboost flavor, whose model class MLflow instantiates: a classifier's when the
-manifest's first output is a label (not a float), so `mlflow.pyfunc` predicts labels as the runner does (a
-LightGBM booster gives probabilities: MLflow loads text files only as a plain Booster).
+An MLflow model directory (it has an `MLmodel`) is used as it is, but for the entry below. A single file is
+wrapped without being loaded: it is copied next to an `MLmodel` that names it (the matching MLflow flavor and
+its python_function entry point), the manifest's signature and its requirements. A scikit-learn file gets the
+sklearn flavor (`skops` or `pickle` serialization; its python_function answers the manifest's `method`); a
+booster file the xgboost, lightgbm or catboost flavor, whose model class MLflow instantiates: a classifier's
+when the manifest's first output is a label (not a float), so `mlflow.pyfunc` predicts labels as the runner does.
 A single `.onnx` file becomes an MLflow onnx model the same way (pyfunc loader `mlflow.onnx`).
+
+Where MLflow's own flavor would not answer what the runner serves (a booster's or a graph's probabilities, a
+LightGBM classifier's labels), the python_function entry is modelops' own (`flavors.mlflow_entry`, copied into
+the model with the flavor modules it uses), for a single file and for a directory alike: plain MLflow then
+predicts through the runner's flavor.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from importlib.metadata import version as installed_version
 from pathlib import Path
 
 from modelops.errors import ModelopsError
+from modelops.flavors import mlflow_entry
 from modelops.flavors.sklearn import skops_types
 from modelops.manifest.model import Manifest
 
@@ -34,7 +39,9 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
         if not (artifact / "MLmodel").is_file():
             raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
                                 hint="an artifact folder is an MLflow model directory (mlflow.<flavor>.save_model)")
-        return artifact
+        if not _through_modelops(manifest):
+            return artifact
+        return _with_entry(artifact, manifest, work / "model")
     if manifest.flavor == "onnx" and artifact.suffix == ".onnx":
         return _onnx_dir(artifact, manifest, requirements, work / "model")
     suffixes = _SINGLE_FILES.get(manifest.flavor, ())
@@ -59,9 +66,49 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
                            sklearn_version=_pinned(requirements, "scikit-learn"),
                            skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)
     else:
-        mlflow.pyfunc.add_to_model(mlmodel, loader_module=f"mlflow.{manifest.flavor}", data=filename)
+        _python_function(mlmodel, manifest, target, filename)
         mlmodel.add_flavor(manifest.flavor, data=filename, code=None,
                            **_BOOSTER_CONFIG[manifest.flavor](artifact, manifest, requirements))
+    mlmodel.save(str(target / "MLmodel"))
+    return target
+
+
+def _through_modelops(manifest: Manifest) -> bool:
+    """Whether MLflow's own loader of the flavor would answer something else than the runner: probabilities
+    of anything but scikit-learn (MLflow's predict_fn is sklearn's alone), labels of a LightGBM booster."""
+    if manifest.flavor not in mlflow_entry.FLAVORS:
+        return False
+    return manifest.method == "predict_proba" or (manifest.flavor == "lightgbm" and _predicts_labels(manifest))
+
+
+def _python_function(mlmodel, manifest: Manifest, target: Path, data: str | None) -> None:
+    """The python_function entry of the model in `target` (`data`: its file, None: the whole directory):
+    MLflow's own loader of the flavor, or modelops' entry with its modules copied next to the model."""
+    import mlflow.pyfunc
+
+    if not _through_modelops(manifest):
+        mlflow.pyfunc.add_to_model(mlmodel, loader_module=f"mlflow.{manifest.flavor}", data=data)
+        return
+    code = target / mlflow_entry.CODE
+    if code.exists():
+        raise ModelopsError(f"the model already has a {mlflow_entry.CODE}/ folder",
+                            hint="rename that folder: modelops writes its loader there")
+    for name, source in mlflow_entry.files().items():
+        (code / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, code / name)
+    mlflow.pyfunc.add_to_model(mlmodel, loader_module=mlflow_entry.LOADER, data=data, code=mlflow_entry.CODE,
+                               model_config={"flavor": manifest.flavor, "method": manifest.method,
+                                             "inputs": [c.name for c in manifest.signature.inputs]})
+
+
+def _with_entry(artifact: Path, manifest: Manifest, target: Path) -> Path:
+    """A copy of the MLflow model directory `artifact` whose python_function is modelops' entry."""
+    from mlflow.models import Model
+
+    shutil.copytree(artifact, target)
+    mlmodel = Model.load(str(target / "MLmodel"))
+    mlmodel.flavors.pop("python_function", None)
+    _python_function(mlmodel, manifest, target, None)
     mlmodel.save(str(target / "MLmodel"))
     return target
 
@@ -117,10 +164,9 @@ def _mlmodel(manifest: Manifest):  # -> mlflow.models.Model
 def _onnx_dir(artifact: Path, manifest: Manifest, requirements: str, target: Path) -> Path:
     """An MLflow onnx model of a single .onnx file. mlflow.onnx's pyfunc runs it with onnxruntime alone (the
     onnx package only for mlflow.onnx.load_model) and answers a DataFrame with one column per graph output:
-    a graph of several outputs (a classifier's labels and probabilities) is registered with the one the
-    manifest serves, its first, which needs the onnx package here."""
-    import mlflow.pyfunc
-
+    a graph of several outputs (a classifier's labels and probabilities) that serves its first is registered
+    with that one alone, which needs the onnx package here. Probabilities go through modelops' entry, which
+    reads the graph whole."""
     target.mkdir()
     graph = target / "model.onnx"
     shutil.copyfile(artifact, graph)
@@ -128,14 +174,14 @@ def _onnx_dir(artifact: Path, manifest: Manifest, requirements: str, target: Pat
         import onnx
     except ImportError:
         onnx = None
-    if onnx is not None:
+    if onnx is not None and not _through_modelops(manifest):
         proto = onnx.load(str(artifact))
         if len(proto.graph.output) > 1:
             del proto.graph.output[1:]
             onnx.save_model(proto, str(graph))
     (target / "requirements.txt").write_text(requirements)
     mlmodel = _mlmodel(manifest)
-    mlflow.pyfunc.add_to_model(mlmodel, loader_module="mlflow.onnx", data="model.onnx")
+    _python_function(mlmodel, manifest, target, "model.onnx")
     mlmodel.add_flavor("onnx", onnx_version=_pinned(requirements, "onnx"), data="model.onnx",
                        providers=["CPUExecutionProvider"], code=None)
     mlmodel.save(str(target / "MLmodel"))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +18,7 @@ from modelops import artifacts, flavors, settings
 from modelops.errors import ModelopsError
 from modelops.manifest.loading import LoadedManifest
 from modelops.manifest.loading import load as load_manifest
-from modelops.manifest.model import MANIFEST, Column, Payloads
-from modelops.registry import projection as state
+from modelops.manifest.model import MANIFEST, Payloads
 from modelops.signature.compiled import CompiledSignature, SignatureError
 from modelops.signature.probabilities import class_problem
 from modelops.signing import policy, verify
@@ -29,7 +26,6 @@ from modelops.workspace import find_root
 
 DEFAULT_ENV = "production"
 log = logging.getLogger("modelops.runner")
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +96,9 @@ def load_version(served: ServedModel, version: str, example: np.ndarray | None) 
 def resolve(target: str, environment: str | None = None, version: str | None = None) -> ServedModel:
     """The ServedModel of a model folder (with an environment or a version) or of a `models:/` URI."""
     if target.startswith("models:/"):
-        return _from_registry(target)
+        from modelops.runner.registered import from_registry
+
+        return from_registry(target)
     return _from_folder(Path(target), environment, version)
 
 
@@ -186,96 +184,3 @@ def _example(loaded: LoadedManifest) -> list[dict] | None:
     except (ModelopsError, ValueError, KeyError, TypeError):
         return None
     return rows if isinstance(rows, list) and rows and all(isinstance(r, dict) for r in rows) else None
-
-
-def _from_registry(uri: str) -> ServedModel:
-    """Download a registered model with MLflow; it is served with mlflow.pyfunc (mlflow imported here)."""
-    match = _MODELS_URI.match(uri)
-    if not match:
-        raise ModelopsError(f"{uri!r} is not a models:/ URI", hint="use models:/NAME@ALIAS or models:/NAME/VERSION")
-    settings.mlflow_defaults()
-    if not os.environ.get("MLFLOW_TRACKING_URI"):
-        _use_repository_registry()
-    import mlflow.artifacts
-    from mlflow import MlflowClient
-
-    name = match["name"]
-    try:
-        client = MlflowClient()
-        if match["alias"]:
-            registered = client.get_model_version_by_alias(name, match["alias"])
-        else:
-            registered = client.get_model_version(name, match["version"])
-        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
-    except Exception as exc:
-        raise ModelopsError(f"cannot fetch {uri}: {type(exc).__name__}: {str(exc)[:300]}",
-                            hint=f"check the tracking URI ({os.environ.get('MLFLOW_TRACKING_URI', 'MLflow default')}), "
-                                 "the model name and the alias") from None
-    inputs, outputs, example = _mlmodel_signature(local, uri)
-    # The semantic version apply tags each registered version with; the registry's number otherwise.
-    version = (registered.tags or {}).get(state.VERSION) or str(registered.version)
-    return ServedModel(model=re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "model",
-                  description=f"{uri} (registered version {registered.version})",
-                  signature=CompiledSignature(inputs, outputs), primary=version,
-                  loaders={version: lambda: flavors.load("pyfunc", local, inputs)},
-                  environment=match["alias"] or "", example=example)
-
-
-def _use_repository_registry() -> None:
-    """Point MLflow (in this process and its workers) at the registry `apply` uses: the tracking URI of the
-    repository around the working folder ([tool.modelops], the environment, the embedded default). Outside
-    a repository, MLflow keeps its own default."""
-    try:
-        root = find_root()
-    except ModelopsError:
-        return
-    os.environ["MLFLOW_TRACKING_URI"] = settings.load(root).tracking_uri
-
-
-def _columns(spec: str) -> list[Column]:
-    return [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
-            for c in json.loads(spec)]
-
-
-# the numpy dtypes of MLflow's tensor specs -> column types
-_TENSOR_TYPES = {"bool": "boolean", "int32": "integer", "int64": "long", "float32": "float", "float64": "double",
-                 "str": "string", "object": "string"}
-
-
-def _vector(spec: str | None) -> list[Column] | None:
-    """One `predictions` column for an output schema that is one tensor of shape [-1] (MLflow's
-    `infer_signature` on a model's 1-D predictions); None for any other (predictions are served untyped)."""
-    try:
-        (tensor,) = json.loads(spec or "null")
-        if tensor["type"] == "tensor" and tensor["tensor-spec"]["shape"] == [-1]:
-            return [Column(name="predictions", type=_TENSOR_TYPES[tensor["tensor-spec"]["dtype"]])]
-    except (ValueError, TypeError, KeyError):
-        pass
-    return None
-
-
-def _mlmodel_signature(local: Path, uri: str) -> tuple[list[Column], list[Column] | None, list[dict] | None]:
-    """Input columns (required), output columns (None when not named columns) and the saved input example."""
-    import yaml
-
-    try:
-        spec = yaml.safe_load((local / "MLmodel").read_text())
-        inputs = _columns(spec["signature"]["inputs"])
-    except Exception as exc:
-        raise ModelopsError(f"{uri}: the MLmodel file has no usable column signature ({type(exc).__name__})",
-                            hint="log the model with a column-based signature (infer_signature on a DataFrame)"
-                            ) from None
-    try:
-        outputs = _columns(spec["signature"]["outputs"])
-    except Exception:
-        outputs = _vector(spec.get("signature", {}).get("outputs"))
-    example = None
-    info = spec.get("saved_input_example_info") or {}
-    if info.get("artifact_path"):
-        try:
-            split = json.loads((local / info["artifact_path"]).read_text())
-            split = split.get("dataframe_split", split)
-            example = [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
-        except (OSError, ValueError, KeyError, TypeError):
-            example = None
-    return inputs, outputs, example
