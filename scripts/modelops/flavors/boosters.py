@@ -88,15 +88,16 @@ class BoosterPredictor:
     """A regressor's values, or a classifier's labels or class probabilities."""
 
     def __init__(self, score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str,
-                 model: Any) -> None:
+                 model: Any, rows: Callable[[Any], np.ndarray] = floats) -> None:
         self.model = model  # the framework's own object (what the compiled path converts)
-        self._score = score  # floats -> values (regressor) or probabilities [N, classes] (classifier)
+        self._rows = rows  # the batch as the model takes it (floats, unless it has categorical features)
+        self._score = score  # rows -> values (regressor) or probabilities [N, classes] (classifier)
         self.classes = classes
         self._labels = np.asarray(classes) if classes is not None else None
         self._proba = method == "predict_proba"
 
     def predict(self, batch: Any) -> np.ndarray:
-        scores = self._score(floats(batch))
+        scores = self._score(self._rows(batch))
         if self._labels is None:
             return scores
         if self._proba:
@@ -105,16 +106,16 @@ class BoosterPredictor:
 
 
 def predictor(score: Callable[[np.ndarray], np.ndarray], classes: list | None, method: str, what: str,
-              model: Any) -> Predictor:
+              model: Any, rows: Callable[[Any], np.ndarray] = floats) -> Predictor:
     """The predictor of `method` over `model`; `classes` None: a regressor (`what` says what it is, for the
-    message)."""
+    message); `rows` makes the batch what `score` takes."""
     if method not in METHODS:
         raise ModelopsError(f"unknown method {method!r}", field="method",
                             hint=f"allowed values are: {', '.join(METHODS)}")
     if method == "predict_proba" and classes is None:
         raise ModelopsError(f"method: predict_proba needs a classifier, and {what} is not one", field="method",
                             hint="use method: predict for a regressor (its values)")
-    return BoosterPredictor(score, classes, method, model)
+    return BoosterPredictor(score, classes, method, model, rows)
 
 
 def two_columns(p: np.ndarray) -> np.ndarray:

@@ -1,7 +1,9 @@
 """catboost: a `.cbm` model file (`save_model('model.cbm')`) or an MLflow catboost model directory.
 
 Loaded with catboost alone. A model trained with a classification loss is a classifier: its classes are the
-labels it was trained on (CatBoost keeps them in the file); anything else predicts values.
+labels it was trained on (CatBoost keeps them in the file); anything else predicts values. A model trained
+with categorical features (`cat_features`) takes those columns as they are (a string, integer or long column
+of the signature) and the others as floats.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import numpy as np
 
 from modelops.errors import ModelopsError
 from modelops.flavors import Predictor
-from modelops.flavors.boosters import check_file, check_width, mlflow_flavor, predictor
+from modelops.flavors.boosters import check_file, check_width, floats, mlflow_flavor, predictor
 
 FORMS = "a .cbm model file (save_model('model.cbm')), or an MLflow catboost model directory"
 # What catboost's wheel declares for its plots and widgets, which predicting never imports: images leave them
@@ -42,15 +44,47 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
         raise ModelopsError(f"{path.name} does not load as a CatBoost model: {str(exc).splitlines()[0][:200]}",
                             hint=f"the file is damaged or not CatBoost's; {FORMS}") from None
     check_width(f"the model {path.name}", len(model.feature_names_), inputs)
+    rows = _rows(model.get_cat_feature_indices(), inputs, path.name)
     loss = str(model.get_params().get("loss_function", "RMSE"))
     if not is_classification_objective(loss):
-        return predictor(model.predict, None, method, f"a model with loss {loss}", model)
+        return predictor(model.predict, None, method, f"a model with loss {loss}", model, rows)
 
     def probabilities(batch: np.ndarray) -> np.ndarray:
         return model.predict(batch, prediction_type="Probability")
 
     return predictor(probabilities, [_plain(c) for c in model.classes_], method, f"a model with loss {loss}",
-                     model)
+                     model, rows)
+
+
+_CATEGORY_TYPES = ("string", "integer", "long")  # what CatBoost takes as a category
+_NUMBER_TYPES = ("double", "float", "integer", "long", "boolean")
+
+
+def _rows(categorical: list[int], inputs: Sequence, name: str):  # -> Callable[[Any], np.ndarray]
+    """How a batch becomes the model's rows: floats, or with categorical features an object array whose
+    categorical columns are as sent and whose others are floats (nulls NaN). Each column's signature type
+    must fit: a category is a string, integer or long; any other feature a number (or a boolean)."""
+    names = [column.name for j, column in enumerate(inputs) if j in categorical]
+    for j, column in enumerate(inputs):
+        kind = getattr(column, "type", None)  # None: a column known by its name alone (mlflow_entry)
+        allowed = _CATEGORY_TYPES if j in categorical else _NUMBER_TYPES
+        if kind is not None and kind not in allowed:
+            what = "a categorical feature" if j in categorical else "a numeric feature"
+            raise ModelopsError(f"{name}: input {column.name!r} is {what} of the model, and the signature types it "
+                                f"{kind}", field="signature.inputs",
+                                hint=f"type it {' or '.join(allowed)}; the model's categorical features are the "
+                                     f"inputs {', '.join(names) or '(none)'}")
+    if not categorical:
+        return floats
+    numeric = [j for j in range(len(inputs)) if j not in categorical]
+
+    def mixed(batch) -> np.ndarray:
+        array = np.array(batch, dtype=object)
+        if numeric:
+            array[:, numeric] = floats(array[:, numeric])
+        return array
+
+    return mixed
 
 
 def _plain(label):  # a class label as JSON has it (NumPy scalars become Python ones)
