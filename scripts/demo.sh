@@ -43,6 +43,28 @@ modelops apply --build --push --images-out .modelops/images.json
 step "plan again: the registry matches git"
 modelops plan --detailed-exitcode
 
+step "plain MLflow: each production version, loaded with mlflow.pyfunc.load_model from the registry apply wrote, scores its example"
+python - "sqlite:///$PWD/.modelops/mlflow.db" <<'PY'
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+warnings.filterwarnings("ignore", message="X has feature names")  # scikit-learn models fitted on arrays
+mlflow.set_tracking_uri(sys.argv[1])
+for folder in sorted(Path("models").glob("*/")):
+    model = mlflow.pyfunc.load_model(f"models:/{folder.name}@production")
+    rows = json.loads((folder / "example.json").read_text())["inputs"][:2]
+    answer = np.asarray(model.predict(pd.DataFrame(rows)))
+    answer = answer.round(3) if answer.dtype.kind == "f" else answer
+    loader = model.metadata.flavors["python_function"]["loader_module"]
+    print(f"{folder.name:18} {loader:15} {answer.tolist()}")
+PY
+
 step "verify: each pushed image's labels, SBOM and provenance (in-toto, SLSA v1, attached in the registry) agree with the registries"
 mapfile -t pushed < <(python3 -c 'import json; print("\n".join(i["ref"] for i in json.load(open(".modelops/images.json"))["images"]))')
 modelops verify "${pushed[@]}"
