@@ -14,6 +14,7 @@ import yaml
 
 from modelops import flavors
 from modelops.artifacts import digest
+from modelops.errors import ModelopsError
 from modelops.manifest.loading import load as load_manifest
 from tests.conftest import ROOT, run_cli
 from tests.flavors.native import pins
@@ -133,3 +134,29 @@ def test_a_category_typed_as_a_number_is_a_located_error(repo: Path, tmp_path: P
     assert result.code == 1 and "Traceback" not in result.err + result.out
     assert "'plan' is a categorical feature of the model" in result.out + result.err
     assert "type it string or integer or long" in result.out + result.err
+
+
+def test_integer_categories_in_a_signature_of_numbers(tmp_path: Path) -> None:
+    """`plan` as integer codes (a long column): the runner's batch of numbers is float64, and the category
+    reaches CatBoost as an int, as it was trained on."""
+    import catboost
+
+    rng = np.random.default_rng(1)
+    codes, tenure = rng.integers(0, 3, 300), rng.uniform(0, 60, 300)
+    frame = pd.DataFrame({"plan": codes, "tenure": tenure})
+    model = catboost.CatBoostClassifier(iterations=20, depth=2, thread_count=1, random_seed=0, verbose=False,
+                                         allow_writing_files=False, cat_features=["plan"])
+    model.fit(frame, (codes == 2) & (tenure < 30))
+    model.save_model(str(tmp_path / "model.cbm"))
+    from modelops.manifest.model import Column
+
+    inputs = [Column(name="plan", type="long"), Column(name="tenure", type="double")]
+    rows = np.array([[2.0, 10.0], [0.0, 10.0], [2.0, 50.0], [1.0, 5.0]])  # as the runner's float64 batch
+    predicted = flavors.load("catboost", tmp_path / "model.cbm", inputs, "predict_proba").predict(rows)
+    own = model.predict_proba(pd.DataFrame({"plan": rows[:, 0].astype(int), "tenure": rows[:, 1]}))
+    np.testing.assert_allclose(predicted, own, rtol=1e-12, atol=0)
+    assert predicted[0, 1] > 0.5 > predicted[1, 1]  # the category decides
+    with pytest.raises(ModelopsError, match="cannot take as null") as refused:
+        flavors.load("catboost", tmp_path / "model.cbm", [Column(name="plan", type="long", required=False),
+                                                          inputs[1]])
+    assert refused.value.problem.field == "signature.inputs"

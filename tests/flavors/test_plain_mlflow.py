@@ -19,6 +19,7 @@ import yaml
 
 from modelops import flavors
 from modelops.artifacts import digest
+from modelops.flavors import mlflow_entry
 from modelops.manifest.loading import load as load_manifest
 from tests.conftest import ROOT, run_cli
 from tests.flavors.native import IRIS_INPUTS, make_catboost_model, pins
@@ -66,6 +67,35 @@ def _lightgbm(folder: Path) -> None:
     (folder / "requirements.txt").write_text(pins("lightgbm", "numpy", "scipy"))
 
 
+def _xgboost_binary(folder: Path) -> None:
+    """An iris XGBoost classifier of two classes (virginica or not, binary:logistic) as one .ubj file."""
+    import xgboost
+    from sklearn.datasets import load_iris
+
+    data = load_iris()
+    model = xgboost.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1).fit(data.data, data.target == 2)
+    (folder / "artifacts" / "1.0.0").mkdir(parents=True)
+    model.save_model(str(folder / "artifacts/1.0.0/model.ubj"))
+    manifest = {"name": folder.name, "description": "Virginica or not, by an XGBoost classifier",
+                "owners": ["@ml-team"], "flavor": "xgboost",
+                "signature": {"inputs": [{"name": n, "type": "double"} for n in IRIS_INPUTS],
+                              "outputs": [{"name": "virginica", "type": "long"}]},
+                "example": "example.json", "requirements": "requirements.txt",
+                "versions": [{"version": "1.0.0", "artifact": {"uri": "artifacts/1.0.0/model.ubj", "sha256": ""}}]}
+    (folder / "model.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    (folder / "example.json").write_text(json.dumps({"inputs": [dict(zip(IRIS_INPUTS, r, strict=True)) for r in ROWS]}))
+    (folder / "requirements.txt").write_text(pins("xgboost-cpu", "numpy", "scipy"))
+
+
+def _optional(folder: Path, column: str) -> None:
+    path = folder / "model.yaml"
+    manifest = yaml.safe_load(path.read_text())
+    for entry in manifest["signature"]["inputs"]:
+        if entry["name"] == column:
+            entry["required"] = False
+    path.write_text(yaml.safe_dump(manifest, sort_keys=False))
+
+
 def _xgboost_directory(folder: Path) -> None:
     """wine-xgboost's booster as an MLflow xgboost model directory of an XGBClassifier (plain MLflow: labels)."""
     import mlflow.xgboost
@@ -78,7 +108,7 @@ def _xgboost_directory(folder: Path) -> None:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six models that plain MLflow's own flavors would answer differently, applied to the embedded MLflow."""
+    """Seven models that plain MLflow's own flavors would answer differently, applied to the embedded MLflow."""
     root = tmp_path_factory.mktemp("plain-mlflow") / "repo"
     models = root / "models"
     shutil.copytree(ROOT / "models" / "wine-xgboost", models / "wine-xgboost-proba")
@@ -94,6 +124,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, method in (("iris-lightgbm", "predict"), ("iris-lightgbm-proba", "predict_proba")):
         _lightgbm(models / name)
         _edit(models / name, method, [0, 1, 2], kind="long", uri="artifacts/1.0.0/model.txt")
+    _optional(models / "iris-lightgbm-proba", "petal_width")
+    _xgboost_binary(models / "iris-xgboost-binary")
+    _edit(models / "iris-xgboost-binary", "predict_proba", [0, 1], uri="artifacts/1.0.0/model.ubj")
     shutil.copytree(ROOT / "templates", root / "templates")
     shutil.copyfile(ROOT / "pyproject.toml", root / "pyproject.toml")
     assert run_cli("codeowners", cwd=root).code == 0
@@ -105,57 +138,72 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# Plain MLflow, where modelops is not installed: the repository's package is taken off sys.path before anything
-# is imported, so the only modelops that can load is the one inside the registered model.
+# Plain MLflow predicting on each model's example (and on iris-lightgbm-proba's without its optional column).
+# With "absent", the repository's package is taken off sys.path before anything is imported: modelops is not
+# installed there. With "installed", it is, and stays importable whole after the models have loaded.
 _PLAIN = """
 import json, sys
 from pathlib import Path
-scripts = Path(sys.argv[1]).resolve()
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != scripts]
+scripts, uri, modelops, requests = Path(sys.argv[1]).resolve(), sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+if modelops == "absent":
+    sys.path = [p for p in sys.path if Path(p or ".").resolve() != scripts]
 import mlflow, pandas as pd
-mlflow.set_tracking_uri(sys.argv[2])
+mlflow.set_tracking_uri(uri)
 out = {}
-for name, rows in json.loads(sys.argv[3]).items():
+for key, name, rows in requests:
     model = mlflow.pyfunc.load_model(f"models:/{name}@production")
-    out[name] = {"predicted": pd.DataFrame(rows).pipe(model.predict).tolist(),
-                 "loader": model.metadata.flavors["python_function"]["loader_module"]}
-import modelops
-out["modelops"] = modelops.__file__
+    out[key] = {"predicted": model.predict(pd.DataFrame(rows)).tolist(),
+                "loader": model.metadata.flavors["python_function"]["loader_module"]}
+out["packages"] = sorted(m for m in sys.modules if m.split(".")[0].startswith("_modelops_") and "." not in m)
+if modelops == "installed":
+    import modelops.manifest.loading
+    out["modelops"] = modelops.__file__
+else:
+    out["modelops"] = "modelops" in sys.modules
 print(json.dumps(out))
 """
+NAMES = ("wine-xgboost-proba", "wine-xgboost-dir", "iris-catboost-proba", "iris-onnx-proba", "iris-lightgbm",
+         "iris-lightgbm-proba", "iris-xgboost-binary")
+WITHOUT = "iris-lightgbm-proba without petal_width"
 
 
 def _inputs(repo: Path, name: str) -> list[dict]:
     return json.loads((repo / "models" / name / "example.json").read_text())["inputs"]
 
 
-NAMES = ("wine-xgboost-proba", "wine-xgboost-dir", "iris-catboost-proba", "iris-onnx-proba", "iris-lightgbm",
-         "iris-lightgbm-proba")
-
-
-@pytest.fixture(scope="module")
-def plain(repo: Path) -> dict:
-    """What plain MLflow answers for each model on its example, and where it imported modelops from."""
+@pytest.fixture(scope="module", params=["absent", "installed"])
+def plain(repo: Path, request: pytest.FixtureRequest) -> dict:
+    """What plain MLflow answers for each model, in a process where modelops is absent, or installed."""
     uri = f"sqlite:///{repo / '.modelops' / 'mlflow.db'}"
-    rows = {name: _inputs(repo, name) for name in NAMES}
-    done = subprocess.run([sys.executable, "-c", _PLAIN, str(ROOT / "scripts"), uri, json.dumps(rows)],
-                          capture_output=True, text=True, cwd=repo.parent, timeout=600)
+    requests = [(name, name, _inputs(repo, name)) for name in NAMES]
+    requests.append((WITHOUT, "iris-lightgbm-proba",
+                     [{k: v for k, v in row.items() if k != "petal_width"} for row in _inputs(repo, NAMES[5])]))
+    done = subprocess.run([sys.executable, "-c", _PLAIN, str(ROOT / "scripts"), uri, request.param,
+                           json.dumps(requests)], capture_output=True, text=True, cwd=repo.parent, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return {**json.loads(done.stdout.strip().splitlines()[-1]), "case": request.param}
 
 
-def test_plain_mlflow_imports_the_modelops_copied_into_the_registered_model(plain: dict) -> None:
-    assert "modelops-code" in Path(plain["modelops"]).parts and "scripts" not in Path(plain["modelops"]).parts
-    assert {plain[name]["loader"] for name in NAMES} == {"modelops.flavors.mlflow_entry"}
+def test_plain_mlflow_loads_the_package_copied_into_the_registered_model(plain: dict) -> None:
+    assert all(mlflow_entry.is_loader(plain[name]["loader"]) for name in NAMES)
+    (package,) = plain["packages"]  # one copy for all seven: the same modelops registered them
+    assert plain[NAMES[0]]["loader"] == f"{package}.flavors.mlflow_entry"
+    if plain["case"] == "installed":  # the installed modelops is left whole, and is the repository's
+        assert Path(plain["modelops"]).resolve() == (ROOT / "scripts" / "modelops" / "__init__.py").resolve()
+    else:
+        assert plain["modelops"] is False
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [*NAMES, WITHOUT])
 def test_plain_mlflow_answers_what_the_runner_answers(repo: Path, plain: dict, name: str) -> None:
-    folder = repo / "models" / name
+    model = name.split()[0]
+    folder = repo / "models" / model
     manifest = load_manifest(folder, repo).manifest
     artifact = folder / manifest.versions[0].artifact.uri
-    rows = _inputs(repo, name)
+    rows = _inputs(repo, model)
     x = np.array([[row[c.name] for c in manifest.signature.inputs] for row in rows], dtype=np.float64)
+    if name == WITHOUT:
+        x[:, IRIS_INPUTS.index("petal_width")] = np.nan  # the runner's null of an optional column
     runner = flavors.load(manifest.flavor, artifact, manifest.signature.inputs, manifest.method).predict(x)
     predicted = np.asarray(plain[name]["predicted"])
     if manifest.method == "predict_proba":
@@ -164,6 +212,21 @@ def test_plain_mlflow_answers_what_the_runner_answers(repo: Path, plain: dict, n
         np.testing.assert_allclose(predicted.sum(axis=1), 1.0, rtol=1e-6)
     else:
         assert predicted.tolist() == runner.tolist() and set(predicted.tolist()) <= {0, 1, 2}
+
+
+def test_probabilities_are_the_frameworks_own(repo: Path, plain: dict) -> None:
+    """Against each framework's own predict_proba, not the flavor's: xgboost's binary and multi-class, catboost."""
+    import catboost
+    import xgboost
+
+    for name, model in (("wine-xgboost-proba", xgboost.XGBClassifier()),
+                        ("iris-xgboost-binary", xgboost.XGBClassifier()),
+                        ("iris-catboost-proba", catboost.CatBoostClassifier())):
+        folder = repo / "models" / name
+        manifest = load_manifest(folder, repo).manifest
+        model.load_model(str(folder / manifest.versions[0].artifact.uri))
+        x = np.array([[row[c.name] for c in manifest.signature.inputs] for row in _inputs(repo, name)])
+        np.testing.assert_allclose(plain[name]["predicted"], model.predict_proba(x), rtol=1e-6, atol=1e-7)
 
 
 def test_the_framework_flavor_still_loads_the_raw_model(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -62,18 +62,23 @@ _NUMBER_TYPES = ("double", "float", "integer", "long", "boolean")
 
 def _rows(categorical: list[int], inputs: Sequence, name: str):  # -> Callable[[Any], np.ndarray]
     """How a batch becomes the model's rows: floats, or with categorical features an object array whose
-    categorical columns are as sent and whose others are floats (nulls NaN). Each column's signature type
-    must fit: a category is a string, integer or long; any other feature a number (or a boolean)."""
+    categorical columns are as sent (a whole number that came as a float, as in a batch of numbers, an int)
+    and whose others are floats (nulls NaN). Each column's signature type must fit: a category is a required
+    string, integer or long; any other feature a number (or a boolean)."""
     names = [column.name for j, column in enumerate(inputs) if j in categorical]
     for j, column in enumerate(inputs):
         kind = getattr(column, "type", None)  # None: a column known by its name alone (mlflow_entry)
         allowed = _CATEGORY_TYPES if j in categorical else _NUMBER_TYPES
+        what = "a categorical feature" if j in categorical else "a numeric feature"
         if kind is not None and kind not in allowed:
-            what = "a categorical feature" if j in categorical else "a numeric feature"
             raise ModelopsError(f"{name}: input {column.name!r} is {what} of the model, and the signature types it "
                                 f"{kind}", field="signature.inputs",
                                 hint=f"type it {' or '.join(allowed)}; the model's categorical features are the "
                                      f"inputs {', '.join(names) or '(none)'}")
+        if j in categorical and getattr(column, "required", True) is False:
+            raise ModelopsError(f"{name}: input {column.name!r} is {what} of the model, which CatBoost cannot "
+                                "take as null", field="signature.inputs",
+                                hint="make it required (a missing category is a value of its own, such as '')")
     if not categorical:
         return floats
     numeric = [j for j in range(len(inputs)) if j not in categorical]
@@ -82,6 +87,8 @@ def _rows(categorical: list[int], inputs: Sequence, name: str):  # -> Callable[[
         array = np.array(batch, dtype=object)
         if numeric:
             array[:, numeric] = floats(array[:, numeric])
+        for j in categorical:
+            array[:, j] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in array[:, j]]
         return array
 
     return mixed

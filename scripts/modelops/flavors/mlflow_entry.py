@@ -1,15 +1,20 @@
 """The python_function entry point of a registered model whose MLflow flavor would not answer what the runner
 serves: a booster's or a graph's class probabilities, a LightGBM classifier's labels.
 
-`apply` copies this module into the registered model's `code` folder, with the modelops flavor modules it uses,
-and names it as the model's `loader_module`; `mlflow.pyfunc.load_model` then predicts through the very flavor
-the runner loads, so plain MLflow answers what the runner answers. Its `model_config` names the flavor, the
-method and the signature's input columns in order. It needs what the flavor needs: numpy and the framework
-(and PyYAML for an onnx directory).
+`apply` copies this module into the registered model's `modelops-code` folder, with the flavor modules it uses,
+as a package of a private name (`_modelops_` and a digest of their sources), and names it as the model's
+`loader_module`; `mlflow.pyfunc.load_model` then predicts through the very flavor the runner loads, so plain
+MLflow answers what the runner answers, whether or not a modelops is installed where it runs (the private name
+shadows none, and models registered by two versions of modelops each load their own). Its `model_config` names
+the flavor, the method and the signature's input columns in order. It needs what the flavor needs: numpy and
+the framework (and PyYAML for an onnx directory), with pandas, as any `mlflow.pyfunc` model.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,25 +22,45 @@ import numpy as np
 
 from modelops import flavors
 
-CODE = "modelops-code"  # the model's folder that holds the copied modules (put on sys.path by MLflow)
-LOADER = __name__
+CODE = "modelops-code"  # the model's folder that holds the copied package (put on sys.path by MLflow)
+FLAVORS = ("xgboost", "lightgbm", "catboost", "onnx")  # the flavors this entry loads
+_MODULES = ("__init__.py", "errors.py", "flavors/__init__.py", "flavors/boosters.py", "flavors/mlflow_entry.py",
+            *(f"flavors/{flavor}.py" for flavor in FLAVORS))
+_LOADER = re.compile(r"^_modelops_[0-9a-f]{12}\.flavors\.mlflow_entry$")
+_IMPORTS = re.compile(r"\bmodelops(?=\.[a-z_]|\s+import\b)")  # `modelops.x` and `from modelops import`
 
 
 class _Column(NamedTuple):
     name: str
 
 
-FLAVORS = ("xgboost", "lightgbm", "catboost", "onnx")  # the flavors this entry loads
-
-
-def files() -> dict[str, Path]:
-    """The modules to copy, by their path under CODE: those of every flavor the entry loads, whichever the model's,
-    since a process imports the package once, from the first model it loads (each flavor imports its framework
-    only when a model of that flavor loads)."""
+@cache
+def _sources() -> dict[str, str]:
     package = Path(flavors.__file__).resolve().parents[1]
-    names = ("__init__.py", "errors.py", "flavors/__init__.py", "flavors/boosters.py", "flavors/mlflow_entry.py",
-             *(f"flavors/{flavor}.py" for flavor in FLAVORS))
-    return {f"modelops/{name}": package / name for name in names}
+    return {name: (package / name).read_text(encoding="utf-8") for name in _MODULES}
+
+
+def package() -> str:
+    """The copied package's private name: `_modelops_` and the first 12 hex digits of its sources' sha256."""
+    digest = hashlib.sha256()
+    for name, text in _sources().items():
+        digest.update(f"{name}\0{text}\0".encode())
+    return f"_modelops_{digest.hexdigest()[:12]}"
+
+
+def loader_module() -> str:
+    """The `loader_module` of the copied entry."""
+    return f"{package()}.flavors.mlflow_entry"
+
+
+def is_loader(name: object) -> bool:
+    """Whether an MLmodel's `loader_module` is a copy of this entry."""
+    return isinstance(name, str) and bool(_LOADER.match(name))
+
+
+def files() -> dict[str, str]:
+    """The sources to write under CODE, by path, their imports of modelops renamed to the private package."""
+    return {f"{package()}/{name}": _IMPORTS.sub(package(), text) for name, text in _sources().items()}
 
 
 def _load_pyfunc(path: str, model_config: dict) -> _Model:
@@ -46,16 +71,22 @@ def _load_pyfunc(path: str, model_config: dict) -> _Model:
 
 
 class _Model:
-    """Predicts on a DataFrame (or a mapping of columns) as the runner does on its signature-ordered rows."""
+    """Predicts on a DataFrame (or a mapping of columns) as the runner does on its signature-ordered rows: an
+    optional column that is left out is null in every row."""
 
     def __init__(self, predictor: flavors.Predictor, names: list[str]) -> None:
         self._predictor = predictor
         self._names = names
 
-    def get_raw_model(self) -> Any:
-        """The framework's own model object."""
-        return self._predictor.model
-
     def predict(self, data: Any, params: dict | None = None) -> np.ndarray:
-        columns = [np.asarray(data[name]) for name in self._names]
-        return np.asarray(self._predictor.predict(np.column_stack(columns)))
+        import pandas as pd
+
+        frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
+        present = [name for name in self._names if name in frame.columns]
+        if len(present) == len(self._names) and all(frame[name].dtype.kind == "f" for name in present):
+            return np.asarray(self._predictor.predict(frame[self._names].to_numpy(dtype=np.float64)))
+        rows = np.full((len(frame), len(self._names)), None, dtype=object)
+        for j, name in enumerate(self._names):
+            if name in frame.columns:
+                rows[:, j] = frame[name].to_numpy(dtype=object)
+        return np.asarray(self._predictor.predict(rows))

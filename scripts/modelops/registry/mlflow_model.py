@@ -39,7 +39,7 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
         if not (artifact / "MLmodel").is_file():
             raise ModelopsError(f"{artifact.name}/ has no MLmodel file",
                                 hint="an artifact folder is an MLflow model directory (mlflow.<flavor>.save_model)")
-        if not _through_modelops(manifest):
+        if not _through_modelops(manifest) and not (manifest.flavor in mlflow_entry.FLAVORS and _has_entry(artifact)):
             return artifact
         return _with_entry(artifact, manifest, work / "model")
     if manifest.flavor == "onnx" and artifact.suffix == ".onnx":
@@ -66,7 +66,7 @@ def model_dir(artifact: Path, manifest: Manifest, requirements: str, work: Path)
                            sklearn_version=_pinned(requirements, "scikit-learn"),
                            skops_trusted_types=skops_types(artifact) if fmt == "skops" else None)
     else:
-        _python_function(mlmodel, manifest, target, filename)
+        _python_function(mlmodel, manifest, target, filename, _through_modelops(manifest))
         mlmodel.add_flavor(manifest.flavor, data=filename, code=None,
                            **_BOOSTER_CONFIG[manifest.flavor](artifact, manifest, requirements))
     mlmodel.save(str(target / "MLmodel"))
@@ -81,36 +81,54 @@ def _through_modelops(manifest: Manifest) -> bool:
     return manifest.method == "predict_proba" or (manifest.flavor == "lightgbm" and _predicts_labels(manifest))
 
 
-def _python_function(mlmodel, manifest: Manifest, target: Path, data: str | None) -> None:
-    """The python_function entry of the model in `target` (`data`: its file, None: the whole directory):
-    MLflow's own loader of the flavor, or modelops' entry with its modules copied next to the model."""
+def _python_function(mlmodel, manifest: Manifest, target: Path, data: str | None, entry: bool,
+                     env: dict | None = None) -> None:
+    """The python_function entry of the model in `target` (`data`: its file, None: the whole directory; `env`:
+    the environment files an MLflow directory named): MLflow's own loader of the flavor, or with `entry`
+    modelops' entry, its modules copied next to the model."""
     import mlflow.pyfunc
 
-    if not _through_modelops(manifest):
-        mlflow.pyfunc.add_to_model(mlmodel, loader_module=f"mlflow.{manifest.flavor}", data=data)
+    environments = {"conda_env": (env or {}).get("conda"), "python_env": (env or {}).get("virtualenv")}
+    if not entry:
+        mlflow.pyfunc.add_to_model(mlmodel, loader_module=f"mlflow.{manifest.flavor}", data=data, **environments)
         return
     code = target / mlflow_entry.CODE
     if code.exists():
         raise ModelopsError(f"the model already has a {mlflow_entry.CODE}/ folder",
                             hint="rename that folder: modelops writes its loader there")
-    for name, source in mlflow_entry.files().items():
+    for name, text in mlflow_entry.files().items():
         (code / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, code / name)
-    mlflow.pyfunc.add_to_model(mlmodel, loader_module=mlflow_entry.LOADER, data=data, code=mlflow_entry.CODE,
+        (code / name).write_text(text, encoding="utf-8")
+    mlflow.pyfunc.add_to_model(mlmodel, loader_module=mlflow_entry.loader_module(), data=data, code=mlflow_entry.CODE,
                                model_config={"flavor": manifest.flavor, "method": manifest.method,
-                                             "inputs": [c.name for c in manifest.signature.inputs]})
+                                             "inputs": [c.name for c in manifest.signature.inputs]},
+                               **environments)
 
 
 def _with_entry(artifact: Path, manifest: Manifest, target: Path) -> Path:
-    """A copy of the MLflow model directory `artifact` whose python_function is modelops' entry."""
+    """A copy of the MLflow model directory `artifact` whose python_function is modelops' entry and whose
+    signature is the manifest's (the columns the entry reads)."""
     from mlflow.models import Model
 
     shutil.copytree(artifact, target)
     mlmodel = Model.load(str(target / "MLmodel"))
-    mlmodel.flavors.pop("python_function", None)
-    _python_function(mlmodel, manifest, target, None)
+    previous = mlmodel.flavors.pop("python_function", None) or {}
+    mlmodel.signature = _mlmodel(manifest).signature
+    _python_function(mlmodel, manifest, target, None, True, previous.get("env") if isinstance(previous, dict) else None)
     mlmodel.save(str(target / "MLmodel"))
     return target
+
+
+def _has_entry(artifact: Path) -> bool:
+    """Whether the MLflow model directory `artifact` already loads through a copy of modelops' entry (a version
+    registered by modelops, taken back out of the registry): then the manifest's method, not its own, decides."""
+    import yaml
+
+    try:
+        spec = yaml.safe_load((artifact / "MLmodel").read_text())
+        return mlflow_entry.is_loader(spec["flavors"]["python_function"]["loader_module"])
+    except (OSError, yaml.YAMLError, UnicodeDecodeError, TypeError, KeyError):
+        return False
 
 
 def _predicts_labels(manifest: Manifest) -> bool:
@@ -181,7 +199,7 @@ def _onnx_dir(artifact: Path, manifest: Manifest, requirements: str, target: Pat
             onnx.save_model(proto, str(graph))
     (target / "requirements.txt").write_text(requirements)
     mlmodel = _mlmodel(manifest)
-    _python_function(mlmodel, manifest, target, "model.onnx")
+    _python_function(mlmodel, manifest, target, "model.onnx", _through_modelops(manifest))
     mlmodel.add_flavor("onnx", onnx_version=_pinned(requirements, "onnx"), data="model.onnx",
                        providers=["CPUExecutionProvider"], code=None)
     mlmodel.save(str(target / "MLmodel"))

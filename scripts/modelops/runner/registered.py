@@ -3,7 +3,8 @@
 A version whose python_function is modelops' entry (`flavors.mlflow_entry`, as `apply` registers a booster's
 or a graph's probabilities) loads with its own flavor, as from a model folder; any other through
 `mlflow.pyfunc`, answering its MLmodel's `predict_fn` (predict, or predict_proba). A version of class
-probabilities is loaded once here, to read its classes: the outputs are one probability column per class.
+probabilities is first loaded in the sandboxed child, to read its classes: the outputs are one probability
+column per class.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from modelops.signature.probabilities import PREDICT_PROBA
 from modelops.workspace import find_root
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
+PREDICT = "predict"
 _COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -55,15 +57,13 @@ def from_registry(uri: str) -> ServedModel:
                                  "the model name and the alias") from None
     spec = _mlmodel(local, uri)
     inputs, outputs, example = _signature(spec, local, uri)
-    flavor, path, method = _loader(spec, local)
+    flavor, path, method = _loader(spec, local, uri)
 
-    loaded = _load(flavor, path, inputs, method, uri) if method == PREDICT_PROBA else None
-    if loaded is not None:
-        outputs = _probability_columns(getattr(loaded, "classes", None), outputs, uri)
+    if method == PREDICT_PROBA:
+        outputs = _probability_columns(_classes(flavor, path, inputs, method, uri), outputs, uri)
 
     def load() -> flavors.Predictor:
-        """The version loaded above to read its classes, else loaded now (in the server)."""
-        return loaded if loaded is not None else flavors.load(flavor, path, inputs, method)
+        return flavors.load(flavor, path, inputs, method)
 
     # The semantic version apply tags each registered version with; the registry's number otherwise.
     version = (registered.tags or {}).get(state.VERSION) or str(registered.version)
@@ -95,28 +95,54 @@ def _mlmodel(local: Path, uri: str) -> dict:
     return spec
 
 
-def _loader(spec: dict, local: Path) -> tuple[str, Path, str]:
+def _loader(spec: dict, local: Path, uri: str) -> tuple[str, Path, str]:
     """(flavor, path, method) that load the downloaded model in `local` as its python_function answers."""
     from mlflow.pyfunc import MODEL_CONFIG
 
-    function = (spec.get("flavors") or {}).get("python_function") or {}
-    config = function.get(MODEL_CONFIG) or {}
-    if function.get("loader_module") == mlflow_entry.LOADER and config.get("flavor") in mlflow_entry.FLAVORS:
+    sections = spec.get("flavors")
+    function = sections.get("python_function") if isinstance(sections, dict) else None
+    function = function if isinstance(function, dict) else {}
+    config = function.get(MODEL_CONFIG)
+    config = config if isinstance(config, dict) else {}
+    if mlflow_entry.is_loader(function.get("loader_module")) and config.get("flavor") in mlflow_entry.FLAVORS:
         data = (local / function["data"]).resolve() if isinstance(function.get("data"), str) else local
-        if not data.is_relative_to(local.resolve()):
-            raise ModelopsError(f"its MLmodel names {function['data']!r}, which is not a file of the model")
-        return config["flavor"], data, config.get("method", "predict")
-    return "pyfunc", local, PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else "predict"
+        if not data.is_relative_to(local.resolve()) or not data.exists():
+            raise ModelopsError(f"{uri}: its MLmodel's python_function data {function['data']!r} is not a file of "
+                                "the model", hint="register the model with modelops apply, or with MLflow's own "
+                                "save_model")
+        method = config.get("method")
+        return config["flavor"], data, method if method in (PREDICT, PREDICT_PROBA) else PREDICT
+    return "pyfunc", local, PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
 
 
-def _load(flavor: str, path: Path, inputs: Sequence, method: str, uri: str) -> flavors.Predictor:
+def _classes(flavor: str, path: Path, inputs: Sequence[Column], method: str, uri: str) -> list | None:
+    """The classes of the model answering `method`, read by loading it in the sandboxed child (`_main`): the
+    server loads no framework (nor its thread pools) before its settings are made."""
+    from modelops.manifest.load_check import sandboxed
+
+    request = {"flavor": flavor, "path": str(path), "inputs": [c.model_dump() for c in inputs], "method": method}
+    classes = sandboxed(__name__, request, ["classes"])["classes"]
+    if isinstance(classes, str):
+        raise ModelopsError(f"{uri} does not load: {classes}", hint="check that this environment has the "
+                            "model's requirements")
+    return classes
+
+
+def _main() -> None:
+    """The child of `_classes`: a request on stdin, {"classes": [...] | None | "why it does not load"} out."""
+    import sys
+    import traceback
+
+    request = json.loads(sys.stdin.read())
     try:
-        return flavors.load(flavor, path, inputs, method)
-    except ModelopsError:
-        raise
-    except Exception as exc:
-        raise ModelopsError(f"{uri} does not load: {type(exc).__name__}: {str(exc)[:300]}",
-                            hint="check that this environment has the model's requirements") from None
+        inputs = [Column.model_validate(c) for c in request["inputs"]]
+        predictor = flavors.load(request["flavor"], Path(request["path"]), inputs, request["method"])
+        answer = getattr(predictor, "classes", None)
+    except ModelopsError as exc:
+        answer = str(exc) + (f" (hint: {exc.problem.hint})" if exc.problem.hint else "")
+    except Exception:
+        answer = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
+    sys.stdout.write("\n" + json.dumps({"classes": answer}) + "\n")
 
 
 def _probability_columns(classes: Sequence | None, outputs: list[Column] | None, uri: str) -> list[OutputColumn]:
@@ -176,3 +202,7 @@ def _signature(spec: dict, local: Path, uri: str) -> tuple[list[Column], list[Co
         except (OSError, ValueError, KeyError, TypeError):
             example = None
     return inputs, outputs, example
+
+
+if __name__ == "__main__":
+    _main()
