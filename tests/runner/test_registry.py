@@ -170,3 +170,23 @@ def test_a_registered_classifier_of_probabilities_is_served_one_column_per_class
     assert client.get("/v2/models/iris-proba").json()["outputs"] == [
         {"name": "probabilities", "datatype": "FP64", "shape": [-1, 3],
          "parameters": {"labels": ["setosa", "versicolor", "virginica"]}}]
+
+
+@pytest.mark.parametrize("function", ["x", {"loader_module": "_modelops_0123456789ab.flavors.mlflow_entry",
+                                            "config": "cfg.yaml"}, {"predict_fn": ["predict_proba"]}])
+def test_an_mlmodel_of_another_shape_is_served_through_pyfunc(tmp_path: Path, function: object) -> None:
+    from modelops.runner.registered import _loader
+
+    assert _loader({"flavors": {"python_function": function}}, tmp_path, "models:/m@p") == \
+        ("pyfunc", tmp_path, "predict")
+
+
+def test_an_entry_whose_data_leaves_the_model_is_refused(tmp_path: Path) -> None:
+    from modelops.errors import ModelopsError
+    from modelops.runner.registered import _loader
+
+    spec = {"flavors": {"python_function": {"loader_module": "_modelops_0123456789ab.flavors.mlflow_entry",
+                                            "data": "../../etc/passwd",
+                                            "config": {"flavor": "xgboost", "method": "predict_proba"}}}}
+    with pytest.raises(ModelopsError, match="models:/m@p: its MLmodel's python_function data"):
+        _loader(spec, tmp_path / "model", "models:/m@p")
