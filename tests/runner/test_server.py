@@ -128,8 +128,12 @@ def test_several_workers_serve(serve: Callable) -> None:
             assert time.monotonic() < deadline, response.text
             time.sleep(0.2)
         assert response.json() == {"outputs": [{"species": 0}, {"species": 1}, {"species": 2}], "version": "1.0.0"}
-    # Whichever worker answers /metrics counts the requests of both.
+    # Whichever worker answers /metrics counts the requests of both. A request is counted once its answer is
+    # sent, so the last one may land a moment after the client has read it: wait for it, then read again.
     served = 'modelops_requests_total{code="200",endpoint="predict",version="1.0.0"} 20.0'
+    while served not in (metrics := client.get("/metrics", headers=close).text):
+        assert time.monotonic() < deadline, metrics
+        time.sleep(0.1)
     assert all(served in client.get("/metrics", headers=close).text for _ in range(6))
     # 1 once every worker is loaded: twenty answers may all have come from one worker while the other loaded
     while 'modelops_ready{model="iris"} 1.0' not in (metrics := client.get("/metrics", headers=close).text):
