@@ -280,3 +280,34 @@ def test_a_registered_version_of_probabilities_is_served_as_probabilities(repo: 
     np.testing.assert_allclose(np.reshape(tensor["data"], (len(rows), 3)), want, rtol=1e-12, atol=0)
     metadata = registered.get("/v2/models/iris-catboost-proba").json()
     assert metadata["outputs"][0]["parameters"]["labels"] == ["setosa", "versicolor", "virginica"]
+
+
+def test_a_directory_taken_back_out_of_the_registry_is_registered_with_the_manifests_method(
+        repo: Path, tmp_path: Path) -> None:
+    """wine-xgboost-proba's registered directory (behind the entry, predict_proba), as the artifact of a model
+    that serves labels: apply writes the entry anew, with method predict."""
+    import mlflow.artifacts
+
+    uri = f"sqlite:///{repo / '.modelops' / 'mlflow.db'}"
+    root = tmp_path / "repo"
+    shutil.copytree(repo / "models" / "wine-xgboost-proba", root / "models" / "wine-labels")
+    shutil.copytree(repo / "templates", root / "templates")
+    shutil.copyfile(repo / "pyproject.toml", root / "pyproject.toml")
+    folder = root / "models" / "wine-labels"
+    mlflow.set_tracking_uri(uri)
+    mlflow.artifacts.download_artifacts("models:/wine-xgboost-proba@production", dst_path=str(folder / "artifacts/dl"))
+    _edit(folder, "predict", [], kind="long", uri="artifacts/dl")
+    assert run_cli("codeowners", cwd=root).code == 0
+    env = {"MODELOPS_CACHE": str(tmp_path / "cache"), "MLFLOW_TRACKING_URI": "", "MODELOPS_TRACKING_URI": ""}
+    applied = run_cli("apply", cwd=root, env=env)
+    assert applied.code == 0, applied.err
+    rows = _inputs(repo, "wine-xgboost-proba")
+    registered = f"sqlite:///{root / '.modelops/mlflow.db'}"
+    done = subprocess.run([sys.executable, "-c", _PLAIN, str(ROOT / "scripts"), registered, "absent",
+                           json.dumps([["wine-labels", "wine-labels", rows]])],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])["wine-labels"]["predicted"]
+    manifest = load_manifest(folder, root).manifest
+    x = np.array([[row[c.name] for c in manifest.signature.inputs] for row in rows], dtype=np.float64)
+    assert predicted == flavors.load("xgboost", folder / "artifacts/dl", manifest.signature.inputs).predict(x).tolist()

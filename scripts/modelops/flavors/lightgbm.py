@@ -11,6 +11,8 @@ import pickle
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from modelops.errors import ModelopsError
 from modelops.flavors import Predictor
 from modelops.flavors.boosters import check_file, check_width, mlflow_flavor, predictor, two_columns
@@ -63,7 +65,7 @@ def _wrapper(spec: dict, inputs: Sequence, method: str) -> Predictor:
         model = pickle.load(handle)  # cloudpickle output loads with pickle
     classes = getattr(model, "classes_", None)
     return _predictor(model.booster_, spec["data"].name, inputs, method,
-                      None if classes is None else list(classes))
+                      None if classes is None else np.asarray(classes).tolist())
 
 
 def _predictor(booster, name: str, inputs: Sequence, method: str, classes: list | None) -> Predictor:

@@ -28,6 +28,7 @@ _MODULES = ("__init__.py", "errors.py", "flavors/__init__.py", "flavors/boosters
             *(f"flavors/{flavor}.py" for flavor in FLAVORS))
 _LOADER = re.compile(r"^_modelops_[0-9a-f]{12}\.flavors\.mlflow_entry$")
 _IMPORTS = re.compile(r"\bmodelops(?=\.[a-z_]|\s+import\b)")  # `modelops.x` and `from modelops import`
+_PLAIN_IMPORT = re.compile(r"^\s*(import|from)\s+modelops\b", re.MULTILINE)  # what the renaming must not leave
 
 
 class _Column(NamedTuple):
@@ -60,7 +61,11 @@ def is_loader(name: object) -> bool:
 
 def files() -> dict[str, str]:
     """The sources to write under CODE, by path, their imports of modelops renamed to the private package."""
-    return {f"{package()}/{name}": _IMPORTS.sub(package(), text) for name, text in _sources().items()}
+    written = {f"{package()}/{name}": _IMPORTS.sub(package(), text) for name, text in _sources().items()}
+    left = [name for name, text in written.items() if _PLAIN_IMPORT.search(text)]
+    if left:
+        raise RuntimeError(f"modelops imports left in the copied {', '.join(left)}")
+    return written
 
 
 def _load_pyfunc(path: str, model_config: dict) -> _Model:

@@ -41,6 +41,8 @@ def sandboxed(module: str, request: dict, keys: Iterable[str]) -> dict:
     timeout = int(os.environ.get("MODELOPS_LOAD_TIMEOUT", DEFAULT_TIMEOUT))
     with tempfile.TemporaryDirectory(prefix="modelops-load-") as home:
         env = {k: os.environ[k] for k in _KEEP_ENV if k in os.environ}
+        if env.get("PYTHONPATH"):  # the child runs in `home`: a relative entry would name another folder
+            env["PYTHONPATH"] = os.pathsep.join(os.path.abspath(p) for p in env["PYTHONPATH"].split(os.pathsep) if p)
         env.update(HOME=home, MLFLOW_DISABLE_TELEMETRY="true", PYTHONDONTWRITEBYTECODE="1")
 
         def limits() -> None:

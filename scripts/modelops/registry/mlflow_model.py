@@ -110,7 +110,7 @@ def _with_entry(artifact: Path, manifest: Manifest, target: Path) -> Path:
     signature is the manifest's (the columns the entry reads)."""
     from mlflow.models import Model
 
-    shutil.copytree(artifact, target)
+    shutil.copytree(artifact, target, ignore=shutil.ignore_patterns(mlflow_entry.CODE))  # the entry is written anew
     mlmodel = Model.load(str(target / "MLmodel"))
     previous = mlmodel.flavors.pop("python_function", None) or {}
     mlmodel.signature = _mlmodel(manifest).signature

@@ -142,7 +142,12 @@ def _main() -> None:
         answer = str(exc) + (f" (hint: {exc.problem.hint})" if exc.problem.hint else "")
     except Exception:
         answer = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
-    sys.stdout.write("\n" + json.dumps({"classes": answer}) + "\n")
+    sys.stdout.write("\n" + json.dumps({"classes": answer}, default=_plain) + "\n")
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as JSON has it (a class label of a model that keeps them as such)."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _probability_columns(classes: Sequence | None, outputs: list[Column] | None, uri: str) -> list[OutputColumn]:
