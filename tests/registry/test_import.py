@@ -30,7 +30,8 @@ def populate(uri: str, prefix: str, *, every: bool = True, artifacts: Path | Non
     `<prefix>fraud`: one skops version (MLflow's default, served through pyfunc) without an example;
     `<prefix>keep`: one pickled version, production -> 1 (never applied); only that one unless `every`. Models
     import refuses: `<prefix>empty`: no version; `<prefix>unsigned`: logged without a signature;
-    `<prefix>proba`: a skops model whose MLflow predict answers probabilities (no flavor modelops serves).
+    `<prefix>proba`: a skops model whose MLflow predict answers probabilities (served through pyfunc);
+    `<prefix>odds`: two pickled versions whose MLflow predict answers probabilities, the second with 2 classes.
     The requirements are given (MLflow's inference of them takes seconds a model). `artifacts`: where the
     runs' files go, for a registry that is not a server (else MLflow writes them under the working folder)."""
     import mlflow
@@ -69,6 +70,12 @@ def populate(uri: str, prefix: str, *, every: bool = True, artifacts: Path | Non
     client.create_registered_model(f"{prefix}empty")
     log(LogisticRegression(max_iter=300), f"{prefix}unsigned")
     log(LogisticRegression(max_iter=300), f"{prefix}proba", input_example=x.head(2), pyfunc_predict_fn="predict_proba")
+    log(LogisticRegression(max_iter=300), f"{prefix}odds", pyfunc_predict_fn="predict_proba", **pickled)
+    with mlflow.start_run():  # the same inputs, two classes: kept in MLflow, left out of the manifest
+        two = LogisticRegression(max_iter=300).fit(x, y.where(y == 0, 1))
+        info = mlflow.sklearn.log_model(two, name="model", pip_requirements=pins, pyfunc_predict_fn="predict_proba",
+                                        **pickled)
+    mlflow.register_model(info.model_uri, f"{prefix}odds")
 
 
 @pytest.fixture(scope="module")
@@ -170,13 +177,36 @@ def test_import_by_uri_twice_changes_nothing_and_never_overwrites(registry: str,
     assert "edited" in manifest.read_text()
 
 
+def test_models_whose_mlflow_predict_answers_probabilities_import_with_their_classes(registry: str,
+                                                                                     tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    done = run(root, "import", "imp-odds", "imp-proba", "--tracking-uri", registry, "--owner", "@data/odds")
+    assert "imported models/imp-odds/: flavor sklearn; versions 1.0.2 (MLflow 2); environments none" in done.stdout
+    assert "  i MLflow version 1 left out (its classes [0, 1, 2] are not the latest's [0, 1]): kept in MLflow" \
+           in done.stdout
+    assert "imported models/imp-proba/: flavor pyfunc; versions 1.0.1 (MLflow 1)" in done.stdout
+    odds = (root / "models/imp-odds/model.yaml").read_text()
+    assert "flavor: sklearn\nmethod: predict_proba\nsignature:\n" in odds
+    assert "  outputs:\n  - name: p_0\n    type: double\n    label: 0\n  - name: p_1\n    type: double\n    " \
+           "label: 1\nexample:" in odds
+    proba = (root / "models/imp-proba/model.yaml").read_text()
+    assert "flavor: pyfunc\nmethod: predict_proba\n" in proba and "    label: 2\n" in proba
+
+    run(root, "validate", "models/imp-odds", "models/imp-proba", uri=registry)  # each class checked, by loading
+    applied = json.loads(run(root, "apply", "--format", "json", "models/imp-odds", uri=registry).stdout)
+    assert [a["kind"] for a in applied["actions"]] == ["adopt-version", "update-model"]
+    again = run(root, "plan", "--format", "json", "models/imp-odds", uri=registry)
+    assert json.loads(again.stdout) == {"actions": [], "drift": [], "notes": [
+        "imp-odds (no modelops.version tag) (MLflow version 1) is not in the manifest (kept, never deleted)"]}
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("imp-nope", "error: MODEL: no registered model imp-nope in the registry at {uri}\n"),
     ("imp-empty", "error: MODEL: registered model imp-empty has no versions\n"),
     ("imp-unsigned", "error: MODEL: imp-unsigned version 1 (the latest): it was logged without a signature "
                      "(inputs and outputs)\n"),
-    ("imp-proba", "error: MODEL: imp-proba version 1 (the latest): its flavors (python_function, sklearn) are none "
-                  "modelops serves\n"),
+    ("imp-proba", "error: MODEL: imp-proba version 1 (the latest) answers probabilities (predict_fn: predict_proba): "
+                  "its classes are read by loading it\n"),
     ("Imp_Churn", "error: MODEL: 'Imp_Churn' is not a model name\n"),
 ])
 def test_a_model_import_cannot_take_is_refused_and_nothing_is_written(registry: str, tmp_path: Path, name: str,

@@ -3,7 +3,9 @@
 Each registered version becomes a manifest version: MLflow version N is the semantic version 1.0.N, its
 artifact the files `models:/<name>/<N>` downloads (copied to `artifacts/1.0.N/`, or pointed to by that URI),
 pinned by their digest. The latest version gives the flavor (its framework's own when modelops serves it,
-else pyfunc), the signature, the requirements and, when it was logged with one, the example; a version
+else pyfunc), the method (`predict_proba` when its python_function answers probabilities: one output per
+class, the classes read by loading it in the sandbox), the signature, the requirements and, when it was
+logged with one, the example; a version
 that another flavor or signature would need is left out (kept in MLflow). Each alias becomes the
 environment of its name, serving its version. `apply` then adopts the versions (plan: `adopt-version`).
 
@@ -28,13 +30,15 @@ import yaml
 from modelops import artifacts
 from modelops.errors import ModelopsError, Problem
 from modelops.files import shown
+from modelops.manifest import classes_read
 from modelops.manifest.loading import from_bytes
-from modelops.manifest.model import ENV_RE, MANIFEST, MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE
+from modelops.manifest.model import ENV_RE, MANIFEST, MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE, Column
 from modelops.manifest.validate import check
 from modelops.registry import lock
 from modelops.registry.client import Registry, registered_uri
 from modelops.registry.mlmodel_read import Reading, read, requirements_for
 from modelops.registry.projection import MANAGED, ActualModel, ActualVersion
+from modelops.signature.probabilities import PREDICT
 from modelops.workspace import Workspace
 
 ARTIFACTS = "artifacts"
@@ -105,7 +109,7 @@ def import_models(ws: Workspace, registry: Registry, names: list[str], *, copy: 
             if actual.tags.get(MANAGED) == "true" and (models / name / MANIFEST).is_file():
                 notes.append(f"{name} is managed by modelops already, from {MODELS_DIR}/{name}/: nothing to import")
                 continue
-            staged.append(_stage(ws, registry, actual, work, copy=copy, owners=owners))
+            staged.append(_stage(ws, registry, actual, work, copy=copy, owners=owners, offline=offline))
         problems = []
         for one in staged:
             if not one.imported.written:
@@ -135,8 +139,8 @@ def _registered(registry: Registry, name: str) -> ActualModel:
     return actual
 
 
-def _stage(ws: Workspace, registry: Registry, actual: ActualModel, work: Path, *, copy: bool, owners: list[str]
-           ) -> _Staged:
+def _stage(ws: Workspace, registry: Registry, actual: ActualModel, work: Path, *, copy: bool, owners: list[str],
+           offline: bool) -> _Staged:
     """The folder of registered model `actual`, made under `work`, compared with the one in `models/` if any."""
     name, where = actual.name, registry.settings.tracking_uri
     if actual.tags.get(MANAGED) == "true":
@@ -154,7 +158,7 @@ def _stage(ws: Workspace, registry: Registry, actual: ActualModel, work: Path, *
         readings[version.number] = (path, sha256, read(path, uri))
     folder = work / name
     folder.mkdir()
-    made = _write(folder, actual, readings, copy=copy, owners=owners)
+    made = _write(folder, actual, readings, copy=copy, owners=owners, offline=offline)
     target = ws.root / MODELS_DIR / name
     written = True
     if target.exists() or target.is_symlink():
@@ -180,7 +184,7 @@ class _Made:
 
 
 def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, str, Reading]], *, copy: bool,
-           owners: list[str]) -> _Made:
+           owners: list[str], offline: bool) -> _Made:
     """Write the model folder of `actual` in `folder`: manifest, requirements, example, copied artifacts."""
     name, notes = actual.name, []
     latest_number = max(readings, key=int)
@@ -195,12 +199,18 @@ def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, st
         raise ModelopsError(f"{label}: its flavors ({', '.join(latest.mlflow_flavors) or 'none'}) are none modelops "
                             "serves", field="MODEL", hint=f"modelops serves {SERVED}")
     flavor = max(latest.flavors, key=lambda f: sum(f in r.flavors for _, _, r in readings.values()))
+    if latest.method != PREDICT and offline:
+        raise ModelopsError(f"{label} answers probabilities (predict_fn: {latest.method}): its classes are read by "
+                            "loading it", field="MODEL", hint="import it without --offline")
+    classes = _classes(latest, flavor, readings[latest_number][0], label)
+    signature = _signature(latest, classes, label)
     versions: dict[str, str] = {}
     entries = []
     for number in sorted(readings, key=int):
         path, sha256, reading = readings[number]
-        if flavor not in reading.flavors or reading.signature != latest.signature:
-            why = f"flavor {flavor} does not load it" if flavor not in reading.flavors else "its signature differs"
+        why = "" if number == latest_number else _left_out(reading, latest, flavor, classes, path,
+                                                           f"{name} version {number}")
+        if why:
             notes.append(f"MLflow version {number} left out ({why}): kept in MLflow, not in the manifest")
             continue
         versions[number] = semver(number)
@@ -217,7 +227,10 @@ def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, st
     example = next((readings[n][2].example for n in sorted(versions, key=int, reverse=True)
                     if readings[n][2].example), None)
     manifest: dict = {"name": name, "description": _text(actual.description, "the description", notes),
-                      "owners": owners, "flavor": flavor, "signature": latest.signature}
+                      "owners": owners, "flavor": flavor}
+    if latest.method != PREDICT:
+        manifest["method"] = latest.method
+    manifest["signature"] = signature
     if example:
         manifest["example"] = EXAMPLE
         (folder / EXAMPLE).write_text(json.dumps({"inputs": example}, indent=2) + "\n")
@@ -234,6 +247,40 @@ def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, st
     text = header + yaml.safe_dump(manifest, sort_keys=False, allow_unicode=True, width=110)
     (folder / MANIFEST).write_text(text, encoding="utf-8")
     return _Made(flavor, versions, deployments, notes)
+
+
+def _left_out(reading: Reading, latest: Reading, flavor: str, classes: list | None, path: Path, label: str) -> str:
+    """Why an earlier version cannot be a version of the latest's manifest ("" when it can): another flavor,
+    method or signature, or (probabilities) other classes."""
+    if flavor not in reading.flavors:
+        return f"flavor {flavor} does not load it"
+    if reading.method != latest.method:
+        return f"it answers {reading.method}, the latest {latest.method}"
+    if latest.method == PREDICT:
+        return "" if reading.signature == latest.signature else "its signature differs"
+    if (reading.signature or {}).get("inputs") != latest.signature["inputs"]:
+        return "its signature differs"
+    own = _classes(reading, flavor, path, label)
+    return "" if own == classes else f"its classes {own} are not the latest's {classes}"
+
+
+def _classes(reading: Reading, flavor: str, path: Path, label: str) -> list | None:
+    """The classes of a version that answers probabilities, read by loading it in the sandbox (None for
+    one that answers predictions)."""
+    if reading.method == PREDICT:
+        return None
+    inputs = [Column.model_validate(c) for c in reading.signature["inputs"]]
+    return classes_read.classes(flavor, path, inputs, reading.method, label)
+
+
+def _signature(latest: Reading, classes: list | None, label: str) -> dict:
+    """The manifest's signature: the latest version's (it has one), with one probability column per class
+    when it answers probabilities."""
+    if latest.method == PREDICT:
+        return latest.signature
+    outputs = [Column.model_validate(c) for c in latest.signature["outputs"] or []]
+    columns = classes_read.probability_columns(classes, outputs, label)
+    return {"inputs": latest.signature["inputs"], "outputs": [c.model_dump(exclude_defaults=True) for c in columns]}
 
 
 def _version_of(actual: ActualModel, number: str) -> ActualVersion:

@@ -15,7 +15,8 @@ import yaml
 from pydantic import ValidationError
 
 from modelops.errors import ModelopsError
-from modelops.manifest.model import Column
+from modelops.manifest.model import METHODS, Column
+from modelops.signature.probabilities import PREDICT, PREDICT_PROBA
 
 MAX_EXAMPLE_ROWS = 10  # rows of the logged input example kept as the model's example
 # MLflow's own package: what a runner image never needs (flavor pyfunc serves through mlflow-skinny)
@@ -28,7 +29,9 @@ class Reading:
 
     flavors: tuple[str, ...]  # the manifest flavors that load it, its framework's own first
     mlflow_flavors: tuple[str, ...]  # the flavors its MLmodel lists
-    signature: dict | None  # {"inputs": [...], "outputs": [...]} as manifest columns; None: see `problem`
+    method: str  # what its python_function answers: predict, or predict_proba (one probability per class)
+    signature: dict | None  # {"inputs": [...], "outputs": [...]} as manifest columns; None: see `problem`.
+    # With predict_proba, "outputs" is None unless they are columns: the classes make them (classes_read)
     problem: str  # why the signature cannot be a manifest's ("" when it can)
     example: list[dict] | None  # the logged input example's first rows, as records (None: it has none)
     requirements: tuple[str, ...]  # its requirements.txt lines, MLflow's own package as the flavor needs it
@@ -39,9 +42,11 @@ def read(folder: Path, label: str) -> Reading:
     """The reading of the MLflow model directory `folder`; `label` names it in errors (`models:/churn/3`)."""
     spec = _mlmodel(folder, label)
     flavors = spec.get("flavors") if isinstance(spec.get("flavors"), dict) else {}
-    signature, problem = _signature(spec.get("signature"))
-    return Reading(flavors=_loaders(flavors), mlflow_flavors=tuple(map(str, flavors)), signature=signature,
-                   problem=problem,
+    function = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) else {}
+    method = PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
+    signature, problem = _signature(spec.get("signature"), method)
+    return Reading(flavors=_loaders(flavors), mlflow_flavors=tuple(map(str, flavors)), method=method,
+                   signature=signature, problem=problem,
                    example=_example(folder, spec.get("saved_input_example_info")),
                    requirements=_requirements(folder), mlflow_version=str(spec.get("mlflow_version") or ""))
 
@@ -75,7 +80,7 @@ def _mlmodel(folder: Path, label: str) -> dict:
 
 def _loaders(flavors: dict) -> tuple[str, ...]:
     """The manifest flavors that load a directory with these MLflow flavors; pyfunc last (its image needs
-    mlflow-skinny), and only when MLflow's predict answers predictions (not probabilities)."""
+    mlflow-skinny), and only when MLflow's predict answers predictions or probabilities."""
     def section(name: str) -> dict:
         found = flavors.get(name)
         return found if isinstance(found, dict) else {}
@@ -92,41 +97,51 @@ def _loaders(flavors: dict) -> tuple[str, ...]:
         found.append("catboost")
     if section("onnx").get("data"):
         found.append("onnx")
-    if section("python_function") and section("python_function").get("predict_fn", "predict") == "predict":
+    if section("python_function") and section("python_function").get("predict_fn", "predict") in METHODS:
         found.append("pyfunc")
     return tuple(found)
 
 
-def _signature(spec: object) -> tuple[dict | None, str]:
-    """The manifest's signature of an MLmodel's `signature` section, or None and why not."""
-    if not isinstance(spec, dict) or not spec.get("inputs") or not spec.get("outputs"):
+def _signature(spec: object, method: str) -> tuple[dict | None, str]:
+    """The manifest's signature of an MLmodel's `signature` section, or None and why not. Probabilities
+    need input columns only: outputs that are not columns are None."""
+    probabilities = method == PREDICT_PROBA
+    if not isinstance(spec, dict) or not spec.get("inputs") or not (spec.get("outputs") or probabilities):
         return None, "it was logged without a signature (inputs and outputs)"
-    signature = {}
-    for side in ("inputs", "outputs"):
+    inputs, problem = _columns(spec["inputs"], "inputs")
+    if inputs is None:
+        return None, problem
+    outputs, problem = _columns(spec.get("outputs"), "outputs")
+    if outputs is None and not probabilities:
+        return None, problem
+    return {"inputs": inputs, "outputs": outputs}, ""
+
+
+def _columns(text: object, side: str) -> tuple[list[dict] | None, str]:
+    """One side of an MLmodel's signature as manifest columns, or None and why not."""
+    try:
+        columns = json.loads(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None, f"its signature's {side} are not MLflow's JSON column specs"
+    if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
+        return None, f"its signature's {side} are not MLflow's JSON column specs"
+    unnamed = sum("name" not in c for c in columns)
+    out = []
+    for i, column in enumerate(columns):
+        if column.get("type") == "tensor":
+            return None, f"its signature's {side} are tensors; a manifest's signature is columns"
+        name = column.get("name", "prediction" if unnamed == 1 else f"prediction_{i}")
+        entry = {"name": name, "type": column.get("type")}
+        if column.get("required", True) is False:
+            entry["required"] = False
         try:
-            columns = json.loads(spec[side])
-        except (TypeError, ValueError):
-            return None, f"its signature's {side} are not MLflow's JSON column specs"
-        if not isinstance(columns, list) or not all(isinstance(c, dict) for c in columns):
-            return None, f"its signature's {side} are not MLflow's JSON column specs"
-        unnamed = sum("name" not in c for c in columns)
-        out = []
-        for i, column in enumerate(columns):
-            if column.get("type") == "tensor":
-                return None, f"its signature's {side} are tensors; a manifest's signature is columns"
-            name = column.get("name", "prediction" if unnamed == 1 else f"prediction_{i}")
-            entry = {"name": name, "type": column.get("type")}
-            if column.get("required", True) is False:
-                entry["required"] = False
-            try:
-                Column.model_validate(entry)
-            except ValidationError:
-                return None, (f"its signature's {side}[{i}] {json.dumps(name)} of type {json.dumps(entry['type'])} "
-                              "is not a manifest column (a name of letters, digits, _ . -, starting with a letter or "
-                              "_; a type of boolean, integer, long, float, double, string, binary, datetime)")
-            out.append(entry)
-        signature[side] = out
-    return signature, ""
+            Column.model_validate(entry)
+        except ValidationError:
+            return None, (f"its signature's {side}[{i}] {json.dumps(name)} of type {json.dumps(entry['type'])} "
+                          "is not a manifest column (a name of letters, digits, _ . -, starting with a letter or "
+                          "_; a type of boolean, integer, long, float, double, string, binary, datetime)")
+        out.append(entry)
+    return out, ""
 
 
 def _example(folder: Path, info: object) -> list[dict] | None:

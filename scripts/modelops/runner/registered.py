@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -20,16 +19,15 @@ import yaml
 from modelops import flavors, settings
 from modelops.errors import ModelopsError
 from modelops.flavors import mlflow_entry
-from modelops.manifest.model import Column, OutputColumn
+from modelops.manifest import classes_read
+from modelops.manifest.model import Column
 from modelops.registry import projection as state
 from modelops.runner.loading import ServedModel
 from modelops.signature.compiled import CompiledSignature
-from modelops.signature.probabilities import PREDICT_PROBA
+from modelops.signature.probabilities import PREDICT, PREDICT_PROBA
 from modelops.workspace import find_root
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
-PREDICT = "predict"
-_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 
 
 def from_registry(uri: str) -> ServedModel:
@@ -60,7 +58,8 @@ def from_registry(uri: str) -> ServedModel:
     flavor, path, method = _loader(spec, local, uri)
 
     if method == PREDICT_PROBA:
-        outputs = _probability_columns(_classes(flavor, path, inputs, method, uri), outputs, uri)
+        outputs = classes_read.probability_columns(classes_read.classes(flavor, path, inputs, method, uri), outputs,
+                                                   uri)
 
     def load() -> flavors.Predictor:
         return flavors.load(flavor, path, inputs, method)
@@ -115,54 +114,6 @@ def _loader(spec: dict, local: Path, uri: str) -> tuple[str, Path, str]:
     return "pyfunc", local, PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
 
 
-def _classes(flavor: str, path: Path, inputs: Sequence[Column], method: str, uri: str) -> list | None:
-    """The classes of the model answering `method`, read by loading it in the sandboxed child (`_main`): the
-    server loads no framework (nor its thread pools) before its settings are made."""
-    from modelops.manifest.load_check import sandboxed
-
-    request = {"flavor": flavor, "path": str(path), "inputs": [c.model_dump() for c in inputs], "method": method}
-    classes = sandboxed(__name__, request, ["classes"])["classes"]
-    if isinstance(classes, str):
-        raise ModelopsError(f"{uri} does not load: {classes}", hint="check that this environment has the "
-                            "model's requirements")
-    return classes
-
-
-def _main() -> None:
-    """The child of `_classes`: a request on stdin, {"classes": [...] | None | "why it does not load"} out."""
-    import sys
-    import traceback
-
-    request = json.loads(sys.stdin.read())
-    try:
-        inputs = [Column.model_validate(c) for c in request["inputs"]]
-        predictor = flavors.load(request["flavor"], Path(request["path"]), inputs, request["method"])
-        answer = getattr(predictor, "classes", None)
-    except ModelopsError as exc:
-        answer = str(exc) + (f" (hint: {exc.problem.hint})" if exc.problem.hint else "")
-    except Exception:
-        answer = "the loader failed: " + traceback.format_exc().splitlines()[-1][:300]
-    sys.stdout.write("\n" + json.dumps({"classes": answer}, default=_plain) + "\n")
-
-
-def _plain(value: object) -> object:
-    """A NumPy scalar as JSON has it (a class label of a model that keeps them as such)."""
-    return value.item() if hasattr(value, "item") else str(value)
-
-
-def _probability_columns(classes: Sequence | None, outputs: list[Column] | None, uri: str) -> list[OutputColumn]:
-    """One double column per class: the MLmodel's output names when it names one per class, else p_<label>."""
-    if classes is None:
-        raise ModelopsError(f"{uri} answers probabilities but cannot say its classes", field="method",
-                            hint="serve it from a model folder, whose manifest names each output's label")
-    names = [c.name for c in outputs or []]
-    if len(names) != len(classes):
-        names = [f"p_{label}" for label in classes]
-        if not all(_COLUMN_NAME.match(n) for n in names) or len(set(names)) != len(names):
-            names = [f"p_{i}" for i in range(len(classes))]
-    return [OutputColumn(name=n, type="double", label=label) for n, label in zip(names, classes, strict=True)]
-
-
 def _columns(spec: str) -> list[Column]:
     return [Column.model_validate({k: c[k] for k in ("name", "type", "required") if k in c})
             for c in json.loads(spec)]
@@ -207,7 +158,3 @@ def _signature(spec: dict, local: Path, uri: str) -> tuple[list[Column], list[Co
         except (OSError, ValueError, KeyError, TypeError):
             example = None
     return inputs, outputs, example
-
-
-if __name__ == "__main__":
-    _main()

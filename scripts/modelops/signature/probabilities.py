@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+PREDICT = "predict"  # the default method: the model's predictions
 PREDICT_PROBA = "predict_proba"
 TENSOR = "probabilities"  # the v2 output tensor: [N, classes] FP64
 DEFAULT_TOLERANCE = 1e-6  # absolute, per probability (runner setting shadow_tolerance)
