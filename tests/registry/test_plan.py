@@ -214,3 +214,80 @@ def plan_text(model: DesiredModel, registered: DesiredModel | None) -> str:
     """What the plan of `model` says it changes in the registered model's deployments."""
     plan = diff([model], {"iris": in_sync(registered)} if registered else {})
     return next(a for a in plan.actions if a.kind == "update-model").changes()
+
+
+def with_first(actual: ActualModel, **changes) -> ActualModel:
+    """`actual` with its first version changed (dataclasses.replace)."""
+    return replace(actual, versions=(replace(actual.versions[0], **changes), *actual.versions[1:]))
+
+
+def without_method_tag(actual: ActualModel, mlmodel_method: str) -> ActualModel:
+    """`actual` whose first version has no METHOD tag (registered before it), its MLmodel read as answering
+    `mlmodel_method`."""
+    first = actual.versions[0]
+    return with_first(actual, tags={k: v for k, v in first.tags.items() if k != state.METHOD},
+                      mlmodel_method=mlmodel_method)
+
+
+def test_versions_are_registered_with_the_manifests_method(iris: DesiredModel) -> None:
+    plan = diff([iris], {}, set())
+    assert {a.tags[state.METHOD] for a in plan.actions if a.kind == "register"} == {"predict"}
+
+
+def test_registered_version_of_another_method_blocks_at_the_manifests_method_line(root: Path) -> None:
+    iris = load(root, ("flavor: sklearn\n", "flavor: sklearn\nmethod: predict\n"))
+    plan = diff([iris], {"iris": with_first(in_sync(iris), tags={**in_sync(iris).versions[0].tags,
+                                                                 state.METHOD: "predict_proba"})})
+    assert [(d.kind, d.subject, d.blocking) for d in plan.drift] == [("method", "1.0.0", True)]
+    assert plan.actions == ()
+    (conflict,) = plan.conflicts
+    assert (conflict.file, conflict.line, conflict.field) == ("models/iris/model.yaml", 6, "method")
+    assert conflict.message == ("iris 1.0.0 (MLflow version 1) is registered answering predict_proba; the manifest "
+                                "says predict")
+    assert conflict.hint == ("a registered version never changes: to serve predict, list the artifact again as a new "
+                             "version (modelops release) in place of this one (it stays in MLflow), or set method "
+                             "back to predict_proba")
+    assert render(plan, "text") == "0 action(s), 1 drift (1 blocks apply)"
+    assert json.loads(render(plan, "json"))["drift"] == [{
+        "kind": "method", "model": "iris", "subject": "1.0.0", "blocking": True,
+        "message": "iris 1.0.0 (MLflow version 1) answers predict_proba; the manifest says predict"}]
+
+
+def test_method_read_from_the_mlmodel_of_an_untagged_version_is_checked(iris: DesiredModel) -> None:
+    plan = diff([iris], {"iris": without_method_tag(in_sync(iris), "predict_proba")})
+    assert [(d.kind, d.blocking) for d in plan.drift] == [("method", True)]
+    assert plan.conflicts[0].field == "method" and plan.actions == ()
+
+
+def test_untagged_version_answering_the_manifests_method_gets_the_tag(iris: DesiredModel) -> None:
+    plan = diff([iris], {"iris": without_method_tag(in_sync(iris), "predict")})
+    assert kinds(plan) == [("update-version", "1.0.0")] and plan.conflicts == ()
+    assert plan.actions[0].tags == {state.METHOD: "predict"} and plan.actions[0].number == "1"
+    assert [d.message for d in plan.drift] == [
+        "iris 1.0.0 (MLflow version 1): tag modelops.method is missing (its MLmodel answers predict)"]
+    assert render(plan, "text").startswith("  + update iris 1.0.0 (MLflow version 1): set modelops.method\n")
+
+
+def test_untagged_version_whose_mlmodel_was_not_read_plans_nothing(iris: DesiredModel) -> None:
+    plan = diff([iris], {"iris": without_method_tag(in_sync(iris), "")})
+    assert (plan.actions, plan.drift, plan.conflicts) == ((), (), ())
+
+
+def test_artifact_of_a_registered_version_of_another_method_is_a_new_registration(iris: DesiredModel) -> None:
+    """A version of 0.9.0's artifact, which git no longer lists, is not a rename when 0.9.0 answers another
+    method: that is how an artifact is listed again to serve the manifest's new method."""
+    actual = in_sync(iris)
+    older = {**actual.versions[0].tags, state.VERSION: "0.9.0", state.METHOD: "predict_proba"}
+    plan = diff([iris], {"iris": with_first(actual, tags=older)})
+    assert plan.conflicts == () and not any(d.blocking for d in plan.drift)
+    assert kinds(plan)[:2] == [("register", "1.0.0"), ("set-alias", "production")]
+    assert plan.notes == ("iris 0.9.0 (MLflow version 1) is not in the manifest (kept, never deleted)",)
+
+
+def test_half_registered_version_of_another_method_is_replaced(iris: DesiredModel) -> None:
+    actual = in_sync(iris)
+    last = actual.versions[2]
+    half = replace(last, tags={**{k: v for k, v in last.tags.items() if k != state.COMPLETE},
+                               state.METHOD: "predict_proba"})
+    plan = diff([iris], {"iris": replace(actual, versions=(*actual.versions[:2], half))})
+    assert kinds(plan)[:2] == [("delete-incomplete", "1.2.0"), ("register", "1.2.0")]

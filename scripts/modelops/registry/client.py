@@ -19,10 +19,19 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError
+from modelops.manifest.model import METHODS
 from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
 from modelops.registry.plan import Action
-from modelops.registry.projection import COMPLETE, SHA256, VERSION, ActualModel, ActualVersion, DesiredModel
+from modelops.registry.projection import (
+    COMPLETE,
+    METHOD,
+    SHA256,
+    VERSION,
+    ActualModel,
+    ActualVersion,
+    DesiredModel,
+)
 from modelops.settings import STATE_DIR, Settings
 from modelops.workspace import Workspace
 
@@ -61,6 +70,7 @@ class Registry:
                                       "credentials in the environment") from None
         self._experiment_id = ""
         self._files: dict[tuple[str, str], str] = {}  # (model, MLflow version) -> the digest of its files
+        self._methods: dict[tuple[str, str], str] = {}  # (model, MLflow version) -> the method its MLmodel answers
 
     # reading -----------------------------------------------------------------------------------------
     def read(self, names: Iterable[str]) -> tuple[dict[str, ActualModel], set[str], dict[str, str]]:
@@ -76,7 +86,8 @@ class Registry:
             if lock.model_of(model.name) in wanted - {model.name}:
                 locks[lock.model_of(model.name)] = lock.Holder(dict(model.tags)).describe()
         versions = self._versions(sorted(found))
-        return {name: _actual(m, versions.get(name, [])) for name, m in found.items()}, managed, locks
+        actual = {name: self._with_methods(_actual(m, versions.get(name, []))) for name, m in found.items()}
+        return actual, managed, locks
 
     def registered(self) -> dict[str, dict[str, str]]:
         """Every registered model's name and tags."""
@@ -93,7 +104,7 @@ class Registry:
             if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
                 return None
             raise
-        return _actual(model, self._versions([name]).get(name, []))
+        return self._with_methods(_actual(model, self._versions([name]).get(name, [])))
 
     def _versions(self, names: list[str]) -> dict[str, list[Any]]:
         by_model: dict[str, list[Any]] = {}
@@ -104,6 +115,20 @@ class Registry:
                     filter_string=q, max_results=10000, page_token=token)):
                 by_model.setdefault(version.name, []).append(version)
         return by_model
+
+    def _with_methods(self, model: ActualModel) -> ActualModel:
+        """`model` with the method each complete version without the METHOD tag answers (registered before that
+        tag, or the tag removed), read from its registered MLmodel once per version: a tagged version costs no
+        request."""
+        def method(version: ActualVersion) -> ActualVersion:
+            if not version.complete or METHOD in version.tags:
+                return version
+            key = (model.name, version.number)
+            if key not in self._methods:
+                self._methods[key] = _mlmodel_method(registered_uri(*key))
+            return replace(version, mlmodel_method=self._methods[key])
+
+        return replace(model, versions=tuple(map(method, model.versions)))
 
     def with_uploaded(self, model: ActualModel) -> ActualModel:
         """`model` with the sha256 tag of each version's uploaded files (one request per version)."""
@@ -221,6 +246,36 @@ def _actual(model: Any, versions: list[Any]) -> ActualModel:
                        aliases={alias: str(number) for alias, number in (model.aliases or {}).items()},
                        versions=tuple(ActualVersion(number=str(v.version), description=v.description or "",
                                                     tags=dict(v.tags), source=v.source or "") for v in versions))
+
+
+def _mlmodel_method(uri: str) -> str:
+    """The method the MLmodel of the registered version at `uri` answers, that file downloaded alone and read as
+    data (the model is never loaded); "" when it cannot be read."""
+    import yaml
+
+    with tempfile.TemporaryDirectory(prefix="modelops-mlmodel-") as work:
+        try:
+            path = artifacts.download_data(f"{uri}/MLmodel", Path(work))
+            return answered_method(yaml.safe_load(path.read_text(encoding="utf-8")))
+        except (ModelopsError, OSError, yaml.YAMLError, UnicodeDecodeError):
+            return ""
+
+
+def answered_method(spec: object) -> str:
+    """What an MLmodel's python_function answers: the method of its model config (modelops' entry), else
+    predict_proba for a `predict_fn` of predict_proba, else predict; "" for an MLmodel that is not a mapping."""
+    from mlflow.pyfunc import MODEL_CONFIG  # the key MLflow saves a model_config under
+
+    if not isinstance(spec, dict):
+        return ""
+    flavors = spec.get("flavors")
+    function = flavors.get("python_function") if isinstance(flavors, dict) else None
+    function = function if isinstance(function, dict) else {}
+    config = function.get(MODEL_CONFIG)
+    method = config.get("method") if isinstance(config, dict) else None
+    if method in METHODS:
+        return method
+    return "predict_proba" if function.get("predict_fn") == "predict_proba" else "predict"
 
 
 def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:

@@ -4,8 +4,9 @@ Pure: no I/O. A version registered with plain MLflow (no modelops tag) whose fil
 manifest version is adopted (tagged, never uploaded again): that is how `modelops import` hands a registry over.
 Drift is whatever differs from git without git having asked for it: an alias moved by
 hand (it differs from what apply last set), a version tag edited or removed, a registered version whose
-artifact digest differs from git (blocking: apply refuses, "bump the version"), and models that git no
-longer lists (reported, never deleted). Versions git no longer lists are kept by design: notes, not drift.
+artifact digest or method differs from git (blocking: apply refuses: a registered version never changes),
+and models that git no longer lists (reported, never deleted). Versions git no longer lists are kept by design:
+notes, not drift.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from modelops.errors import Problem
 from modelops.registry.projection import (
     COMPLETE,
     DEPLOYMENTS,
+    METHOD,
     PROVENANCE,
     SHA256,
     VERSION,
@@ -80,7 +82,7 @@ class Action:
 class Drift:
     """A difference between the registry and git that git did not ask for."""
 
-    kind: str  # alias | tag | digest | not-in-git | duplicate
+    kind: str  # alias | tag | digest | method | not-in-git | duplicate
     model: str
     subject: str
     message: str
@@ -165,7 +167,7 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
         incomplete = [v for v in same if not v.complete]
         if not same:
             renamed = next((v for v in ordered if v.complete and v.semver and v.semver not in wanted
-                            and v.tags.get(SHA256) == version.sha256), None)
+                            and v.tags.get(SHA256) == version.sha256 and _answers(v, model.method)), None)
             if renamed is not None:
                 claimed.add(renamed.number)
                 numbers[renamed.number] = renamed.semver
@@ -173,7 +175,7 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                 continue
             # a version whose modelops.version tag was removed is known by its digest
             complete = [v for v in ordered if v.complete and not v.semver and v.number not in claimed
-                        and v.tags.get(SHA256) == version.sha256][:1]
+                        and v.tags.get(SHA256) == version.sha256 and _answers(v, model.method)][:1]
             adopted = next((v for v in ordered if v.adoptable and v.number not in claimed
                             and v.files_sha256 == version.sha256), None)
             if not complete and adopted is not None:
@@ -181,8 +183,8 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                 numbers[adopted.number] = version.version
                 actions.append(_adopt(model, version, adopted))
                 continue
-        keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256),
-                                                 None)
+        keep = complete[0] if complete else next((v for v in incomplete if v.tags.get(SHA256) == version.sha256
+                                                  and _answers(v, model.method)), None)
         for v in same:
             if v is not keep and not v.complete:
                 actions.append(Action("delete-incomplete", name, version=version.version, number=v.number))
@@ -206,6 +208,12 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
                                blocking=True))
             conflicts.append(_digest_conflict(model, version, keep))
             continue
+        if not _answers(keep, model.method):
+            drift.append(Drift("method", name, version.version, f"{name} {version.version} (MLflow version "
+                               f"{keep.number}) answers {keep.method}; the manifest says {model.method}",
+                               blocking=True))
+            conflicts.append(_method_conflict(model, version, keep))
+            continue
         actions += _version_repair(model, version, keep, drift)
     for v in ordered:
         if v.number in claimed or (v.semver in wanted and not v.complete):
@@ -216,6 +224,11 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
             label = v.semver or "(no modelops.version tag)"
             notes.append(f"{name} {label} (MLflow version {v.number}) is not in the manifest (kept, never deleted)")
     return actions, drift, conflicts, numbers
+
+
+def _answers(registered: ActualVersion, method: str) -> bool:
+    """Whether a registered version answers `method`, or is not known to answer another one."""
+    return registered.method in ("", method)
 
 
 def _adopt(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Action:
@@ -242,6 +255,16 @@ def _digest_conflict(model: DesiredModel, version: DesiredVersion, registered: A
                         "version) and restore this one's sha256")
 
 
+def _method_conflict(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
+    """The refusal of a registered version that answers another method than the manifest's."""
+    return Problem(file=model.display, line=model.method_line, field="method",
+                   message=f"{model.name} {version.version} (MLflow version {registered.number}) is registered "
+                           f"answering {registered.method}; the manifest says {model.method}",
+                   hint=f"a registered version never changes: to serve {model.method}, list the artifact again as "
+                        "a new version (modelops release) in place of this one (it stays in MLflow), or set method "
+                        f"back to {registered.method}")
+
+
 def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
     """The refusal of a manifest version that carries the artifact of a registered version git no longer lists."""
     return Problem(file=model.display, line=version.entry_line, field=f"versions[{version.index}].version",
@@ -252,11 +275,16 @@ def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVer
 
 def _version_repair(model: DesiredModel, version: DesiredVersion, keep: ActualVersion,
                     drift: list[Drift]) -> list[Action]:
+    """The tags a kept complete version lacks (its semantic version restored if edited); METHOD, missing on a
+    version registered before that tag or removed by hand, is the method its MLmodel answers (the manifest's)."""
     expected = model.version_tags(version)
     tags = {VERSION: version.version} if keep.semver != version.version else {}
     tags |= {k: expected[k] for k in PROVENANCE if k not in keep.tags}
+    if METHOD not in keep.tags and keep.method:
+        tags[METHOD] = keep.method
     for key in tags:
         was = f"was {keep.tags[key]!r}" if key in keep.tags else "was removed"
+        was = f"is missing (its MLmodel answers {keep.method})" if key == METHOD else was
         drift.append(Drift("tag", model.name, version.version,
                            f"{model.name} {version.version} (MLflow version {keep.number}): tag {key} {was}"))
     description = version.description if keep.description != version.description else None

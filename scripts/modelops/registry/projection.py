@@ -3,8 +3,9 @@
 The registry projection of a manifest:
 - one registered model per manifest, tagged `modelops.managed=true` and `modelops.owners`, described by
   the manifest's description; `modelops.deployments` records the deployments apply last carried out;
-- one model version per manifest version, tagged with the semantic version, the artifact's sha256, the
-  manifest's sha256 and git commit and owners at registration, and `modelops.complete=true`, set last;
+- one model version per manifest version, tagged with the semantic version, the artifact's sha256, the method
+  its MLmodel answers (the manifest's `method`), the manifest's sha256 and git commit and owners at
+  registration, and `modelops.complete=true`, set last;
 - one alias per environment (`production`), plus `<env>-canary` and `<env>-shadow-<i>` for a canary
   and shadow variants.
 """
@@ -25,6 +26,7 @@ OWNERS = "modelops.owners"
 DEPLOYMENTS = "modelops.deployments"
 VERSION = "modelops.version"
 SHA256 = "modelops.sha256"
+METHOD = "modelops.method"  # what the registered MLmodel's python_function answers: predict or predict_proba
 MANIFEST_SHA256 = "modelops.manifest_sha256"
 GIT_COMMIT = "modelops.git_commit"
 COMPLETE = "modelops.complete"
@@ -60,14 +62,19 @@ class DesiredModel:
     aliases: dict[str, str]  # alias -> semantic version
     deployments: str  # canonical JSON of the manifest's deployments
     manifest: Manifest
+    method_line: int | None = None  # of the manifest's `method:`, for errors
+
+    @property
+    def method(self) -> str:
+        return self.manifest.method
 
     def model_tags(self) -> dict[str, str]:
         return {MANAGED: "true", OWNERS: self.owners}
 
     def version_tags(self, version: DesiredVersion) -> dict[str, str]:
         """The tags a version is registered with (all but COMPLETE, which is set last)."""
-        return {VERSION: version.version, SHA256: version.sha256, MANIFEST_SHA256: self.manifest_sha256,
-                GIT_COMMIT: self.git_commit, OWNERS: self.owners}
+        return {VERSION: version.version, SHA256: version.sha256, METHOD: self.method,
+                MANIFEST_SHA256: self.manifest_sha256, GIT_COMMIT: self.git_commit, OWNERS: self.owners}
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,12 @@ class ActualVersion:
     source: str = ""  # `models:/<id>` of the files apply uploaded
     uploaded_sha256: str = ""  # the sha256 tag of those files, read only to explain a digest conflict
     files_sha256: str = ""  # the digest of its files, computed only for a version to adopt (`adoptable`)
+    mlmodel_method: str = ""  # what its MLmodel answers, read only for a complete version without the METHOD tag
+
+    @property
+    def method(self) -> str:
+        """The method it answers: its METHOD tag, else its MLmodel's ("" when neither is known)."""
+        return self.tags.get(METHOD) or self.mlmodel_method
 
     @property
     def adoptable(self) -> bool:
@@ -130,4 +143,5 @@ def desired(loaded: LoadedManifest, git_commit: str) -> DesiredModel:
     return DesiredModel(name=m.name, display=loaded.display, folder=loaded.folder, description=m.description,
                         owners=", ".join(m.owners), manifest_sha256=loaded.sha256, git_commit=git_commit,
                         versions=versions, aliases=aliases,
-                        deployments=json.dumps(deployments, sort_keys=True, separators=(",", ":")), manifest=m)
+                        deployments=json.dumps(deployments, sort_keys=True, separators=(",", ":")), manifest=m,
+                        method_line=loaded.line("method"))
