@@ -14,7 +14,8 @@ from mlflow import MlflowClient
 
 from modelops import artifacts
 from modelops import settings as modelops_settings
-from modelops.registry.client import Registry, answered_method
+from modelops.registry.client import Registry
+from modelops.registry.mlmodel_read import answered_method
 from modelops.workspace import Workspace
 from tests.registry.helpers import run, snapshot
 
@@ -24,8 +25,11 @@ PROBABILITIES = ("    - {name: p_setosa, type: double, label: setosa}\n"
 
 
 @pytest.mark.parametrize(("spec", "method"), [
-    ({"flavors": {"python_function": {"config": {"method": "predict_proba"}, "predict_fn": "predict"}}},
+    ({"flavors": {"python_function": {"loader_module": "_modelops_0123456789ab.flavors.mlflow_entry",
+                                      "config": {"method": "predict_proba"}, "predict_fn": "predict"}}},
      "predict_proba"),  # modelops' entry: its model_config says
+    ({"flavors": {"python_function": {"loader_module": "team.model", "config": {"method": "predict_proba"}}}},
+     "predict"),  # another model's config is its own
     ({"flavors": {"python_function": {"predict_fn": "predict_proba"}}}, "predict_proba"),
     ({"flavors": {"python_function": {"config": {"method": "other"}}}}, "predict"),
     ({"flavors": {"sklearn": {}}}, "predict"),

@@ -19,9 +19,9 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError
-from modelops.manifest.model import METHODS
 from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
+from modelops.registry.mlmodel_read import answered_method
 from modelops.registry.plan import Action
 from modelops.registry.projection import (
     COMPLETE,
@@ -259,23 +259,6 @@ def _mlmodel_method(uri: str) -> str:
             return answered_method(yaml.safe_load(path.read_text(encoding="utf-8")))
         except (ModelopsError, OSError, yaml.YAMLError, UnicodeDecodeError):
             return ""
-
-
-def answered_method(spec: object) -> str:
-    """What an MLmodel's python_function answers: the method of its model config (modelops' entry), else
-    predict_proba for a `predict_fn` of predict_proba, else predict; "" for an MLmodel that is not a mapping."""
-    from mlflow.pyfunc import MODEL_CONFIG  # the key MLflow saves a model_config under
-
-    if not isinstance(spec, dict):
-        return ""
-    flavors = spec.get("flavors")
-    function = flavors.get("python_function") if isinstance(flavors, dict) else None
-    function = function if isinstance(function, dict) else {}
-    config = function.get(MODEL_CONFIG)
-    method = config.get("method") if isinstance(config, dict) else None
-    if method in METHODS:
-        return method
-    return "predict_proba" if function.get("predict_fn") == "predict_proba" else "predict"
 
 
 def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:

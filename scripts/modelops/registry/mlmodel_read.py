@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from modelops.errors import ModelopsError
+from modelops.flavors import mlflow_entry
 from modelops.manifest.model import METHODS, Column
 from modelops.signature.probabilities import PREDICT, PREDICT_PROBA
 
@@ -42,13 +43,30 @@ def read(folder: Path, label: str) -> Reading:
     """The reading of the MLflow model directory `folder`; `label` names it in errors (`models:/churn/3`)."""
     spec = _mlmodel(folder, label)
     flavors = spec.get("flavors") if isinstance(spec.get("flavors"), dict) else {}
-    function = flavors.get("python_function") if isinstance(flavors.get("python_function"), dict) else {}
-    method = PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
+    method = answered_method(spec)
     signature, problem = _signature(spec.get("signature"), method)
     return Reading(flavors=_loaders(flavors), mlflow_flavors=tuple(map(str, flavors)), method=method,
                    signature=signature, problem=problem,
                    example=_example(folder, spec.get("saved_input_example_info")),
                    requirements=_requirements(folder), mlflow_version=str(spec.get("mlflow_version") or ""))
+
+
+def answered_method(spec: object) -> str:
+    """What an MLmodel's python_function answers: the method of its model config when it is modelops' entry
+    (another model's config is its own), else predict_proba for a `predict_fn` of predict_proba, else predict;
+    "" for an MLmodel that is not a mapping."""
+    from mlflow.pyfunc import MODEL_CONFIG  # the key MLflow saves a model_config under
+
+    if not isinstance(spec, dict):
+        return ""
+    flavors = spec.get("flavors")
+    function = flavors.get("python_function") if isinstance(flavors, dict) else None
+    function = function if isinstance(function, dict) else {}
+    config = function.get(MODEL_CONFIG) if mlflow_entry.is_loader(function.get("loader_module")) else None
+    method = config.get("method") if isinstance(config, dict) else None
+    if method in METHODS:
+        return method
+    return PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
 
 
 def requirements_for(reading: Reading, flavor: str, pandas_version: str) -> list[str]:

@@ -22,9 +22,10 @@ from modelops.flavors import mlflow_entry
 from modelops.manifest import classes_read
 from modelops.manifest.model import Column
 from modelops.registry import projection as state
+from modelops.registry.mlmodel_read import answered_method
 from modelops.runner.loading import ServedModel
 from modelops.signature.compiled import CompiledSignature
-from modelops.signature.probabilities import PREDICT, PREDICT_PROBA
+from modelops.signature.probabilities import PREDICT_PROBA
 from modelops.workspace import find_root
 
 _MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(@(?P<alias>[^/]+)|/(?P<version>[^/]+))$")
@@ -109,9 +110,8 @@ def _loader(spec: dict, local: Path, uri: str) -> tuple[str, Path, str]:
             raise ModelopsError(f"{uri}: its MLmodel's python_function data {function['data']!r} is not a file of "
                                 "the model", hint="register the model with modelops apply, or with MLflow's own "
                                 "save_model")
-        method = config.get("method")
-        return config["flavor"], data, method if method in (PREDICT, PREDICT_PROBA) else PREDICT
-    return "pyfunc", local, PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
+        return config["flavor"], data, answered_method(spec)
+    return "pyfunc", local, answered_method(spec)
 
 
 def _columns(spec: str) -> list[Column]:
