@@ -72,9 +72,9 @@ modelops verify "${pushed[@]}"
 step "promote (dry run): what moving iris's canary to 1.2.0 at 20 % changes in model.yaml (nothing is written)"
 modelops promote iris production --canary 1.2.0 --weight 20 --dry-run
 
-step "import: a model a team registered with plain MLflow (no manifest) becomes a model folder (in a scratch repository), checked as validate checks it"
+step "import: models a team registered with plain MLflow (no manifest) become model folders (in a scratch repository), checked as validate checks them; churn-odds's MLflow predict answers probabilities"
 registry="sqlite:///$PWD/.modelops/mlflow.db"  # the embedded MLflow apply registered into
-python - "$registry" <<'PY'  # the team's model, logged and registered with MLflow's own calls (once)
+python - "$registry" <<'PY'  # the team's models, logged and registered with MLflow's own calls (once)
 import sys
 from pathlib import Path
 
@@ -83,24 +83,27 @@ from mlflow import MlflowClient
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-uri, name = sys.argv[1], "churn-legacy"
+uri = sys.argv[1]
 client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-if not client.search_registered_models(f"name = '{name}'"):
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
+mlflow.set_tracking_uri(uri)
+mlflow.set_registry_uri(uri)
+x, y = load_iris(return_X_y=True, as_frame=True)
+x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+for name, options in (("churn-legacy", {}), ("churn-odds", {"pyfunc_predict_fn": "predict_proba"})):
+    if client.search_registered_models(f"name = '{name}'"):
+        continue
     team = client.get_experiment_by_name("legacy-team")
     mlflow.set_experiment(experiment_id=team.experiment_id if team else client.create_experiment(
         "legacy-team", artifact_location=(Path.cwd() / ".modelops" / "legacy-team").as_uri()))
-    x, y = load_iris(return_X_y=True, as_frame=True)
-    x.columns = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(LogisticRegression(max_iter=300).fit(x, y), name="model",
-                                        input_example=x.head(2), serialization_format="cloudpickle")
+                                        input_example=x.head(2), serialization_format="cloudpickle", **options)
     client.set_registered_model_alias(name, "production", mlflow.register_model(info.model_uri, name).version)
 PY
 mkdir -p .modelops/import/models
 (export MODELOPS_ROOT=.modelops/import; unset MODELOPS_SIGNING_REQUIRE
- modelops import churn-legacy --tracking-uri "$registry" && modelops validate)
+ modelops import churn-legacy churn-odds --tracking-uri "$registry" && modelops validate)
+sed -n '/^method:/p;/^  outputs:/,/^[a-z]/p' .modelops/import/models/churn-odds/model.yaml
 
 step "render: Kubernetes manifests per environment, images pinned by digest"
 modelops render --target kubernetes --images .modelops/images.json --out .modelops/deploy
