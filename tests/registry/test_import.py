@@ -279,3 +279,26 @@ def test_plan_adopts_only_a_version_whose_files_match(make_repo) -> None:
     plan = diff([model], {"iris": ActualModel("iris", model.description, {}, {}, half)})
     versions = [(a.kind, a.version, a.number) for a in plan.actions if a.version]
     assert versions == [("register", "1.1.0", ""), ("register", "1.2.0", ""), ("adopt-version", "1.0.0", "1")]
+
+    # files of git's artifact whose MLmodel answers another method than the manifest's: registered anew
+    other = (ActualVersion("1", "", files_sha256=model.versions[0].sha256, mlmodel_method="predict_proba"),)
+    plan = diff([model], {"iris": ActualModel("iris", model.description, {}, {}, other)})
+    assert [(a.kind, a.version) for a in plan.actions if a.version][:1] == [("register", "1.0.0")]
+
+
+@pytest.mark.parametrize(("classes", "labels"), [([0.0, 1.0], [0, 1]), (["yes", "no"], ["yes", "no"])])
+def test_classes_make_one_labelled_column_each(classes: list, labels: list) -> None:
+    from modelops.manifest.classes_read import probability_columns
+
+    columns = probability_columns(classes, None, "models:/x/1")
+    assert [(c.name, c.type, c.label) for c in columns] == [(f"p_{k}", "double", k) for k in labels]
+
+
+@pytest.mark.parametrize("classes", [[0.5, 1.0], [True, False], [""], ["a" * 201], "ab", [1, 1.0], []])
+def test_classes_no_manifest_can_name_are_a_located_error(classes: object) -> None:
+    from modelops.errors import ModelopsError
+    from modelops.manifest.classes_read import probability_columns
+
+    with pytest.raises(ModelopsError) as refused:
+        probability_columns(classes, None, "models:/x/1")
+    assert refused.value.problem.field == "method" and refused.value.problem.hint

@@ -14,7 +14,8 @@ from mlflow import MlflowClient
 
 from modelops import artifacts
 from modelops import settings as modelops_settings
-from modelops.registry.client import Registry
+from modelops.errors import ModelopsError
+from modelops.registry.client import Registry, _mlmodel_method
 from modelops.registry.mlmodel_read import answered_method
 from modelops.workspace import Workspace
 from tests.registry.helpers import run, snapshot
@@ -31,6 +32,7 @@ PROBABILITIES = ("    - {name: p_setosa, type: double, label: setosa}\n"
     ({"flavors": {"python_function": {"loader_module": "team.model", "config": {"method": "predict_proba"}}}},
      "predict"),  # another model's config is its own
     ({"flavors": {"python_function": {"predict_fn": "predict_proba"}}}, "predict_proba"),
+    ({"flavors": {"python_function": {"predict_fn": "decision_function"}}}, "decision_function"),  # no manifest's
     ({"flavors": {"python_function": {"config": {"method": "other"}}}}, "predict"),
     ({"flavors": {"sklearn": {}}}, "predict"),
     ({"flavors": "nonsense"}, "predict"),
@@ -61,9 +63,10 @@ def test_another_method_for_a_registered_version_is_refused_with_nothing_written
 
     (folder / "model.yaml").write_text(probabilities)
     error = ("models/iris-method/model.yaml:6: method: iris-method 1.0.0 (MLflow version 1) is registered answering "
-             "predict; the manifest says predict_proba\n  hint: a registered version never changes: to serve "
-             "predict_proba, list the artifact again as a new version (modelops release) in place of this one (it "
-             "stays in MLflow), or set method back to predict\n")
+             "predict (its tag modelops.method); the manifest says predict_proba\n  hint: a registered version never "
+             "changes: to serve predict_proba, list the artifact again as a new version (modelops release) in place "
+             "of this one (it stays in MLflow), or set method back to predict; if modelops.method was edited by "
+             "hand, restore it\n")
     plan = run(root, "plan", "models/iris-method", uri=uri, check=1)
     assert plan.stdout == "0 action(s), 1 drift (1 blocks apply)\n"
     assert plan.stderr == error
@@ -93,14 +96,16 @@ def test_a_removed_method_tag_is_restored_from_the_mlmodel_then_nothing_to_do(ma
     run(root, "apply", *models, uri=uri)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     # a .skops file wrapped by apply, an MLflow directory saved with predict_proba, a booster behind modelops' entry
-    for name, number in (("iris-retag", "1"), ("iris-retag", "2"), ("wine-retag", "1")):
+    for name, number in (("iris-retag", "1"), ("wine-retag", "1")):
         client.delete_model_version_tag(name, number, "modelops.method")
+    client.set_model_version_tag("iris-retag", "2", "modelops.method", "Predict")  # edited to no method
 
     plan = run(root, "plan", "--detailed-exitcode", *models, uri=uri, check=2).stdout
     assert "  + update iris-retag 1.0.0 (MLflow version 1): set modelops.method\n" in plan
-    for subject in ("iris-retag 1.0.0 (MLflow version 1)", "iris-retag 1.1.0 (MLflow version 2)",
-                    "wine-retag 1.0.0 (MLflow version 1)"):
+    for subject in ("iris-retag 1.0.0 (MLflow version 1)", "wine-retag 1.0.0 (MLflow version 1)"):
         assert f"  ! drift: {subject}: tag modelops.method is missing (its MLmodel answers predict_proba)\n" in plan
+    assert "  ! drift: iris-retag 1.1.0 (MLflow version 2): tag modelops.method was 'Predict' (its MLmodel answers " \
+           "predict_proba)\n" in plan
     run(root, "apply", *models, uri=uri)
     methods = {v.tags["modelops.method"] for name in ("iris-retag", "wine-retag")
                for v in client.search_model_versions(f"name = '{name}'")}
@@ -130,3 +135,5 @@ def test_tagged_versions_are_read_without_their_mlmodel(make_repo, mlflow_server
     assert versions["2"].method == "predict_proba" and versions["2"].mlmodel_method == "predict_proba"
     registry.read(["iris-tagged"])  # read once per version
     assert downloads == Counter({"models:/iris-tagged/2/MLmodel": 1})
+    with pytest.raises(ModelopsError, match="models:/iris-tagged/9/MLmodel"):  # never assumed: the plan stops
+        _mlmodel_method("models:/iris-tagged/9")

@@ -242,11 +242,11 @@ def test_registered_version_of_another_method_blocks_at_the_manifests_method_lin
     assert plan.actions == ()
     (conflict,) = plan.conflicts
     assert (conflict.file, conflict.line, conflict.field) == ("models/iris/model.yaml", 6, "method")
-    assert conflict.message == ("iris 1.0.0 (MLflow version 1) is registered answering predict_proba; the manifest "
-                                "says predict")
+    assert conflict.message == ("iris 1.0.0 (MLflow version 1) is registered answering predict_proba (its tag "
+                                "modelops.method); the manifest says predict")
     assert conflict.hint == ("a registered version never changes: to serve predict, list the artifact again as a new "
                              "version (modelops release) in place of this one (it stays in MLflow), or set method "
-                             "back to predict_proba")
+                             "back to predict_proba; if modelops.method was edited by hand, restore it")
     assert render(plan, "text") == "0 action(s), 1 drift (1 blocks apply)"
     assert json.loads(render(plan, "json"))["drift"] == [{
         "kind": "method", "model": "iris", "subject": "1.0.0", "blocking": True,

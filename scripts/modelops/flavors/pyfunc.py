@@ -23,7 +23,9 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     predictor = _PyfuncPredictor(path, inputs)
     if method == "predict":
         return predictor
-    predict_fn = predictor.model.metadata.flavors.get("python_function", {}).get("predict_fn", "predict")
+    from modelops.registry.mlmodel_read import answered_method
+
+    predict_fn = answered_method({"flavors": predictor.model.metadata.flavors})
     if predict_fn != method:
         raise ModelopsError(f"its MLmodel serves {predict_fn}, not {method}", field="method",
                             hint="save it with mlflow.sklearn.save_model(..., pyfunc_predict_fn='predict_proba'), "

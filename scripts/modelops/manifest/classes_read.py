@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from modelops.errors import ModelopsError
-from modelops.manifest.model import Column, OutputColumn
+from modelops.manifest.model import COLUMN_NAME_RE, LABEL_MAX, Column, OutputColumn
 
-_COLUMN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+_COLUMN_NAME = re.compile(COLUMN_NAME_RE)
 
 
 def classes(flavor: str, path: Path, inputs: Sequence[Column], method: str, label: str) -> list | None:
@@ -38,12 +38,35 @@ def probability_columns(found: Sequence | None, outputs: Sequence[Column] | None
     if found is None:
         raise ModelopsError(f"{label} answers probabilities but cannot say its classes", field="method",
                             hint="serve it from a model folder, whose manifest names each output's label")
+    found = _labels(found, label)
     names = [c.name for c in outputs or []]
     if len(names) != len(found):
         names = [f"p_{c}" for c in found]
         if not all(_COLUMN_NAME.match(n) for n in names) or len(set(names)) != len(names):
             names = [f"p_{i}" for i in range(len(found))]
     return [OutputColumn(name=n, type="double", label=c) for n, c in zip(names, found, strict=True)]
+
+
+def _labels(found: object, label: str) -> list[str | int]:
+    """The classes as manifest labels: strings and integers (an integral float, as a model fitted on float
+    targets keeps them, is its integer: it names the same class); a ModelopsError for any other."""
+    if not isinstance(found, list) or not found:
+        raise ModelopsError(f"{label}: its classes are not a list of labels ({str(found)[:100]})", field="method",
+                            hint="serve it from a model folder, whose manifest names each output's label")
+    labels: list[str | int] = []
+    for c in found:
+        if isinstance(c, float) and c.is_integer():
+            c = int(c)
+        if not ((isinstance(c, str) and 0 < len(c) <= LABEL_MAX) or (isinstance(c, int) and not isinstance(c, bool))):
+            raise ModelopsError(f"{label}: its class {c!r} is not a label a manifest can name (a string of 1-"
+                                f"{LABEL_MAX} characters, or an integer)", field="method",
+                                hint="fit the model on string or integer classes, or serve it from a model folder "
+                                     "whose manifest names each output's label")
+        labels.append(c)
+    if len(set(map(repr, labels))) != len(labels):
+        raise ModelopsError(f"{label}: its classes {labels!r} repeat a label", field="method",
+                            hint="fit the model on distinct string or integer classes")
+    return labels
 
 
 def _main() -> None:

@@ -111,12 +111,15 @@ def _method_problem(flavor: str, path: Path, method: str, compiled: CompiledSign
     if flavor in ("sklearn", "pyfunc") and (path / "MLmodel").is_file():
         import yaml
 
-        spec = yaml.safe_load((path / "MLmodel").read_text()) or {}
-        predict_fn = (spec.get("flavors", {}).get("python_function") or {}).get("predict_fn", "predict")
+        from modelops.manifest.model import METHODS
+        from modelops.registry.mlmodel_read import answered_method
+
+        predict_fn = answered_method(yaml.safe_load((path / "MLmodel").read_text()))
         if predict_fn != method:
+            instead = f"set method: {predict_fn}, or " if predict_fn in METHODS else ""
             return {"message": f"its MLmodel makes MLflow answer {predict_fn}, the manifest says method: {method}",
-                    "field": ["method"], "hint": f"set method: {predict_fn}, or save the model with "
-                    f"pyfunc_predict_fn={method!r} (mlflow.sklearn.save_model) so that plain MLflow answers the same"}
+                    "field": ["method"], "hint": f"{instead}save the model with pyfunc_predict_fn={method!r} "
+                    "(mlflow.sklearn.save_model) so that plain MLflow answers the same"}
     if compiled.probabilities and (wrong := class_problem(getattr(model, "classes", None), compiled.labels)):
         return {"message": wrong[0], "field": ["signature", "outputs"], "hint": wrong[1]}
     return None

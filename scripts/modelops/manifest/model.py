@@ -45,16 +45,20 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+COLUMN_NAME_RE = r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"
+LABEL_MAX = 200  # characters of a class label
+
+
 class Column(_Strict):
     """One input or output column, typed as MLflow's column specs are."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")]
+    name: Annotated[str, StringConstraints(pattern=COLUMN_NAME_RE)]
     type: Literal[COLUMN_TYPES]  # type: ignore[valid-type]
     required: bool = True
     sensitive: bool = False  # left out of payload logs (`deployments.<env>.payloads`)
 
 
-Label = Annotated[str, StringConstraints(min_length=1, max_length=200)] | int
+Label = Annotated[str, StringConstraints(min_length=1, max_length=LABEL_MAX)] | int
 
 
 class OutputColumn(Column):

@@ -19,6 +19,7 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError
+from modelops.manifest.model import METHODS
 from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
 from modelops.registry.mlmodel_read import answered_method
@@ -117,11 +118,11 @@ class Registry:
         return by_model
 
     def _with_methods(self, model: ActualModel) -> ActualModel:
-        """`model` with the method each complete version without the METHOD tag answers (registered before that
-        tag, or the tag removed), read from its registered MLmodel once per version: a tagged version costs no
-        request."""
+        """`model` with the method each complete version answers when its METHOD tag does not say (registered
+        before that tag, the tag removed or edited to no method), read from its registered MLmodel once per
+        version: a tagged version costs no request."""
         def method(version: ActualVersion) -> ActualVersion:
-            if not version.complete or METHOD in version.tags:
+            if not version.complete or version.tags.get(METHOD) in METHODS:
                 return version
             key = (model.name, version.number)
             if key not in self._methods:
@@ -146,18 +147,19 @@ class Registry:
 
     def with_files(self, model: ActualModel) -> ActualModel:
         """`model` with the digest of the files of each version it may adopt (`ActualVersion.adoptable`), as
-        `models:/<name>/<version>` downloads them (kept in the artifact cache, by digest), once per version. A
-        version whose files cannot be fetched is not adopted."""
+        `models:/<name>/<version>` downloads them (kept in the artifact cache, by digest), and the method their
+        MLmodel answers, once per version. A version whose files cannot be fetched is not adopted."""
         def files(version: ActualVersion) -> ActualVersion:
             if not version.adoptable:
                 return version
             key = (model.name, version.number)
             if key not in self._files:
                 try:
-                    self._files[key] = artifacts.download(registered_uri(model.name, version.number))[1]
+                    path, sha256 = artifacts.download(registered_uri(model.name, version.number))
+                    self._files[key], self._methods[key] = sha256, _method_in(path / "MLmodel")
                 except ModelopsError:
                     self._files[key] = ""
-            return replace(version, files_sha256=self._files[key])
+            return replace(version, files_sha256=self._files[key], mlmodel_method=self._methods.get(key, ""))
 
         return replace(model, versions=tuple(map(files, model.versions)))
 
@@ -250,15 +252,25 @@ def _actual(model: Any, versions: list[Any]) -> ActualModel:
 
 def _mlmodel_method(uri: str) -> str:
     """The method the MLmodel of the registered version at `uri` answers, that file downloaded alone and read as
-    data (the model is never loaded); "" when it cannot be read."""
+    data (the model is never loaded); a ModelopsError when it cannot be read."""
+    with tempfile.TemporaryDirectory(prefix="modelops-mlmodel-") as work:
+        path = artifacts.download_data(f"{uri}/MLmodel", Path(work))
+        method = _method_in(path)
+    if not method:
+        raise ModelopsError(f"cannot read the MLmodel of {uri}, to check the method it answers (it has no "
+                            "modelops.method tag)", hint="check that the registry's artifact store is reachable; "
+                            f"a version modelops registered has an MLmodel file (restore the tag {METHOD})")
+    return method
+
+
+def _method_in(mlmodel: Path) -> str:
+    """What the MLmodel file `mlmodel` answers (`answered_method`); "" when it cannot be read as one."""
     import yaml
 
-    with tempfile.TemporaryDirectory(prefix="modelops-mlmodel-") as work:
-        try:
-            path = artifacts.download_data(f"{uri}/MLmodel", Path(work))
-            return answered_method(yaml.safe_load(path.read_text(encoding="utf-8")))
-        except (ModelopsError, OSError, yaml.YAMLError, UnicodeDecodeError):
-            return ""
+    try:
+        return answered_method(yaml.safe_load(mlmodel.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return ""
 
 
 def _pages(search: Callable[[str | None], Any]) -> Iterator[Any]:

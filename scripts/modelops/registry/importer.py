@@ -5,8 +5,8 @@ artifact the files `models:/<name>/<N>` downloads (copied to `artifacts/1.0.N/`,
 pinned by their digest. The latest version gives the flavor (its framework's own when modelops serves it,
 else pyfunc), the method (`predict_proba` when its python_function answers probabilities: one output per
 class, the classes read by loading it in the sandbox), the signature, the requirements and, when it was
-logged with one, the example; a version
-that another flavor or signature would need is left out (kept in MLflow). Each alias becomes the
+logged with one, the example; a version that another flavor, method or signature would need (or, for
+probabilities, whose classes differ) is left out (kept in MLflow). Each alias becomes the
 environment of its name, serving its version. `apply` then adopts the versions (plan: `adopt-version`).
 
 A folder is made in a hidden folder beside `models/<name>/`, checked as `validate` checks it (loading
@@ -32,7 +32,7 @@ from modelops.errors import ModelopsError, Problem
 from modelops.files import shown
 from modelops.manifest import classes_read
 from modelops.manifest.loading import from_bytes
-from modelops.manifest.model import ENV_RE, MANIFEST, MAX_TEXT, MODELS_DIR, NAME_HINT, NAME_RE, Column
+from modelops.manifest.model import ENV_RE, MANIFEST, MAX_TEXT, METHODS, MODELS_DIR, NAME_HINT, NAME_RE, Column
 from modelops.manifest.validate import check
 from modelops.registry import lock
 from modelops.registry.client import Registry, registered_uri
@@ -190,6 +190,10 @@ def _write(folder: Path, actual: ActualModel, readings: dict[str, tuple[Path, st
     latest_number = max(readings, key=int)
     latest = readings[latest_number][2]
     label = f"{name} version {latest_number} (the latest)"
+    if latest.method not in METHODS:
+        raise ModelopsError(f"{label}: its python_function answers {latest.method}; a manifest serves "
+                            f"{' or '.join(METHODS)}", field="MODEL",
+                            hint="log it with pyfunc_predict_fn='predict' (or 'predict_proba', one output per class)")
     if latest.signature is None:
         raise ModelopsError(f"{label}: {latest.problem}", field="MODEL",
                             hint="a manifest needs a column signature: log the model with one "
@@ -260,7 +264,10 @@ def _left_out(reading: Reading, latest: Reading, flavor: str, classes: list | No
         return "" if reading.signature == latest.signature else "its signature differs"
     if (reading.signature or {}).get("inputs") != latest.signature["inputs"]:
         return "its signature differs"
-    own = _classes(reading, flavor, path, label)
+    try:
+        own = _classes(reading, flavor, path, label)
+    except ModelopsError as exc:
+        return f"its classes cannot be read: {exc.problem.message}"
     return "" if own == classes else f"its classes {own} are not the latest's {classes}"
 
 

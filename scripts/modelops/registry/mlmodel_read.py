@@ -30,7 +30,8 @@ class Reading:
 
     flavors: tuple[str, ...]  # the manifest flavors that load it, its framework's own first
     mlflow_flavors: tuple[str, ...]  # the flavors its MLmodel lists
-    method: str  # what its python_function answers: predict, or predict_proba (one probability per class)
+    method: str  # what its python_function answers: predict, predict_proba (one probability per class), or
+    # a method a manifest cannot serve (decision_function)
     signature: dict | None  # {"inputs": [...], "outputs": [...]} as manifest columns; None: see `problem`.
     # With predict_proba, "outputs" is None unless they are columns: the classes make them (classes_read)
     problem: str  # why the signature cannot be a manifest's ("" when it can)
@@ -53,8 +54,8 @@ def read(folder: Path, label: str) -> Reading:
 
 def answered_method(spec: object) -> str:
     """What an MLmodel's python_function answers: the method of its model config when it is modelops' entry
-    (another model's config is its own), else predict_proba for a `predict_fn` of predict_proba, else predict;
-    "" for an MLmodel that is not a mapping."""
+    (another model's config is its own), else its `predict_fn` (predict_proba, or a method no manifest serves,
+    such as decision_function), else predict; "" for an MLmodel that is not a mapping."""
     from mlflow.pyfunc import MODEL_CONFIG  # the key MLflow saves a model_config under
 
     if not isinstance(spec, dict):
@@ -66,7 +67,8 @@ def answered_method(spec: object) -> str:
     method = config.get("method") if isinstance(config, dict) else None
     if method in METHODS:
         return method
-    return PREDICT_PROBA if function.get("predict_fn") == PREDICT_PROBA else PREDICT
+    named = function.get("predict_fn")
+    return named if isinstance(named, str) and named else PREDICT
 
 
 def requirements_for(reading: Reading, flavor: str, pandas_version: str) -> list[str]:

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from modelops.errors import Problem
+from modelops.manifest.model import METHODS
 from modelops.registry.projection import (
     COMPLETE,
     DEPLOYMENTS,
@@ -177,7 +178,7 @@ def _diff_versions(model: DesiredModel, actual: ActualModel, notes: list[str]
             complete = [v for v in ordered if v.complete and not v.semver and v.number not in claimed
                         and v.tags.get(SHA256) == version.sha256 and _answers(v, model.method)][:1]
             adopted = next((v for v in ordered if v.adoptable and v.number not in claimed
-                            and v.files_sha256 == version.sha256), None)
+                            and v.files_sha256 == version.sha256 and _answers(v, model.method)), None)
             if not complete and adopted is not None:
                 claimed.add(adopted.number)
                 numbers[adopted.number] = version.version
@@ -257,12 +258,15 @@ def _digest_conflict(model: DesiredModel, version: DesiredVersion, registered: A
 
 def _method_conflict(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
     """The refusal of a registered version that answers another method than the manifest's."""
+    tagged = registered.tags.get(METHOD) in METHODS
+    back = f"set method back to {registered.method}" if registered.method in METHODS else "set method back"
     return Problem(file=model.display, line=model.method_line, field="method",
                    message=f"{model.name} {version.version} (MLflow version {registered.number}) is registered "
-                           f"answering {registered.method}; the manifest says {model.method}",
+                           f"answering {registered.method} ({'its tag ' + METHOD if tagged else 'its MLmodel'}); "
+                           f"the manifest says {model.method}",
                    hint=f"a registered version never changes: to serve {model.method}, list the artifact again as "
-                        "a new version (modelops release) in place of this one (it stays in MLflow), or set method "
-                        f"back to {registered.method}")
+                        f"a new version (modelops release) in place of this one (it stays in MLflow), or {back}"
+                        + (f"; if {METHOD} was edited by hand, restore it" if tagged else ""))
 
 
 def _renamed(model: DesiredModel, version: DesiredVersion, registered: ActualVersion) -> Problem:
@@ -280,11 +284,12 @@ def _version_repair(model: DesiredModel, version: DesiredVersion, keep: ActualVe
     expected = model.version_tags(version)
     tags = {VERSION: version.version} if keep.semver != version.version else {}
     tags |= {k: expected[k] for k in PROVENANCE if k not in keep.tags}
-    if METHOD not in keep.tags and keep.method:
+    if keep.tags.get(METHOD) not in METHODS and keep.method:
         tags[METHOD] = keep.method
     for key in tags:
         was = f"was {keep.tags[key]!r}" if key in keep.tags else "was removed"
-        was = f"is missing (its MLmodel answers {keep.method})" if key == METHOD else was
+        was = f"{'is missing' if key not in keep.tags else was} (its MLmodel answers {keep.method})" \
+            if key == METHOD else was
         drift.append(Drift("tag", model.name, version.version,
                            f"{model.name} {version.version} (MLflow version {keep.number}): tag {key} {was}"))
     description = version.description if keep.description != version.description else None

@@ -19,7 +19,7 @@ from pathlib import Path
 from modelops.errors import ModelopsError
 from modelops.manifest.aliases import alias_problems, aliases_of
 from modelops.manifest.loading import LoadedManifest
-from modelops.manifest.model import Manifest
+from modelops.manifest.model import METHODS, Manifest
 
 MANAGED = "modelops.managed"
 OWNERS = "modelops.owners"
@@ -87,12 +87,15 @@ class ActualVersion:
     source: str = ""  # `models:/<id>` of the files apply uploaded
     uploaded_sha256: str = ""  # the sha256 tag of those files, read only to explain a digest conflict
     files_sha256: str = ""  # the digest of its files, computed only for a version to adopt (`adoptable`)
-    mlmodel_method: str = ""  # what its MLmodel answers, read only for a complete version without the METHOD tag
+    # what its MLmodel answers, read only for a version to adopt or one whose METHOD tag names no method
+    mlmodel_method: str = ""
 
     @property
     def method(self) -> str:
-        """The method it answers: its METHOD tag, else its MLmodel's ("" when neither is known)."""
-        return self.tags.get(METHOD) or self.mlmodel_method
+        """The method it answers: its METHOD tag when that names one, else its MLmodel's ("" when neither is
+        known)."""
+        tagged = self.tags.get(METHOD, "")
+        return tagged if tagged in METHODS else self.mlmodel_method
 
     @property
     def adoptable(self) -> bool:
