@@ -15,8 +15,8 @@ from mlflow import MlflowClient
 from modelops import artifacts
 from modelops import settings as modelops_settings
 from modelops.errors import ModelopsError
+from modelops.flavors.python_function import answered_method
 from modelops.registry.client import Registry, _mlmodel_method
-from modelops.registry.mlmodel_read import answered_method
 from modelops.workspace import Workspace
 from tests.registry.helpers import run, snapshot
 

@@ -23,7 +23,7 @@ def load(path: Path, inputs: Sequence, method: str = "predict") -> Predictor:
     predictor = _PyfuncPredictor(path, inputs)
     if method == "predict":
         return predictor
-    from modelops.registry.mlmodel_read import answered_method
+    from modelops.flavors.python_function import answered_method
 
     predict_fn = answered_method({"flavors": predictor.model.metadata.flavors})
     if predict_fn != method:

@@ -111,8 +111,8 @@ def _method_problem(flavor: str, path: Path, method: str, compiled: CompiledSign
     if flavor in ("sklearn", "pyfunc") and (path / "MLmodel").is_file():
         import yaml
 
+        from modelops.flavors.python_function import answered_method
         from modelops.manifest.model import METHODS
-        from modelops.registry.mlmodel_read import answered_method
 
         predict_fn = answered_method(yaml.safe_load((path / "MLmodel").read_text()))
         if predict_fn != method:

@@ -19,10 +19,10 @@ from typing import Any
 
 from modelops import artifacts
 from modelops.errors import ModelopsError
+from modelops.flavors.python_function import answered_method
 from modelops.manifest.model import METHODS
 from modelops.registry import lock
 from modelops.registry import mlflow_model as wrap
-from modelops.registry.mlmodel_read import answered_method
 from modelops.registry.plan import Action
 from modelops.registry.projection import (
     COMPLETE,

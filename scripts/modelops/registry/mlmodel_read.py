@@ -15,9 +15,9 @@ import yaml
 from pydantic import ValidationError
 
 from modelops.errors import ModelopsError
-from modelops.flavors import mlflow_entry
+from modelops.flavors.python_function import answered_method
 from modelops.manifest.model import METHODS, Column
-from modelops.signature.probabilities import PREDICT, PREDICT_PROBA
+from modelops.signature.probabilities import PREDICT_PROBA
 
 MAX_EXAMPLE_ROWS = 10  # rows of the logged input example kept as the model's example
 # MLflow's own package: what a runner image never needs (flavor pyfunc serves through mlflow-skinny)
@@ -50,25 +50,6 @@ def read(folder: Path, label: str) -> Reading:
                    signature=signature, problem=problem,
                    example=_example(folder, spec.get("saved_input_example_info")),
                    requirements=_requirements(folder), mlflow_version=str(spec.get("mlflow_version") or ""))
-
-
-def answered_method(spec: object) -> str:
-    """What an MLmodel's python_function answers: the method of its model config when it is modelops' entry
-    (another model's config is its own), else its `predict_fn` (predict_proba, or a method no manifest serves,
-    such as decision_function), else predict; "" for an MLmodel that is not a mapping."""
-    from mlflow.pyfunc import MODEL_CONFIG  # the key MLflow saves a model_config under
-
-    if not isinstance(spec, dict):
-        return ""
-    flavors = spec.get("flavors")
-    function = flavors.get("python_function") if isinstance(flavors, dict) else None
-    function = function if isinstance(function, dict) else {}
-    config = function.get(MODEL_CONFIG) if mlflow_entry.is_loader(function.get("loader_module")) else None
-    method = config.get("method") if isinstance(config, dict) else None
-    if method in METHODS:
-        return method
-    named = function.get("predict_fn")
-    return named if isinstance(named, str) and named else PREDICT
 
 
 def requirements_for(reading: Reading, flavor: str, pandas_version: str) -> list[str]:

@@ -19,10 +19,10 @@ import yaml
 from modelops import flavors, settings
 from modelops.errors import ModelopsError
 from modelops.flavors import mlflow_entry
+from modelops.flavors.python_function import answered_method
 from modelops.manifest import classes_read
 from modelops.manifest.model import Column
 from modelops.registry import projection as state
-from modelops.registry.mlmodel_read import answered_method
 from modelops.runner.loading import ServedModel
 from modelops.signature.compiled import CompiledSignature
 from modelops.signature.probabilities import PREDICT_PROBA
